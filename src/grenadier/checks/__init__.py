@@ -1,0 +1,7 @@
+"""Named, selectable checks and the findings they report."""
+
+from __future__ import annotations
+
+from grenadier.checks.api import Check, CheckRegistry, Finding
+
+__all__ = ["Check", "CheckRegistry", "Finding"]

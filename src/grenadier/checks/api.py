@@ -1,0 +1,121 @@
+"""Checks as named functions whose docstring says why they exist (after pytest-alembic).
+
+A check returns findings; a finding carries labelled context: what, where, expected, found,
+and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grenadier.errors import UsageError
+from grenadier.execute import Outcome
+from grenadier.plugins.api import Deployment, Project
+from grenadier.releases import Release
+from grenadier.state import StateStore
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found. ``error`` fails the run; ``warning`` and ``info`` do not."""
+
+    check: str
+    severity: str
+    what: str
+    where: str = ""
+    expected: str = ""
+    found: str = ""
+    remedy: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Finding:
+        return cls(**{k: str(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def lines(self) -> list[str]:
+        """Labelled context, one label per line, for consoles and reports."""
+        out = [f"[{self.severity}] {self.check}: {self.what}"]
+        for label, value in (("where", self.where), ("expected", self.expected),
+                             ("found", self.found), ("what to do", self.remedy)):
+            if value:
+                out.append(f"    {label}: {value}")
+        return out
+
+
+@dataclass
+class CheckContext:
+    """What a check may look at: the run, both releases, the deployment, the state store."""
+
+    run_dir: Path
+    base: Release
+    target: Release
+    project: Project
+    deployment: Deployment
+    state: StateStore
+    #: the target's db_sync, when the step ran it
+    db_sync: Outcome | None = None
+    #: facts checks leave for each other and for the report (e.g. revisions applied)
+    facts: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check run by a step; its function's docstring says why it exists."""
+
+    name: str
+    #: ``pre-migration`` (old schema, Heat down) or ``post-migration`` (after the target's db_sync)
+    step: str
+    run: Callable[[CheckContext], list[Finding]]
+    default: bool = True
+    #: runs before the migration (Heat down, DB quiet) to record what ``run`` compares against
+    capture: Callable[[CheckContext], None] | None = None
+
+    @property
+    def why(self) -> str:
+        return (self.run.__doc__ or "").strip().splitlines()[0] if self.run.__doc__ else ""
+
+
+class CheckRegistry:
+    """Every known check, by name; selection rejects unknown names."""
+
+    def __init__(self) -> None:
+        self._checks: dict[str, Check] = {}
+
+    def add(self, check: Check) -> None:
+        if check.name in self._checks:
+            raise ValueError(f"check {check.name} registered twice")
+        self._checks[check.name] = check
+
+    def names(self) -> list[str]:
+        return sorted(self._checks)
+
+    def all(self) -> list[Check]:
+        return list(self._checks.values())
+
+    def validate(self, names: Iterable[str]) -> None:
+        unknown = sorted(set(names) - set(self._checks))
+        if unknown:
+            raise UsageError(
+                f"unknown check(s): {', '.join(unknown)}",
+                hint=f"known checks: {', '.join(self.names())}",
+            )
+
+    def select(self, only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Check]:
+        self.validate([*only, *skip])
+        chosen = [c for c in self._checks.values() if (c.name in only if only else c.default)]
+        return [c for c in chosen if c.name not in skip]
+
+    def for_step(
+        self, step: str, only: Sequence[str] = (), skip: Sequence[str] = ()
+    ) -> list[Check]:
+        return [c for c in self.select(only, skip) if c.step == step]
+
+
+def errors(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity == "error"]

@@ -1,0 +1,3 @@
+"""Command line: parse arguments, print progress, map errors to exit codes."""
+
+from __future__ import annotations

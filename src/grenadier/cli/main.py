@@ -1,0 +1,92 @@
+"""``grenadier``: the console script. Expected failures print one line; bugs show a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from grenadier import __version__
+from grenadier.errors import ExitCode, GrenadierError
+from grenadier.phases.options import DATABASES, SHUTDOWN_MODES, STEPS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own exit code 2 matches ExitCode.USAGE; keep its one-line style.
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"grenadier: error: {message}\n")
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
+    run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it")
+    run.add_argument("--base", default="latest-1",
+                     help="base release: 26.0.2, openstack-heat==26.0.2, latest, latest-1, "
+                          "or a Heat source tree (default: latest-1)")
+    run.add_argument("--target", default="latest", help="target release (default: latest)")
+    run.add_argument("--db", choices=DATABASES, default="postgresql",
+                     help="database backend (default: embedded postgresql)")
+    run.add_argument("--db-url", help="use an existing PostgreSQL/MySQL server at this URL")
+    run.add_argument("--stop-after", metavar="STEP", help=f"stop after STEP ({', '.join(STEPS)})")
+    run.add_argument("--only", metavar="STEP", help="run only STEP (with --resume: of that run)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue a run from its first unfinished step")
+    run.add_argument("--shutdown", choices=SHUTDOWN_MODES, default="graceful",
+                     help="stop Heat gracefully or kill it (crash scenario)")
+    run.add_argument("--workdir", default=".grenadier", help="where run directories go")
+    run.add_argument("--cache-dir", help="release cache (default: $GRENADIER_CACHE or user cache)")
+    run.add_argument("--port", type=int, help="Heat API port on 127.0.0.1 (default: a free one)")
+    run.add_argument("--tests", action="append", default=[], metavar="DIR",
+                     help="add your own upgrade tests (repeatable)")
+    run.add_argument("--config", action="append", default=[], metavar="FILE",
+                     help="merge your own heat.conf file into the run's config (repeatable)")
+    run.add_argument("--checks", type=_csv, default=[], help="run only these checks (comma list)")
+    run.add_argument("--skip-checks", type=_csv, default=[], help="skip these checks")
+    run.add_argument("--keep-running", action="store_true",
+                     help="leave the services up at the end (stop them with 'grenadier down')")
+    run.add_argument("--fail-on-stuck", action="store_true",
+                     help="fail the run when a stack is left IN_PROGRESS by the dead engine")
+    run.add_argument("--no-builtin-suite", action="store_true",
+                     help="run only the tests given with --tests")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="grenadier", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"grenadier {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_run(sub)
+    down = sub.add_parser("down", help="stop the services a run left running")
+    down.add_argument("run_dir", metavar="RUN_DIR")
+    from grenadier.cli import extra
+
+    extra.add_commands(sub)
+    return parser
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM takes the same clean path as Ctrl-C: every service is stopped in `finally`.
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    from grenadier.cli.commands import dispatch
+    from grenadier.cli.progress import ConsoleReporter
+
+    reporter = ConsoleReporter()
+    try:
+        return int(dispatch(args, reporter))
+    except GrenadierError as exc:
+        reporter.console.print(f"grenadier: error: {exc.one_line()}", markup=False,
+                               highlight=False)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        reporter.console.print("grenadier: interrupted", markup=False)
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,80 @@
+"""Live progress on the console and the final summary table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.status import Status as Spinner
+from rich.table import Table
+
+from grenadier.phases.result import Status, StepResult
+
+STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "red",
+         Status.INTERRUPTED: "yellow", Status.SKIPPED: "dim"}
+MARK = {Status.PASSED: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR",
+        Status.INTERRUPTED: "INTERRUPTED", Status.SKIPPED: "skipped"}
+
+
+class ConsoleReporter:
+    """Prints a line as each step starts and ends; a spinner with elapsed time in a terminal."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self._spinner: Spinner | None = None
+        self._started = 0.0
+        self.run_started = time.monotonic()
+
+    def say(self, message: str) -> None:
+        self.console.print(f"  {message}", markup=False)
+
+    def step_started(self, name: str) -> None:
+        self._started = time.monotonic()
+        if self.console.is_terminal:
+            self._spinner = self.console.status(f"{name} ...")
+            self._spinner.start()
+        else:
+            self.console.print(f"[bold]>>[/] {name} ...")
+
+    def step_finished(self, result: StepResult) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        total = time.monotonic() - self.run_started
+        style = STYLE[result.status]
+        self.console.print(
+            f"[{style}]{MARK[result.status]:>6}[/] {result.name:<15} {result.duration:6.1f} s"
+            f"   [dim](run {total:5.1f} s)[/]")
+        failing = [t for t in result.tests if t.status in ("failed", "error")]
+        for test in failing[:5]:
+            first = test.message.splitlines()[0] if test.message else ""
+            self.console.print(f"         [red]x[/] {test.name}: {first}", markup=True,
+                               highlight=False)
+        if not result.status.ok:
+            for message in result.messages[-3:]:
+                self.console.print(f"         {message}", markup=False)
+
+    def summary(self, results: Sequence[StepResult], verdict: str, run_dir: str) -> None:
+        table = Table(title=f"grenadier: {verdict}", title_justify="left")
+        for column in ("step", "result", "time", "tests", "findings"):
+            table.add_column(column, justify="right" if column == "time" else "left")
+        for result in results:
+            tests = f"{sum(t.status == 'passed' for t in result.tests)}/{len(result.tests)}" \
+                if result.tests else ""
+            errors = len(result.failed_findings)
+            findings = f"{errors} errors, {len(result.findings) - errors} notes" \
+                if result.findings else ""
+            table.add_row(result.name, f"[{STYLE[result.status]}]{result.status.value}[/]",
+                          f"{result.duration:.1f} s", tests, findings)
+        self.console.print(table)
+        for result in results:
+            for test in (t for t in result.tests if t.status in ("failed", "error")):
+                self.console.print(f"[red]{result.name}[/] {test.name}:", highlight=False)
+                for line in test.message.splitlines()[:12]:
+                    self.console.print(f"    {line}", markup=False)
+            for finding in result.findings:
+                if finding.severity != "info":
+                    for line in finding.lines():
+                        self.console.print(line, markup=False)
+        self.console.print(f"run directory: {run_dir}", markup=False)

@@ -1,0 +1,3 @@
+"""What each step of a run does."""
+
+from __future__ import annotations

@@ -1,0 +1,193 @@
+"""The context every step works in: run directory, options, services, releases, state."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pluggy
+
+from grenadier.checks.api import CheckRegistry
+from grenadier.checks.builtin import builtin_checks
+from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.phases.options import RunOptions
+from grenadier.plugins.api import Deployment, Project
+from grenadier.plugins.manager import get_project, register_plugin_checks
+from grenadier.releases import Release, ReleaseCache, parse_spec
+from grenadier.services import Supervisor
+from grenadier.services.db import Database
+from grenadier.state import StateStore
+
+RUNNER = "runner"
+ENDPOINT_FILE = "endpoint.json"
+DB_FILE = "db.json"
+UPGRADE_DONE = "upgrade-done"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def check_port_free(port: int) -> None:
+    """One clear line when Heat's port is taken, instead of a launcher traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise EnvironmentProblem(f"port {port} on 127.0.0.1 is {reason}",
+                                     hint="free it or choose another with --port") from exc
+
+
+def make_database(options: RunOptions, run_dir: Path) -> Database:
+    if options.db_url:
+        from grenadier.services.external import ExternalDatabase
+
+        return ExternalDatabase(run_dir, options.db_url)
+    if options.db == "sqlite":
+        from grenadier.services.sqlite import SqliteDatabase
+
+        return SqliteDatabase(run_dir)
+    if options.db == "mariadb":
+        from grenadier.services.mariadb import MariaDB
+
+        return MariaDB(run_dir)
+    from grenadier.services.postgres import EmbeddedPostgres
+
+    return EmbeddedPostgres(run_dir)
+
+
+def make_registry(manager: pluggy.PluginManager) -> CheckRegistry:
+    """Built-in checks plus those registered by plugins."""
+    registry = CheckRegistry()
+    for check in builtin_checks():
+        registry.add(check)
+    register_plugin_checks(manager, registry)
+    return registry
+
+
+class RunContext:
+    """Owns the run's services; lazily brings up what a step needs."""
+
+    def __init__(self, run_dir: Path, options: RunOptions, manager: pluggy.PluginManager,
+                 cache: ReleaseCache, say: Callable[[str], None]) -> None:
+        self.run_dir = run_dir
+        self.options = options
+        self.cache = cache
+        self.say = say
+        self.store = StateStore(run_dir / "state.json")
+        self.project: Project = get_project(manager, options.project)
+        self.registry = make_registry(manager)
+        self.supervisor = Supervisor(pid_file=run_dir / "services.json")
+        self.db = make_database(options, run_dir)
+        self.deployment = Deployment(run_dir, self.db, self._port(),
+                                     [Path(p) for p in options.config])
+        self.db_started = False
+        self.running_role: str | None = None
+        self.watcher: str | None = None
+        self.keep_running = False
+
+    def _port(self) -> int:
+        port = self.store.get(RUNNER, "port")
+        if not isinstance(port, int):
+            port = self.options.port or free_port()
+            self.store.save(RUNNER, "port", port)
+        return port
+
+    # releases -------------------------------------------------------------------------
+    def release(self, role: str) -> Release:
+        """The installed base or target release (installing it if this run has not yet)."""
+        data = self.store.get(RUNNER, f"release-{role}")
+        if isinstance(data, dict) and Path(data.get("venv", "")).is_dir():
+            return Release.from_dict(data)
+        spec = parse_spec(getattr(self.options, role))
+        release = self.cache.ensure(spec, log=self.run_dir / "logs" / f"install-{role}.log")
+        self.store.save(RUNNER, f"release-{role}", release.to_dict())
+        return release
+
+    # services -------------------------------------------------------------------------
+    def require_db(self) -> None:
+        if not self.db_started:
+            self.db.start(self.supervisor)
+            self.db_started = True
+            self._write_json(DB_FILE, {**self.db.describe(),
+                                       "python": str(self.release("base").python)})
+
+    def start_project(self, role: str) -> None:
+        """Start the base or target release's services on the run's (base) configuration."""
+        if self.running_role == role:
+            return
+        if self.running_role is not None:
+            self.stop_project()
+        self.require_db()
+        release = self.release(role)
+        check_port_free(self.deployment.port)
+        for spec in self.project.services(release, self.deployment, role):
+            self.supervisor.start(spec)
+        self.running_role = role
+        self.write_endpoint()
+
+    def stop_project(self, *, crash: bool = False) -> list[str]:
+        """Stop the project's services; return the names of those stopped."""
+        stopped = []
+        for svc in list(self.supervisor.running()):
+            if svc.spec.name.startswith(f"{self.project.name}-"):
+                self.supervisor.stop(svc.spec.name, crash=crash)
+                stopped.append(svc.spec.name)
+        self.running_role = None
+        self.write_endpoint()
+        return stopped
+
+    def write_endpoint(self) -> None:
+        endpoint = self.project.endpoint(self.deployment)
+        if self.running_role is None:
+            endpoint["url"] = None
+        release = self.store.get(RUNNER, f"release-{self.running_role}") or {}
+        self._write_json(ENDPOINT_FILE, {
+            **endpoint, "serial": self.db.serial, "role": self.running_role,
+            "release": release.get("label") if isinstance(release, dict) else None,
+            "base": (self.store.get(RUNNER, "release-base") or {}).get("version"),
+            "target": (self.store.get(RUNNER, "release-target") or {}).get("version"),
+        })
+
+    def _write_json(self, name: str, data: dict[str, object]) -> None:
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        tmp.replace(path)
+
+    def close(self, *, keep_running: bool = False) -> list[str]:
+        """Stop everything this run started (always called, Ctrl-C included).
+
+        With ``keep_running`` the services stay up for tests run by hand (tox envs); the run's
+        ``services.json`` lists them for ``grenadier down`` or the next ``--resume``.
+        """
+        if keep_running:
+            return self.supervisor.detach()
+        try:
+            self.supervisor.stop_all()
+        finally:
+            self.running_role = None
+            self.db_started = False
+            with contextlib.suppress(OSError):
+                self.write_endpoint()
+        return []
+
+    def upgrade_done_flag(self) -> Path:
+        return self.run_dir / UPGRADE_DONE
+
+    def elapsed(self, started: float) -> float:
+        return time.monotonic() - started
+
+    def check_user_paths(self) -> None:
+        for item in [*self.options.tests, *self.options.config]:
+            if not Path(item).exists():
+                raise UsageError(f"{item} does not exist")

@@ -1,0 +1,27 @@
+"""install: base and target releases into their cached venvs, in parallel."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from grenadier.phases.context import RunContext
+from grenadier.phases.result import Status, StepResult
+
+
+def install(ctx: RunContext) -> StepResult:
+    """Resolve both specs and install each release (once per cache); record pip freeze."""
+    result = StepResult("install", Status.PASSED)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {role: pool.submit(ctx.release, role) for role in ("base", "target")}
+        releases = {role: future.result() for role, future in futures.items()}
+    freeze_dir = ctx.run_dir / "releases"
+    freeze_dir.mkdir(parents=True, exist_ok=True)
+    for role, release in releases.items():
+        started = time.monotonic()
+        (freeze_dir / f"{role}-freeze.txt").write_text(ctx.cache.freeze(release), encoding="utf-8")
+        result.messages.append(
+            f"{role}: {release.label} in {release.venv} (freeze {time.monotonic() - started:.1f} s)"
+        )
+    ctx.write_endpoint()
+    return result

@@ -1,0 +1,75 @@
+"""The options of one run, saved in the run directory so that ``--resume`` needs nothing else."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grenadier.errors import UsageError
+
+STEPS = (
+    "install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown",
+    "during-upgrade", "upgrade", "start-target", "smoke-target", "post-upgrade", "teardown",
+)
+DATABASES = ("postgresql", "sqlite", "mariadb")
+SHUTDOWN_MODES = ("graceful", "crash")
+OPTIONS_FILE = "run.json"
+
+
+def check_step(name: str, flag: str) -> str:
+    if name not in STEPS:
+        raise UsageError(f"unknown step {name!r} for {flag}", hint=f"steps: {', '.join(STEPS)}")
+    return name
+
+
+@dataclass
+class RunOptions:
+    """Everything that shapes a run; defaults match ``grenadier run`` with no flags."""
+
+    base: str = "latest-1"
+    target: str = "latest"
+    project: str = "heat"
+    db: str = "postgresql"
+    db_url: str | None = None
+    shutdown: str = "graceful"
+    port: int | None = None
+    tests: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    skip_checks: list[str] = field(default_factory=list)
+    config: list[str] = field(default_factory=list)
+    #: stuck IN_PROGRESS stacks left by a dead engine fail the run (True) or are reported
+    fail_on_stuck: bool = False
+    builtin_suite: bool = True
+    cache_dir: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunOptions:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, run_dir: Path) -> None:
+        (run_dir / OPTIONS_FILE).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunOptions:
+        path = run_dir / OPTIONS_FILE
+        if not run_dir.is_dir():
+            raise UsageError(f"run directory {run_dir} does not exist",
+                             hint="give a directory under .grenadier/runs/")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise UsageError(f"{run_dir} is not a grenadier run directory (no {OPTIONS_FILE})",
+                             hint="give a directory under .grenadier/runs/") from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{path} is unreadable or corrupt, this run cannot be resumed",
+                             hint="start a new run") from exc
+        if not isinstance(data, dict):
+            raise UsageError(f"{path} is corrupt, this run cannot be resumed",
+                             hint="start a new run")
+        return cls.from_dict(data)

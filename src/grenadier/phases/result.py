@@ -1,0 +1,70 @@
+"""Step results: status, duration, findings, messages, tests (after nox's Result)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from grenadier.checks.api import Finding
+
+
+class Status(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.PASSED, Status.SKIPPED)
+
+
+@dataclass
+class TestOutcome:
+    """One pytest test of a phase, as read back from the phase's JUnit file."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    status: str
+    duration: float
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "duration": self.duration,
+                "message": self.message}
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: Status
+    duration: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    tests: list[TestOutcome] = field(default_factory=list)
+    started_at: float = 0.0
+
+    @property
+    def failed_findings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "status": self.status.value, "duration": round(self.duration, 3),
+            "started_at": self.started_at,
+            "findings": [f.to_dict() for f in self.findings], "messages": self.messages,
+            "tests": [t.to_dict() for t in self.tests],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StepResult:
+        return cls(
+            name=data["name"], status=Status(data["status"]), duration=data.get("duration", 0.0),
+            findings=[Finding.from_dict(f) for f in data.get("findings", [])],
+            messages=list(data.get("messages", [])),
+            tests=[TestOutcome(**t) for t in data.get("tests", [])],
+            started_at=data.get("started_at", 0.0),
+        )

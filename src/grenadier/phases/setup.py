@@ -1,0 +1,33 @@
+"""setup-base: database up, heat.conf from the base release, db_sync, base services up."""
+
+from __future__ import annotations
+
+from grenadier.errors import UpgradeFailed
+from grenadier.phases.context import RunContext
+from grenadier.phases.result import Status, StepResult
+
+
+def setup_base(ctx: RunContext) -> StepResult:
+    """Configure and start the base release on a fresh database."""
+    result = StepResult("setup-base", Status.PASSED)
+    base = ctx.release("base")
+    ctx.require_db()
+    files = ctx.project.configure(base, ctx.deployment)
+    result.messages.append(f"config: {', '.join(str(f) for f in files)}")
+    outcome = ctx.project.db_sync(base, ctx.deployment)
+    outcome.assert_success(f"db_sync of the base release {base.label}", error=UpgradeFailed)
+    result.messages.append(f"db_sync {base.label}: {outcome.duration:.1f} s")
+    ctx.start_project("base")
+    svc = ctx.supervisor.running()[-1]
+    result.messages.append(f"{svc.spec.name} ready after {svc.ready_after or 0:.1f} s")
+    return result
+
+
+def start_target(ctx: RunContext) -> StepResult:
+    """Start the target release on the base release's configuration (new code, old config)."""
+    result = StepResult("start-target", Status.PASSED)
+    ctx.start_project("target")
+    svc = ctx.supervisor.running()[-1]
+    result.messages.append(f"{svc.spec.name} ready after {svc.ready_after or 0:.1f} s "
+                           f"on {ctx.deployment.etc / 'heat.conf'}")
+    return result

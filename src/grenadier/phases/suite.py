@@ -1,0 +1,118 @@
+"""The test phases: smoke, pre-upgrade, during-upgrade (in the background), post-upgrade.
+
+Each phase is a pytest child process over the project's built-in suite and the user's
+``--tests`` folders, selected by marker, reporting through JUnit XML.
+"""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from grenadier.execute import ExecuteRequest, run
+from grenadier.phases.context import RunContext
+from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.services import ServiceSpec
+
+MARKERS = {
+    "smoke-base": "smoke", "pre-upgrade": "pre_upgrade", "during-upgrade": "during_upgrade",
+    "smoke-target": "smoke", "post-upgrade": "post_upgrade",
+}
+PHASE_TIMEOUT = 1800.0
+#: pytest's exit code when no test was selected: an empty phase is not a failure
+NO_TESTS = 5
+WATCHER = "during-upgrade-watch"
+WATCH_GRACE = 120.0
+
+
+def _paths(ctx: RunContext) -> list[str]:
+    paths = [str(p) for p in ctx.project.test_paths()] if ctx.options.builtin_suite else []
+    return paths + [str(Path(p).resolve()) for p in ctx.options.tests]
+
+
+def pytest_command(ctx: RunContext, phase: str) -> list[str]:
+    ini = ctx.run_dir / "pytest.ini"
+    if not ini.exists():
+        # An empty ini keeps the user's own pytest configuration (cwd, rootdir) out of phases.
+        ini.write_text("[pytest]\n", encoding="utf-8")
+    return [sys.executable, "-m", "pytest", *_paths(ctx), "-m", MARKERS[phase],
+            "-c", str(ini), "--rootdir", str(ctx.run_dir), "-p", "no:cacheprovider",
+            "--import-mode=importlib", "-o", "junit_family=xunit2", "-rfEs",
+            "--junitxml", str(junit_path(ctx, phase))]
+
+
+def junit_path(ctx: RunContext, phase: str) -> Path:
+    return ctx.run_dir / "junit" / f"{phase}.xml"
+
+
+def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
+    return {"GRENADIER_RUN_DIR": str(ctx.run_dir), "GRENADIER_PHASE": phase,
+            "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report"}
+
+
+def read_junit(path: Path) -> list[TestOutcome]:
+    """Test outcomes from pytest's JUnit file; an unreadable file yields none."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    outcomes = []
+    for case in root.iter("testcase"):
+        status, message = "passed", ""
+        for kind in ("failure", "error", "skipped"):
+            node = case.find(kind)
+            if node is not None:
+                status = {"failure": "failed", "error": "error", "skipped": "skipped"}[kind]
+                message = (node.get("message") or node.text or "").strip()
+                break
+        name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        outcomes.append(TestOutcome(name.rsplit(".", 1)[-1] if "::" not in name else name,
+                                    status, float(case.get("time") or 0.0), message[:2000]))
+    return outcomes
+
+
+def _result(ctx: RunContext, phase: str, returncode: int, log: Path) -> StepResult:
+    tests = read_junit(junit_path(ctx, phase))
+    if returncode == NO_TESTS:
+        return StepResult(phase, Status.PASSED, tests=tests, messages=["no tests selected"])
+    failed = [t for t in tests if t.status in ("failed", "error")]
+    status = Status.PASSED if returncode == 0 else Status.FAILED
+    result = StepResult(phase, status, tests=tests)
+    result.messages.append(f"{len(tests) - len(failed)} of {len(tests)} tests passed; log {log}")
+    if returncode != 0 and not failed:
+        result.messages.append(f"pytest exited with code {returncode}; see {log}")
+    return result
+
+
+def run_phase(ctx: RunContext, phase: str) -> StepResult:
+    """Run the tests marked for ``phase`` against what is running now."""
+    log = ctx.run_dir / "logs" / f"pytest-{phase}.log"
+    request = ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
+                             env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT, log=log)
+    outcome = run(request)
+    return _result(ctx, phase, outcome.returncode, log)
+
+
+def start_watch(ctx: RunContext) -> StepResult:
+    """during-upgrade: start the checks in the background; they run until the upgrade ends."""
+    ctx.upgrade_done_flag().unlink(missing_ok=True)
+    log = ctx.run_dir / "logs" / "pytest-during-upgrade.log"
+    ctx.supervisor.start(ServiceSpec(
+        name=WATCHER, cmd=pytest_command(ctx, "during-upgrade"), log=log, cwd=ctx.run_dir,
+        env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
+    ctx.watcher = WATCHER
+    result = StepResult("during-upgrade", Status.PASSED)
+    result.messages.append("checks running in the background while the upgrade step runs")
+    return result
+
+
+def finish_watch(ctx: RunContext) -> StepResult | None:
+    """Tell the background checks the upgrade is over, wait for them, and return their result."""
+    if ctx.watcher is None:
+        return None
+    ctx.upgrade_done_flag().touch()
+    svc = ctx.supervisor.get(ctx.watcher)
+    code = ctx.supervisor.wait(ctx.watcher, WATCH_GRACE)
+    ctx.watcher = None
+    return _result(ctx, "during-upgrade", code if code is not None else 1, svc.spec.log)

@@ -1,0 +1,56 @@
+"""upgrade: target code on the old config; config checks; target db_sync; database checks."""
+
+from __future__ import annotations
+
+from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.result import Status, StepResult
+
+
+def _context(ctx: RunContext) -> CheckContext:
+    return CheckContext(run_dir=ctx.run_dir, base=ctx.release("base"),
+                        target=ctx.release("target"), project=ctx.project,
+                        deployment=ctx.deployment, state=ctx.store)
+
+
+def _run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> None:
+    for check in checks:
+        findings = check.run(cctx)
+        result.findings.extend(findings)
+        errors = sum(1 for f in findings if f.severity == "error")
+        result.messages.append(f"check {check.name}: {'FAILED' if errors else 'ok'}"
+                               f" ({len(findings)} findings)")
+
+
+def _migration_failed(ctx: RunContext, cctx: CheckContext) -> Finding:
+    assert cctx.db_sync is not None
+    restore = ctx.store.get(RUNNER, "restore-command") or "(no snapshot: save-state did not run)"
+    return Finding(
+        "migration", "error", f"db_sync of the target {cctx.target.label} failed",
+        where=str(cctx.db_sync.request.log), expected="exit code 0",
+        found=f"exit {cctx.db_sync.returncode}: {cctx.db_sync.last_error_line()}",
+        remedy=f"fix the migration; restore the pre-upgrade database with: {restore}")
+
+
+def upgrade(ctx: RunContext) -> StepResult:
+    """Migrate the base deployment's database with the target release and check the result."""
+    result = StepResult("upgrade", Status.PASSED)
+    ctx.require_db()
+    cctx = _context(ctx)
+    only, skip = ctx.options.checks, ctx.options.skip_checks
+    selected = ctx.registry.select(only, skip)
+    _run_checks([c for c in selected if c.step == "pre-migration"], cctx, result)
+    for check in selected:
+        if check.capture is not None:
+            check.capture(cctx)
+    cctx.db_sync = ctx.project.db_sync(cctx.target, ctx.deployment)
+    result.messages.append(f"db_sync {cctx.target.label}: exit {cctx.db_sync.returncode} "
+                           f"in {cctx.db_sync.duration:.1f} s")
+    if not cctx.db_sync.ok:
+        result.findings.append(_migration_failed(ctx, cctx))
+    else:
+        _run_checks([c for c in selected if c.step == "post-migration"], cctx, result)
+    ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
+    if result.failed_findings:
+        result.status = Status.FAILED
+    return result

@@ -1,0 +1,72 @@
+"""What a plugin provides: the project under upgrade test."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grenadier.execute import Outcome
+from grenadier.releases import Release
+from grenadier.services import ServiceSpec
+from grenadier.services.db import Database
+
+
+@dataclass
+class Deployment:
+    """Everything a project needs to configure and run one release for a run."""
+
+    run_dir: Path
+    db: Database
+    port: int
+    #: files merged into the project's config (the user's ``--config``)
+    extra_config: list[Path] = field(default_factory=list)
+
+    @property
+    def etc(self) -> Path:
+        return self.run_dir / "etc"
+
+    @property
+    def logs(self) -> Path:
+        return self.run_dir / "logs"
+
+
+class Project(ABC):
+    """An OpenStack project grenadier can upgrade (Heat is the built-in one)."""
+
+    #: short name, e.g. ``heat``
+    name: str = ""
+    #: the PyPI package releases are installed from
+    package: str = ""
+
+    @abstractmethod
+    def configure(self, release: Release, deployment: Deployment) -> list[Path]:
+        """Write the project's configuration for ``release``; return the config files.
+
+        Called once, with the *base* release: the upgrade keeps these files.
+        """
+
+    @abstractmethod
+    def config_files(self, deployment: Deployment) -> list[Path]:
+        """The configuration files written by :meth:`configure`."""
+
+    @abstractmethod
+    def db_sync(self, release: Release, deployment: Deployment) -> Outcome:
+        """Migrate the database to ``release``'s newest schema."""
+
+    @abstractmethod
+    def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
+        """The long-running processes of ``release`` (``role`` is base or target), in order."""
+
+    @abstractmethod
+    def endpoint(self, deployment: Deployment) -> dict[str, object]:
+        """What tests need to reach the running project (URL, project id, user)."""
+
+    @abstractmethod
+    def inventory(self, deployment: Deployment) -> dict[str, Any]:
+        """What exists now, through the running API (``{"stacks": [...]}`` for Heat)."""
+
+    @abstractmethod
+    def test_paths(self) -> list[Path]:
+        """The built-in upgrade suite's test files or folders."""

@@ -1,0 +1,30 @@
+"""Hook specifications. Each is a documented no-op; plugins implement the ones they need."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from grenadier.checks.api import CheckRegistry
+    from grenadier.plugins.api import Project
+
+PROJECT = "grenadier"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def grenadier_project(name: str) -> Project | None:  # type: ignore[empty-body]
+    """Return the :class:`~grenadier.plugins.api.Project` called ``name``, if this plugin has it."""
+
+
+@hookspec
+def grenadier_project_names() -> list[str]:  # type: ignore[empty-body]
+    """Names of the projects this plugin provides (for ``--project`` and error messages)."""
+
+
+@hookspec
+def grenadier_register_checks(registry: CheckRegistry) -> None:
+    """Add named checks to ``registry`` (each with a docstring saying why it exists)."""

@@ -1,0 +1,58 @@
+"""An installed release: its venv, its binaries, its version facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from grenadier.errors import EnvironmentProblem
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Heat release installed in its own virtualenv. Nothing of it is imported by grenadier."""
+
+    label: str
+    version: str
+    venv: Path
+    kind: str
+    source: str = ""
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    def bin(self, name: str) -> Path:
+        """A console script of this release, never one from PATH (nox's ``external="error"``)."""
+        path = self.venv / "bin" / name
+        if not path.is_file():
+            raise EnvironmentProblem(
+                f"{name} is not installed in the {self.label} venv ({self.venv})",
+                hint="remove the venv from the cache to reinstall it",
+            )
+        return path
+
+    @property
+    def site_packages(self) -> Path:
+        found = sorted(self.venv.glob("lib/python3*/site-packages"))
+        if not found:
+            raise EnvironmentProblem(f"no site-packages in {self.venv}")
+        return found[0]
+
+    @property
+    def heat_source(self) -> Path:
+        """Heat's own code, installed in the venv: read it, never import it here."""
+        return self.site_packages / "heat"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"label": self.label, "version": self.version, "venv": str(self.venv),
+                "kind": self.kind, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Release:
+        return cls(data["label"], data["version"], Path(data["venv"]), data["kind"],
+                   data.get("source", ""))

@@ -1,0 +1,3 @@
+"""The ordered steps of a run: stop-after, only, resume; records each step's result."""
+
+from __future__ import annotations

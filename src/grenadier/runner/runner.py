@@ -1,0 +1,119 @@
+"""Walks the steps in order; always tears down; records every step's result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from grenadier.errors import ExitCode, GrenadierError
+from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.install import install
+from grenadier.phases.result import Status, StepResult
+from grenadier.phases.save_state import save_state
+from grenadier.phases.setup import setup_base, start_target
+from grenadier.phases.shutdown import shutdown
+from grenadier.phases.suite import finish_watch, run_phase, start_watch
+from grenadier.phases.teardown import teardown
+from grenadier.phases.upgrade import upgrade
+
+StepFunction = Callable[[RunContext], StepResult]
+
+
+def _phase(name: str) -> StepFunction:
+    return lambda ctx: run_phase(ctx, name)
+
+
+STEP_FUNCTIONS: dict[str, StepFunction] = {
+    "install": install, "setup-base": setup_base, "smoke-base": _phase("smoke-base"),
+    "pre-upgrade": _phase("pre-upgrade"), "save-state": save_state, "shutdown": shutdown,
+    "during-upgrade": start_watch, "upgrade": upgrade, "start-target": start_target,
+    "smoke-target": _phase("smoke-target"), "post-upgrade": _phase("post-upgrade"),
+    "teardown": teardown,
+}
+#: what must be running before a step starts (a resumed run starts from nothing)
+NEEDS: dict[str, str] = {
+    "smoke-base": "base", "pre-upgrade": "base", "save-state": "base",
+    "during-upgrade": "down", "upgrade": "down",
+    "smoke-target": "target", "post-upgrade": "target",
+}
+
+
+class Reporter(Protocol):
+    def step_started(self, name: str) -> None: ...
+    def step_finished(self, result: StepResult) -> None: ...
+
+
+class Runner:
+    def __init__(self, ctx: RunContext, reporter: Reporter) -> None:
+        self.ctx = ctx
+        self.reporter = reporter
+        self.exit_code = ExitCode.OK
+        self.results: dict[str, StepResult] = {
+            name: StepResult.from_dict(data)
+            for name, data in (ctx.store.get(RUNNER, "results") or {}).items()
+        }
+
+    def _record(self, result: StepResult) -> None:
+        self.results[result.name] = result
+        self.ctx.store.save(RUNNER, "results",
+                            {name: r.to_dict() for name, r in self.results.items()})
+
+    def _prepare(self, step: str) -> None:
+        need = NEEDS.get(step)
+        if need in ("base", "target"):
+            self.ctx.start_project(need)
+        elif need == "down":
+            self.ctx.require_db()
+            if self.ctx.running_role is not None:
+                self.ctx.stop_project()
+
+    def _run_step(self, step: str) -> StepResult:
+        self.reporter.step_started(step)
+        started, wall = time.monotonic(), time.time()
+        try:
+            self._prepare(step)
+            result = STEP_FUNCTIONS[step](self.ctx)
+        except GrenadierError as exc:
+            result = StepResult(step, Status.ERROR, messages=[exc.one_line()])
+            self.exit_code = exc.exit_code
+        except KeyboardInterrupt:
+            result = StepResult(step, Status.INTERRUPTED, messages=["interrupted (SIGINT)"])
+            self.exit_code = ExitCode.INTERRUPTED
+        result.duration, result.started_at = time.monotonic() - started, wall
+        self._record(result)
+        self.reporter.step_finished(result)
+        return result
+
+    def _finish_watch(self) -> None:
+        watched = finish_watch(self.ctx)
+        if watched is not None:
+            previous = self.results.get("during-upgrade")
+            if previous is not None:
+                watched.duration = time.time() - previous.started_at
+                watched.started_at = previous.started_at
+                watched.messages = previous.messages + watched.messages
+            self._record(watched)
+            self.reporter.step_finished(watched)
+
+    def run(self, steps: list[str]) -> ExitCode:
+        """Run ``steps`` then teardown; return the run's exit code."""
+        try:
+            for step in steps:
+                result = self._run_step(step)
+                if step == "upgrade":
+                    self._finish_watch()
+                if not result.status.ok or self.exit_code != ExitCode.OK:
+                    break
+        finally:
+            try:
+                self._finish_watch()
+            finally:
+                self._run_step("teardown")
+        return self.verdict()
+
+    def verdict(self) -> ExitCode:
+        if self.exit_code != ExitCode.OK:
+            return self.exit_code
+        failed = [r for r in self.results.values() if not r.status.ok]
+        return ExitCode.UPGRADE_FAILED if failed else ExitCode.OK

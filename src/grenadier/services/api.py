@@ -1,0 +1,227 @@
+"""One way to run a service: start, readiness probe, graceful stop, crash stop, per-service log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grenadier.errors import EnvironmentProblem
+from grenadier.execute.api import ExecuteRequest
+from grenadier.execute.run import popen, tail
+
+Probe = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to start one long-running process and how to know it is ready."""
+
+    name: str
+    cmd: Sequence[str]
+    log: Path
+    ready: Probe
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    user: str | None = None
+    ready_timeout: float = 90.0
+    stop_timeout: float = 20.0
+    #: signal that asks the service to stop gracefully
+    stop_signal: int = signal.SIGTERM
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    """A line of the run's timeline: a service started, became ready, stopped, crashed."""
+
+    at: float
+    service: str
+    event: str
+    detail: str = ""
+
+
+@dataclass
+class RunningService:
+    spec: ServiceSpec
+    proc: subprocess.Popen[str]
+    started: float
+    ready_after: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+class Supervisor:
+    """Owns every long-running process of a run; nothing it started outlives ``stop_all``."""
+
+    def __init__(self, pid_file: Path | None = None) -> None:
+        self._services: dict[str, RunningService] = {}
+        self.events: list[ServiceEvent] = []
+        self._pid_file = pid_file
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_all()
+
+    def _event(self, service: str, event: str, detail: str = "") -> None:
+        self.events.append(ServiceEvent(time.time(), service, event, detail))
+
+    def running(self) -> list[RunningService]:
+        return [svc for svc in self._services.values() if svc.alive()]
+
+    def get(self, name: str) -> RunningService:
+        return self._services[name]
+
+    def start(self, spec: ServiceSpec) -> RunningService:
+        """Start ``spec`` and wait until its probe says ready; stop it again if it never is."""
+        if (name_running := self._services.get(spec.name)) and name_running.alive():
+            raise EnvironmentProblem(f"service {spec.name} is already running")
+        spec.log.parent.mkdir(parents=True, exist_ok=True)
+        request = ExecuteRequest(spec.cmd, cwd=spec.cwd, env=spec.env, user=spec.user)
+        with spec.log.open("a", encoding="utf-8") as log:
+            log.write(f"$ {request.shell_cmd}\n")
+            log.flush()
+            proc = popen(request, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        running = RunningService(spec, proc, time.monotonic())
+        self._services[spec.name] = running
+        self._write_pids()
+        self._event(spec.name, "start", f"pid {proc.pid}")
+        try:
+            self._wait_ready(running)
+        except BaseException:
+            self.stop(spec.name, crash=True)
+            raise
+        return running
+
+    def _wait_ready(self, svc: RunningService) -> None:
+        deadline = svc.started + svc.spec.ready_timeout
+        while True:
+            if not svc.alive():
+                self._event(svc.spec.name, "exited", f"exit code {svc.proc.returncode}")
+                raise EnvironmentProblem(
+                    f"{svc.spec.name} exited with code {svc.proc.returncode} while starting: "
+                    f"{tail(svc.spec.log, 1)}",
+                    hint=f"log: {svc.spec.log}",
+                )
+            with contextlib.suppress(Exception):
+                if svc.spec.ready():
+                    svc.ready_after = time.monotonic() - svc.started
+                    self._event(svc.spec.name, "ready", f"after {svc.ready_after:.1f} s")
+                    return
+            if time.monotonic() > deadline:
+                raise EnvironmentProblem(
+                    f"{svc.spec.name} not ready after {svc.spec.ready_timeout:.0f} s",
+                    hint=f"log: {svc.spec.log}",
+                )
+            time.sleep(0.1)
+
+    def stop(self, name: str, *, crash: bool = False) -> int | None:
+        """Stop one service: graceful (stop signal, SIGKILL after a timeout) or crash (KILL)."""
+        svc = self._services.get(name)
+        if svc is None:
+            return None
+        if svc.alive():
+            sig = signal.SIGKILL if crash else svc.spec.stop_signal
+            self._signal(svc, sig)
+            try:
+                svc.proc.wait(svc.spec.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._event(name, "kill", f"still running after {svc.spec.stop_timeout:.0f} s")
+                self._signal(svc, signal.SIGKILL)
+                svc.proc.wait()
+            self._event(name, "crash" if crash else "stop", f"exit code {svc.proc.returncode}")
+        # a service's own children (same process group) must not survive it
+        self._signal(svc, signal.SIGKILL)
+        del self._services[name]
+        self._write_pids()
+        return svc.proc.returncode
+
+    @staticmethod
+    def _signal(svc: RunningService, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(svc.pid, sig)
+
+    def wait(self, name: str, timeout: float) -> int | None:
+        """Wait for a service that ends by itself (a watcher); stop it after ``timeout``."""
+        svc = self._services.get(name)
+        if svc is None:
+            return None
+        try:
+            svc.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._event(name, "timeout", f"still running after {timeout:.0f} s")
+        return self.stop(name)
+
+    def detach(self) -> list[str]:
+        """Leave every service running (``--keep-running``); the PID file still lists them."""
+        names = [svc.spec.name for svc in self.running()]
+        self._event("supervisor", "detach", ", ".join(names))
+        self._services.clear()
+        return names
+
+    def stop_all(self, *, crash: bool = False) -> None:
+        """Stop every service, newest first (Heat before its database)."""
+        for name in reversed(list(self._services)):
+            self.stop(name, crash=crash)
+
+    def _write_pids(self) -> None:
+        # Lets a later run (or a human) find processes left by a grenadier that was SIGKILLed.
+        if self._pid_file is None:
+            return
+        data = {name: {"pid": s.pid, "cmd": list(map(str, s.spec.cmd))}
+                for name, s in self._services.items()}
+        with contextlib.suppress(OSError):
+            self._pid_file.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+    def timeline(self) -> list[dict[str, object]]:
+        return [asdict(event) for event in self.events]
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
+    """Stop services a previous grenadier left running (``--keep-running``, or it was killed).
+
+    A PID is only signalled while its command line is still the one recorded, so a PID reused
+    by an unrelated process is never touched.
+    """
+    try:
+        recorded = json.loads(pid_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    stopped = []
+    for name, info in reversed(list(recorded.items())):
+        pid, cmd = int(info.get("pid", 0)), list(info.get("cmd", []))
+        if pid <= 0 or not cmd or _cmdline(pid) != cmd:
+            continue
+        sig = signal.SIGINT if name == "postgresql" else signal.SIGTERM
+        for step in (sig, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, step)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and _cmdline(pid) == cmd:
+                time.sleep(0.1)
+            if _cmdline(pid) != cmd:
+                break
+        stopped.append(name)
+    with contextlib.suppress(OSError):
+        pid_file.write_text("{}", encoding="utf-8")
+    return stopped

@@ -1,0 +1,7 @@
+"""The state store passed between steps (grenade's resource_save / resource_get)."""
+
+from __future__ import annotations
+
+from grenadier.state.store import StateStore, StoreCorrupt
+
+__all__ = ["StateStore", "StoreCorrupt"]

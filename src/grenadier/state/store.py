@@ -1,0 +1,116 @@
+"""A versioned JSON store, written atomically, namespaced per plugin or test module.
+
+Modelled on pytest's stepwise cache: a corrupt or foreign file is a clear error, never a
+traceback, and a write never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from grenadier.errors import EnvironmentProblem
+
+FORMAT = "grenadier-state"
+VERSION = 1
+T = TypeVar("T")
+
+
+class StoreCorrupt(EnvironmentProblem):
+    """The state file exists but cannot be used."""
+
+
+class StateStore:
+    """Namespaced key/value store in one JSON file, safe across processes (file lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # pytest runs the phase tests in a child process while the runner also writes
+        lock_path = self.path.with_suffix(".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise StoreCorrupt(f"cannot read state store {self.path}: {exc.strerror}") from exc
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise StoreCorrupt(
+                f"state store {self.path} is corrupt (not JSON: {exc.msg} at line {exc.lineno})",
+                hint="start a new run; this one cannot be resumed",
+            ) from exc
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise StoreCorrupt(f"{self.path} is not a grenadier state store")
+        if data.get("version") != VERSION:
+            raise StoreCorrupt(
+                f"state store {self.path} has version {data.get('version')!r}, "
+                f"this grenadier reads version {VERSION}",
+                hint="resume it with the grenadier that started it",
+            )
+        namespaces = data.get("namespaces")
+        if not isinstance(namespaces, dict):
+            raise StoreCorrupt(f"state store {self.path} has no namespaces")
+        return namespaces
+
+    def _write(self, namespaces: dict[str, dict[str, Any]]) -> None:
+        payload = {"format": FORMAT, "version": VERSION, "namespaces": namespaces}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle, indent=1, sort_keys=True, default=str)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def validate(self) -> None:
+        """Raise :class:`StoreCorrupt` if the file exists and cannot be used."""
+        self._read()
+
+    def save(self, namespace: str, key: str, value: Any) -> None:
+        with self._locked():
+            data = self._read()
+            data.setdefault(namespace, {})[key] = value
+            self._write(data)
+
+    def get(self, namespace: str, key: str, default: Any = None) -> Any:
+        return self._read().get(namespace, {}).get(key, default)
+
+    def get_typed(self, namespace: str, key: str, kind: type[T]) -> T:
+        """The value of ``key``, which must exist and be a ``kind``."""
+        value = self.get(namespace, key)
+        if not isinstance(value, kind):
+            raise StoreCorrupt(
+                f"state store {self.path}: {namespace}/{key} is {type(value).__name__}, "
+                f"expected {kind.__name__}"
+            )
+        return value
+
+    def namespace(self, namespace: str) -> dict[str, Any]:
+        return dict(self._read().get(namespace, {}))
+
+    def namespaces(self) -> list[str]:
+        return sorted(self._read())

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grenadier.errors import EnvironmentProblem
+from grenadier.services import ServiceSpec, Supervisor
+from grenadier.services.api import reap_recorded
+
+PY = sys.executable
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status").read_text()
+    return "State:\tZ" not in status
+
+
+def _spec(tmp_path: Path, code: str, **kwargs: object) -> ServiceSpec:
+    flag = tmp_path / "ready"
+    return ServiceSpec(name=str(kwargs.pop("name", "svc")), cmd=[PY, "-c", code],
+                       log=tmp_path / "svc.log", ready=flag.exists, **kwargs)  # type: ignore[arg-type]
+
+
+READY = "import pathlib,sys,time; pathlib.Path(sys.argv[0] if False else '{flag}').touch(); "
+
+
+def test_start_ready_and_graceful_stop(tmp_path: Path) -> None:
+    code = READY.format(flag=tmp_path / "ready") + "print('up', flush=True); time.sleep(60)"
+    with Supervisor(pid_file=tmp_path / "pids.json") as sup:
+        svc = sup.start(_spec(tmp_path, code))
+        assert svc.alive()
+        assert json.loads((tmp_path / "pids.json").read_text())["svc"]["pid"] == svc.pid
+        assert sup.stop("svc") == -15
+    assert not _alive(svc.pid)
+    assert "up" in (tmp_path / "svc.log").read_text()
+    assert [e.event for e in sup.events] == ["start", "ready", "stop"]
+
+
+def test_service_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
+    code = ("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            + READY.format(flag=tmp_path / "ready") + "time.sleep(60)")
+    with Supervisor() as sup:
+        sup.start(_spec(tmp_path, code, stop_timeout=0.5))
+        assert sup.stop("svc") == -9
+    assert "kill" in [e.event for e in sup.events]
+
+
+def test_crash_stop_is_sigkill(tmp_path: Path) -> None:
+    code = READY.format(flag=tmp_path / "ready") + "time.sleep(60)"
+    with Supervisor() as sup:
+        sup.start(_spec(tmp_path, code))
+        assert sup.stop("svc", crash=True) == -9
+
+
+def test_exit_during_start_names_the_log_line(tmp_path: Path) -> None:
+    code = "import sys; print('port 1234 is in use'); sys.exit(3)"
+    with Supervisor() as sup, pytest.raises(EnvironmentProblem, match="port 1234 is in use"):
+        sup.start(_spec(tmp_path, code))
+
+
+def test_never_ready_times_out_and_leaves_nothing(tmp_path: Path) -> None:
+    code = "import time; time.sleep(60)"
+    with Supervisor() as sup:
+        with pytest.raises(EnvironmentProblem, match="not ready after"):
+            sup.start(_spec(tmp_path, code, ready_timeout=0.5))
+        assert sup.running() == []
+
+
+def test_children_of_a_service_do_not_survive_it(tmp_path: Path) -> None:
+    child_pid = tmp_path / "child.pid"
+    code = ("import subprocess,sys,pathlib,time; "
+            "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); "
+            f"pathlib.Path('{child_pid}').write_text(str(p.pid)); "
+            + READY.format(flag=tmp_path / "ready").split("; ", 1)[1] + "time.sleep(60)")
+    with Supervisor() as sup:
+        sup.start(_spec(tmp_path, code))
+    pid = int(child_pid.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def test_reap_recorded_stops_a_detached_service(tmp_path: Path) -> None:
+    code = READY.format(flag=tmp_path / "ready") + "time.sleep(60)"
+    sup = Supervisor(pid_file=tmp_path / "pids.json")
+    svc = sup.start(_spec(tmp_path, code, name="heat-base"))
+    assert sup.detach() == ["heat-base"]
+    assert _alive(svc.pid)
+    assert reap_recorded(tmp_path / "pids.json") == ["heat-base"]
+    svc.proc.wait(5)
+    assert not _alive(svc.pid)
+
+
+def test_reap_recorded_ignores_a_reused_pid(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids.json"
+    pid_file.write_text(json.dumps({"x": {"pid": os.getpid(), "cmd": ["not", "me"]}}))
+    assert reap_recorded(pid_file) == []
+    assert _alive(os.getpid())

@@ -130,6 +130,8 @@ def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
                                               "facts": ctx.store.get("runner", "upgrade-facts")})
         write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
     reporter.summary(results, VERDICTS.get(code, str(code)), str(run_dir))
+    if runner.error is not None:
+        raise runner.error
     return int(code)
 
 

@@ -13,6 +13,7 @@ from grenadier.phases.result import Status, StepResult
 
 STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "red",
          Status.INTERRUPTED: "yellow", Status.SKIPPED: "dim"}
+WARNINGS_SHOWN = 3
 MARK = {Status.PASSED: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR",
         Status.INTERRUPTED: "INTERRUPTED", Status.SKIPPED: "skipped"}
 
@@ -73,8 +74,22 @@ class ConsoleReporter:
                 self.console.print(f"[red]{result.name}[/] {test.name}:", highlight=False)
                 for line in test.message.splitlines()[:12]:
                     self.console.print(f"    {line}", markup=False)
-            for finding in result.findings:
-                if finding.severity != "info":
-                    for line in finding.lines():
-                        self.console.print(line, markup=False)
-        self.console.print(f"run directory: {run_dir}", markup=False)
+            self._findings(result)
+        self.console.print(f"run directory: {run_dir} (report.json, junit.xml, impact.md)",
+                           markup=False)
+
+    def _findings(self, result: StepResult) -> None:
+        """Errors in full with their labelled context; warnings one line each, a few per check."""
+        for finding in result.failed_findings:
+            for line in finding.lines():
+                self.console.print(line, markup=False)
+        warnings = [f for f in result.findings if f.severity == "warning"]
+        by_check: dict[str, list[str]] = {}
+        for finding in warnings:
+            by_check.setdefault(finding.check, []).append(finding.what)
+        for check, whats in by_check.items():
+            for what in whats[:WARNINGS_SHOWN]:
+                self.console.print(f"[warning] {check}: {what}", markup=False)
+            if len(whats) > WARNINGS_SHOWN:
+                self.console.print(f"[warning] {check}: ... and {len(whats) - WARNINGS_SHOWN} "
+                                   "more in report.json", markup=False)

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
@@ -94,6 +95,7 @@ class RunContext:
         self.running_role: str | None = None
         self.watcher: str | None = None
         self.keep_running = False
+        self._impact: Any = None
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -180,6 +182,19 @@ class RunContext:
             with contextlib.suppress(OSError):
                 self.write_endpoint()
         return []
+
+    def start_impact(self) -> None:
+        from grenadier.phases.impact import ImpactJob
+
+        self._impact = ImpactJob(self)
+        self._impact.start()
+
+    def finish_impact(self) -> str | None:
+        if self._impact is None:
+            return None
+        line: str = self._impact.join()
+        self._impact = None
+        return line
 
     def upgrade_done_flag(self) -> Path:
         return self.run_dir / UPGRADE_DONE

@@ -24,4 +24,5 @@ def install(ctx: RunContext) -> StepResult:
             f"{role}: {release.label} in {release.venv} (freeze {time.monotonic() - started:.1f} s)"
         )
     ctx.write_endpoint()
+    ctx.start_impact()
     return result

@@ -49,6 +49,8 @@ class Runner:
         self.ctx = ctx
         self.reporter = reporter
         self.exit_code = ExitCode.OK
+        #: the expected failure that ended the run early, printed as one line by the CLI
+        self.error: GrenadierError | None = None
         self.results: dict[str, StepResult] = {
             name: StepResult.from_dict(data)
             for name, data in (ctx.store.get(RUNNER, "results") or {}).items()
@@ -76,7 +78,8 @@ class Runner:
             result = STEP_FUNCTIONS[step](self.ctx)
         except GrenadierError as exc:
             result = StepResult(step, Status.ERROR, messages=[exc.one_line()])
-            self.exit_code = exc.exit_code
+            if self.error is None:
+                self.error, self.exit_code = exc, exc.exit_code
         except KeyboardInterrupt:
             result = StepResult(step, Status.INTERRUPTED, messages=["interrupted (SIGINT)"])
             self.exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,233 @@
+"""Render the files a single-process Heat needs: heat.conf, the fake token, the policy overrides.
+
+Pure functions: nothing here reads or writes files except `api_paste_ini`, which only looks for
+an existing file in a release venv. Every option written by default is known to openstack-heat
+25.0.2, 26.0.2 and 27.0.1 (or to the oslo libraries / launcher that read it), so one rendering
+serves every release; options a caller adds through `HeatConfParams.extra` can be filtered
+against a release's known option names with `split_known`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import json
+import secrets
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+__all__ = [
+    "FAKE_KEYSTONE_BACKEND",
+    "LAUNCHER_OPTIONS",
+    "METADATA_POLICY_RULE",
+    "HeatConfParams",
+    "api_paste_ini",
+    "new_auth_encryption_key",
+    "render_heat_conf",
+    "render_policy",
+    "render_token",
+    "split_known",
+]
+
+FAKE_KEYSTONE_BACKEND = "heat.engine.clients.os.keystone.fake_keystoneclient.FakeKeystoneClient"
+
+# `[heat_api] bind_host/bind_port` are not Heat options any more (heat-api was removed in 25.0.0):
+# launcher.py registers and reads them itself, so they are always written.
+LAUNCHER_OPTIONS: frozenset[tuple[str, str]] = frozenset(
+    {("heat_api", "bind_host"), ("heat_api", "bind_port")}
+)
+
+# Heat's noauth middleware gives every request the single role `admin`.  Today's oslo.policy
+# enforces Heat's new rule defaults, which ask for `member` / `reader` (real Keystone implies
+# both for an admin), so plain noauth answers 403 even to stacks:create; launcher.py therefore
+# grants the roles listed in the token (render_token: admin, member, reader).  This override is
+# a second line for the one rule named in heat-notes.md, `software_deployments:metadata`: it
+# also accepts a project admin, which keeps that API working where only `admin` is granted.
+METADATA_POLICY_RULE = (
+    "(role:admin and project_id:%(project_id)s)"
+    " or (role:reader and project_id:%(project_id)s)"
+    " or (role:heat_stack_user and project_id:%(project_id)s)"
+)
+
+_EMPTY: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class HeatConfParams:
+    """Everything that varies between heat.conf files of one run."""
+
+    host: str  # [DEFAULT] host: the engine's RPC server name and `service` table row
+    port: int  # API port on 127.0.0.1 (read by launcher.py as [heat_api] bind_port)
+    db_url: str  # SQLAlchemy URL, e.g. postgresql+psycopg2://postgres@/heat?host=/pgdata
+    log_file: Path  # absolute; oslo.log writes here (no stderr logging)
+    api_paste_config: Path  # the release's own etc/heat/api-paste.ini
+    token_file: Path  # [noauth] token_response: JSON from render_token()
+    auth_encryption_key: str  # exactly 32 characters: new_auth_encryption_key()
+    transport_url: str = "fake://"  # fake:// only works with everything in one process
+    extra: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
+    policy_file: Path | None = None  # [oslo_policy] policy_file: YAML from render_policy()
+    periodic_interval: int = 5  # seconds between engine heartbeats (Heat's default is 60)
+    debug: bool = False
+
+
+def new_auth_encryption_key() -> str:
+    """A random 32-character key: Heat refuses to start unless the key has exactly 32."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(32))
+
+
+def _base_options(p: HeatConfParams) -> dict[str, dict[str, str]]:
+    if len(p.auth_encryption_key) != 32:
+        raise ValueError("auth_encryption_key must be exactly 32 characters")
+    if not p.log_file.is_absolute():
+        raise ValueError(f"log_file must be absolute: {p.log_file}")
+    opts: dict[str, dict[str, str]] = {
+        "DEFAULT": {
+            "host": p.host,
+            "transport_url": p.transport_url,
+            "auth_encryption_key": p.auth_encryption_key,
+            # No Keystone: the fake client answers the engine's identity calls in-process.
+            "keystone_backend": FAKE_KEYSTONE_BACKEND,
+            # "trusts" would need a real Keystone to create trusts at stack create.
+            "deferred_auth_method": "password",
+            "convergence_engine": "true",
+            "periodic_interval": str(p.periodic_interval),
+            "num_engine_workers": "1",
+            "debug": "true" if p.debug else "false",
+            "log_file": str(p.log_file),
+            "use_stderr": "false",
+        },
+        "paste_deploy": {"flavor": "noauth", "api_paste_config": str(p.api_paste_config)},
+        # Without a token whose catalog lists the cloudformation endpoint, resources such as
+        # OS::Heat::SoftwareConfig fail their "service available" check.
+        "noauth": {"token_response": str(p.token_file)},
+        "heat_api": {"bind_host": "127.0.0.1", "bind_port": str(p.port)},
+        "database": {"connection": p.db_url},
+        # No notification consumer exists; don't queue notifications on the fake bus.
+        "oslo_messaging_notifications": {"driver": "noop"},
+    }
+    if p.policy_file is not None:
+        opts["oslo_policy"] = {"policy_file": str(p.policy_file)}
+    return opts
+
+
+def split_known(
+    extra: Mapping[str, Mapping[str, str]], known_options: Collection[tuple[str, str]]
+) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
+    """Split `extra` into (options the release knows, dropped (section, key) pairs).
+
+    `known_options` holds (group, name) pairs, group "DEFAULT" for the default group, as listed
+    by e.g. `oslo-config-generator --format json` run in the release venv.
+    """
+    known = {(s, k) for s, k in known_options} | LAUNCHER_OPTIONS
+    kept: dict[str, dict[str, str]] = {}
+    dropped: list[tuple[str, str]] = []
+    for section, values in extra.items():
+        for key, value in values.items():
+            if (section, key) in known:
+                kept.setdefault(section, {})[key] = value
+            else:
+                dropped.append((section, key))
+    return kept, dropped
+
+
+def render_heat_conf(
+    p: HeatConfParams, known_options: Collection[tuple[str, str]] | None = None
+) -> str:
+    """heat.conf text.  `extra` wins over the defaults; with `known_options`, extras the release
+    doesn't know are left out (see `split_known`)."""
+    opts = _base_options(p)
+    extra = p.extra if known_options is None else split_known(p.extra, known_options)[0]
+    for section, values in extra.items():
+        opts.setdefault(section, {}).update(values)
+    # interpolation=None: values such as URLs or policy strings may hold '%'.
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    for section, values in opts.items():
+        if section != "DEFAULT":
+            parser.add_section(section)
+        for key, value in values.items():
+            if "\n" in value:
+                raise ValueError(f"newline in option [{section}] {key}")
+            parser.set(section, key, value)
+    buf = io.StringIO()
+    buf.write("# Rendered by grenadier: single-process Heat, noauth, fake Keystone.\n")
+    parser.write(buf)
+    return buf.getvalue()
+
+
+def render_policy(extra_rules: Mapping[str, str] | None = None) -> str:
+    """Policy overrides for [oslo_policy] policy_file, as YAML (JSON policy files are
+    deprecated, see `heat-status upgrade check`): METADATA_POLICY_RULE plus `extra_rules`."""
+    rules = {"software_deployments:metadata": METADATA_POLICY_RULE, **(extra_rules or {})}
+    # JSON strings are valid YAML scalars, so no YAML library is needed.
+    lines = [f"{json.dumps(name)}: {json.dumps(rule)}" for name, rule in sorted(rules.items())]
+    return "# Rendered by grenadier: policy overrides for noauth.\n" + "\n".join(lines) + "\n"
+
+
+def render_token(port: int, project_id: str, user: str) -> str:
+    """A fake Keystone v3 token (for `[noauth] token_response`).
+
+    Its catalog lists the orchestration, cloudformation and identity services on the API port;
+    its roles are the ones real Keystone gives an admin (admin implies member implies reader).
+    """
+    base = f"http://127.0.0.1:{port}"
+    domain = {"id": "default", "name": "Default"}
+
+    def service(kind: str, name: str, url: str) -> dict[str, object]:
+        endpoints = [
+            {
+                "id": f"{name}-{interface}",
+                "interface": interface,
+                "region": "RegionOne",
+                "region_id": "RegionOne",
+                "url": url,
+            }
+            for interface in ("public", "internal", "admin")
+        ]
+        return {"id": name, "type": kind, "name": name, "endpoints": endpoints}
+
+    token = {
+        "token": {
+            "methods": ["password"],
+            "issued_at": "2020-01-01T00:00:00.000000Z",
+            "expires_at": "2099-12-31T23:59:59.000000Z",
+            "user": {"id": user, "name": user, "domain": domain},
+            "project": {"id": project_id, "name": project_id, "domain": domain},
+            "roles": [{"id": r, "name": r} for r in ("admin", "member", "reader")],
+            "is_domain": False,
+            "catalog": [
+                service("orchestration", "heat", f"{base}/v1/{project_id}"),
+                service("cloudformation", "heat-cfn", f"{base}/v1"),
+                service("identity", "keystone", f"{base}/v3"),
+            ],
+        }
+    }
+    return json.dumps(token, indent=2, sort_keys=True) + "\n"
+
+
+def api_paste_ini(venv: Path) -> Path:
+    """The api-paste.ini shipped by the openstack-heat installed in `venv`.
+
+    Normally `<venv>/etc/heat/api-paste.ini` (a wheel data file); otherwise found through the
+    wheel's RECORD or under `share/`.  Raises ValueError if there is none.
+    """
+    candidates = [venv / "etc" / "heat" / "api-paste.ini"]
+    for site in sorted(venv.glob("lib/python3*/site-packages")):
+        for record in sorted(site.glob("openstack_heat-*.dist-info/RECORD")):
+            for line in record.read_text(encoding="utf-8").splitlines():
+                path = line.split(",", 1)[0]
+                if path.endswith("heat/api-paste.ini"):
+                    candidates.append((site / path).resolve())
+        candidates.append(site / "etc" / "heat" / "api-paste.ini")
+    candidates += [
+        venv / "share" / "heat" / "api-paste.ini",
+        venv / "usr" / "etc" / "heat" / "api-paste.ini",
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise ValueError(f"no heat api-paste.ini in {venv}")

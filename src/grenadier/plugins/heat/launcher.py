@@ -1,0 +1,170 @@
+# mypy: disable-error-code="import-not-found"
+"""Heat's engine and REST API in ONE process (openstack-heat 25, 26, 27); stdlib + Heat/oslo only.
+
+    <release-venv>/bin/python launcher.py --config-file heat.conf [--config-file extra.conf]
+
+Why: `transport_url = fake://` is an in-process bus and the oslo.service launcher forks the
+engine even with one worker, so here the engine service is started directly, no fork.
+Exit codes: 0 stopped by SIGTERM/SIGINT; 1 startup failed (one line on stderr, traceback in the
+log); 2 bad command line / missing config file; 3 API port not bindable (one line on stderr).
+Ready when `GET http://127.0.0.1:<[heat_api] bind_port>/` answers (300, versions document); then
+"ready http://HOST:PORT/" is printed on stdout.  Logs (oslo.log, with access lines): log_file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging as stdlib_logging
+import os
+import signal
+import socketserver
+import sys
+import threading
+import types
+import warnings
+from typing import Any
+from wsgiref import simple_server
+
+STOP_GRACE_SECONDS = 5.0  # how long the engine may finish in-flight work before we exit anyway
+_STOP = threading.Event()
+
+
+def _on_signal(signum: int, frame: types.FrameType | None) -> None:
+    _STOP.set()
+
+
+if __name__ == "__main__":
+    # Installed before the slow imports: a stop requested while starting takes effect once
+    # startup is done, instead of killing the process by the default action.
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+# futurist imports eventlet, which warns on stderr that it is deprecated; keep stderr for errors.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+# heat-engine (25-27) selects oslo.service's threading backend before importing oslo.service:
+# its default is eventlet, which nothing has monkey-patched here.
+with contextlib.suppress(ImportError):  # an older oslo.service has no backends to choose
+    from oslo_service import backend as _backend
+
+    _backend.init_backend(_backend.BackendType.THREADING)
+
+from oslo_config import cfg  # noqa: E402 (after the backend choice)
+from oslo_log import log as logging  # noqa: E402
+
+CONF = cfg.CONF
+LOG = logging.getLogger("grenadier.launcher")
+# heat-api and its [heat_api] options were removed in 25.0.0: the launcher owns them now.
+_API_OPTS = [
+    cfg.HostAddressOpt("bind_host", default="127.0.0.1"),
+    cfg.PortOpt("bind_port", default=8004),
+]
+
+
+class _Server(socketserver.ThreadingMixIn, simple_server.WSGIServer):
+    daemon_threads = True  # a hung request must not keep the process alive on stop
+    block_on_close = False
+    request_queue_size = 128  # wsgiref's listen(5) resets connections of concurrent clients
+
+
+class _Handler(simple_server.WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.info("%s %s", self.address_string(), format % args)  # to the log, not stderr
+
+
+def _grant_token_roles(noauth_cls: Any) -> None:
+    """Make Heat's noauth middleware grant the roles of its [noauth] token_response.
+
+    noauth hard-codes the one role `admin`, but with oslo.policy's new defaults (on by default
+    in today's oslo.policy) Heat's rules ask for `member` / `reader`, which real Keystone implies
+    for an admin; plain noauth answers 403 "You are not authorized to use stacks:create.".
+    Passing on the token's roles ("admin,member,reader") is what keystonemiddleware would do.
+    """
+    build = noauth_cls._build_user_headers
+
+    def build_user_headers(self: Any, env: dict[str, Any]) -> dict[str, Any]:
+        headers: dict[str, Any] = build(self, env)
+        token = (getattr(self, "_token_info", None) or {}).get("token", {})
+        roles = [r["name"] for r in token.get("roles", []) if "name" in r]
+        if roles:
+            headers["HTTP_X_ROLES"] = ",".join(roles)
+        return headers
+
+    noauth_cls._build_user_headers = build_user_headers
+
+
+def main() -> int:
+    logging.register_options(CONF)
+    # A release that defined them itself would raise DuplicateOptError: keep its definition.
+    with contextlib.suppress(cfg.DuplicateOptError):
+        CONF.register_opts(_API_OPTS, group="heat_api")
+    from heat import version
+
+    release = version.version_info.version_string()
+    try:  # the way heat-engine / heat-wsgi-api parse theirs (project "heat")
+        CONF(sys.argv[1:], project="heat", prog="heat-all", version=release)
+    except cfg.Error as exc:  # e.g. "Failed to find some config files: ..."
+        print(f"launcher: {exc}", file=sys.stderr)
+        return 2
+    logging.setup(CONF, "heat")
+
+    # Bind before the slow engine start so that a busy port fails fast; clients connecting
+    # meanwhile wait in the backlog and are answered once serving starts.
+    host, port = CONF.heat_api.bind_host, CONF.heat_api.bind_port
+    try:
+        server = _Server((host, port), _Handler)
+    except OSError as exc:
+        print(f"launcher: cannot bind {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+
+    from heat.common import config, messaging, noauth
+    from heat.engine import service as engine_service
+    from heat.rpc import api as rpc_api
+
+    try:
+        _grant_token_roles(noauth.NoAuthProtocol)
+        config.startup_sanity_check()  # e.g. auth_encryption_key must be 32 characters
+        config.set_config_defaults()  # CORS defaults, as heat-wsgi-api sets them
+        messaging.setup()  # transport from [DEFAULT] transport_url (fake://)
+        engine = engine_service.EngineService(CONF.host, rpc_api.ENGINE_TOPIC)
+        engine.start()  # RPC server, worker, heartbeat timer; no fork
+        app = config.load_paste_app("heat-api")  # [paste_deploy] flavor picks the pipeline
+    except Exception as exc:
+        LOG.exception("startup failed")
+        print(f"launcher: startup failed: {exc!r}", file=sys.stderr)
+        server.server_close()
+        return 1
+    server.set_app(app)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="wsgi", daemon=True
+    ).start()
+    LOG.info(
+        "Heat %s (engine and API in one process) serving on http://%s:%d/", release, host, port
+    )
+    print(f"ready http://{host}:{port}/", flush=True)
+
+    while not _STOP.wait(0.5):  # a timeout keeps the main thread free to run signal handlers
+        pass
+    LOG.info("stop requested")
+    # Stop taking requests first, then let the engine finish (bounded) what it is doing.
+    server.shutdown()
+    server.server_close()
+    stopper = threading.Thread(target=engine.stop, name="engine-stop", daemon=True)
+    stopper.start()
+    stopper.join(STOP_GRACE_SECONDS)
+    if stopper.is_alive():
+        LOG.warning("engine did not stop within %.0f s; exiting anyway", STOP_GRACE_SECONDS)
+    else:
+        messaging.cleanup()
+        LOG.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # Some oslo.messaging / thread-group threads are not daemons: flush the logs and leave
+    # without joining them, so that a stop is never held up by a stuck thread.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stdlib_logging.shutdown()
+    os._exit(code)

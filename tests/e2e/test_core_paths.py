@@ -1,0 +1,122 @@
+"""The other ways a user runs the core: SQLite, a source tree, stop/resume, Ctrl-C, bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from grenadier.execute import ExecuteRequest, run
+from grenadier.phases.options import STEPS
+from tests.conftest import CliResult, one_error_line
+from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+
+
+def _as_cli(result: Run) -> CliResult:
+    return CliResult(result.returncode, result.out, result.err)
+
+
+def test_sqlite_upgrade(workdir: Path, cache_dir: Path) -> None:
+    result = grenadier("run", "--base", BASE, "--target", TARGET, "--db", "sqlite",
+                       workdir=workdir, cache_dir=cache_dir)
+    assert result.returncode == 0, result.err[-3000:]
+    assert result.status() == dict.fromkeys(STEPS, "passed")
+    assert (result.run_dir / "db" / "heat.sqlite").is_file()
+    assert heat_processes(result.run_dir) == []
+
+
+@pytest.fixture(scope="module")
+def sdist_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An unpacked openstack-heat sdist: the "patch under review" case."""
+    dest = tmp_path_factory.mktemp("sdist")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           f"openstack-heat=={TARGET}", "-d", str(dest)]
+    run(ExecuteRequest(cmd, timeout=300)).assert_success("downloading the sdist")
+    archive = next(dest.glob("openstack_heat-*.tar.gz"))
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return next(p for p in dest.iterdir() if p.is_dir())
+
+
+def test_local_tree_target_with_stop_and_resume(sdist_tree: Path, workdir: Path,
+                                                cache_dir: Path) -> None:
+    first = grenadier("run", "--base", BASE, "--target", str(sdist_tree), "--stop-after",
+                      "pre-upgrade", workdir=workdir, cache_dir=cache_dir)
+    assert first.returncode == 0, first.err[-3000:]
+    assert list(first.status()) == [*STEPS[:4], "teardown"]
+    assert heat_processes(first.run_dir) == []
+    second = grenadier("run", "--resume", str(first.run_dir), workdir=workdir,
+                       cache_dir=cache_dir)
+    assert second.returncode == 0, second.err[-3000:]
+    assert second.status() == dict.fromkeys(STEPS, "passed")
+    target = second.report["releases"]["target"]  # type: ignore[index]
+    assert target["kind"] == "local"
+    assert target["version"].startswith(TARGET)
+
+
+def test_sigint_during_pre_upgrade_leaves_nothing(workdir: Path, cache_dir: Path) -> None:
+    env = {**os.environ, "GRENADIER_CACHE": str(cache_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "grenadier", "run", "--base", BASE,
+                             "--target", TARGET, "--workdir", str(workdir / "sigint")],
+                            cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    log = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        logs = list((workdir / "sigint").glob("runs/*/logs/pytest-pre-upgrade.log"))
+        if logs:
+            log = logs[0]
+            break
+        time.sleep(0.2)
+    assert log is not None, "pre-upgrade never started"
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    run_dir = log.parents[1]
+    assert heat_processes(run_dir) == []
+    status = Run(130, "", err, run_dir).status()
+    assert status["pre-upgrade"] == "interrupted"
+    assert status["teardown"] == "passed"
+
+
+def test_busy_port(workdir: Path, cache_dir: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = grenadier("run", "--base", BASE, "--target", TARGET, "--port", str(port),
+                           workdir=workdir, cache_dir=cache_dir)
+    assert result.returncode == 3
+    assert f"port {port} on 127.0.0.1 is in use" in one_error_line(_as_cli(result))
+    assert heat_processes(result.run_dir) == []
+
+
+def test_release_not_on_the_index(workdir: Path, cache_dir: Path) -> None:
+    result = grenadier("run", "--base", "99.0.0", "--target", TARGET, workdir=workdir,
+                       cache_dir=cache_dir)
+    assert result.returncode == 2
+    assert "no release of openstack-heat matches" in one_error_line(_as_cli(result))
+
+
+def test_release_that_fails_to_install(tmp_path: Path, workdir: Path, cache_dir: Path) -> None:
+    tree = tmp_path / "broken-heat"
+    (tree / "heat").mkdir(parents=True)
+    (tree / "heat" / "__init__.py").write_text("")
+    (tree / "setup.cfg").write_text("[metadata]\nname = openstack-heat\n")
+    (tree / "setup.py").write_text("raise SystemExit('this tree cannot be built')\n")
+    result = grenadier("run", "--base", BASE, "--target", str(tree), workdir=workdir,
+                       cache_dir=cache_dir)
+    assert result.returncode == 3
+    line = one_error_line(_as_cli(result))
+    assert "installing" in line
+    assert "failed" in line
+    assert not list((cache_dir / "releases").glob("local-broken-heat-*-py*/bin")), \
+        "a failed install leaves no half venv in the cache"

@@ -1,0 +1,143 @@
+"""Unit tests for grenadier.plugins.heat.conf (no Heat needed)."""
+
+from __future__ import annotations
+
+import configparser
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grenadier.plugins.heat import conf
+
+
+def _params(tmp_path: Path, **overrides: object) -> conf.HeatConfParams:
+    values: dict[str, object] = {
+        "host": "grenadier-engine",
+        "port": 18004,
+        "db_url": "postgresql+psycopg2://postgres@/heat?host=/tmp/pg",
+        "log_file": tmp_path / "heat.log",
+        "api_paste_config": tmp_path / "api-paste.ini",
+        "token_file": tmp_path / "token.json",
+        "auth_encryption_key": "k" * 32,
+    }
+    values.update(overrides)
+    return conf.HeatConfParams(**values)  # type: ignore[arg-type]
+
+
+def _parse(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
+
+
+def test_heat_conf_has_the_options_single_process_heat_needs(tmp_path: Path) -> None:
+    parsed = _parse(conf.render_heat_conf(_params(tmp_path)))
+    default = parsed["DEFAULT"]
+    assert default["host"] == "grenadier-engine"
+    assert default["transport_url"] == "fake://"
+    assert default["auth_encryption_key"] == "k" * 32
+    assert default["keystone_backend"] == conf.FAKE_KEYSTONE_BACKEND
+    assert default["deferred_auth_method"] == "password"
+    assert default["convergence_engine"] == "true"
+    assert int(default["periodic_interval"]) <= 10
+    assert default["log_file"] == str(tmp_path / "heat.log")
+    assert parsed["paste_deploy"]["flavor"] == "noauth"
+    assert parsed["paste_deploy"]["api_paste_config"] == str(tmp_path / "api-paste.ini")
+    assert parsed["noauth"]["token_response"] == str(tmp_path / "token.json")
+    assert parsed["heat_api"]["bind_host"] == "127.0.0.1"
+    assert parsed["heat_api"]["bind_port"] == "18004"
+    assert parsed["database"]["connection"].startswith("postgresql+psycopg2://")
+    assert not parsed.has_section("oslo_policy")
+
+
+def test_policy_file_and_extra_options(tmp_path: Path) -> None:
+    params = _params(
+        tmp_path,
+        policy_file=tmp_path / "policy.yaml",
+        extra={"DEFAULT": {"debug": "true", "max_stacks_per_tenant": "100"}, "cache": {"x": "%y"}},
+    )
+    parsed = _parse(conf.render_heat_conf(params))
+    assert parsed["oslo_policy"]["policy_file"] == str(tmp_path / "policy.yaml")
+    assert parsed["DEFAULT"]["debug"] == "true"  # extra wins over the default
+    assert parsed["DEFAULT"]["max_stacks_per_tenant"] == "100"
+    assert parsed["cache"]["x"] == "%y"  # no interpolation
+
+
+def test_known_options_filter_extra_but_never_core(tmp_path: Path) -> None:
+    params = _params(tmp_path, extra={"clients_vitrage": {"endpoint_type": "public"}})
+    known = {("DEFAULT", "debug")}
+    parsed = _parse(conf.render_heat_conf(params, known_options=known))
+    assert not parsed.has_section("clients_vitrage")
+    assert parsed["heat_api"]["bind_port"] == "18004"
+    kept, dropped = conf.split_known(
+        {"DEFAULT": {"debug": "true"}, "clients_vitrage": {"endpoint_type": "x"}}, known
+    )
+    assert kept == {"DEFAULT": {"debug": "true"}}
+    assert dropped == [("clients_vitrage", "endpoint_type")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"auth_encryption_key": "short"}, "32 characters"),
+        ({"log_file": Path("relative.log")}, "absolute"),
+        ({"extra": {"DEFAULT": {"bad": "a\nb"}}}, "newline"),
+    ],
+)
+def test_invalid_params_are_refused(
+    tmp_path: Path, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        conf.render_heat_conf(_params(tmp_path, **overrides))
+
+
+def test_auth_encryption_key_is_32_random_characters() -> None:
+    keys = {conf.new_auth_encryption_key() for _ in range(20)}
+    assert len(keys) == 20
+    assert all(len(key) == 32 and key.isalnum() for key in keys)
+
+
+def test_token_is_a_keystone_v3_token_with_the_catalog(tmp_path: Path) -> None:
+    token = json.loads(conf.render_token(18004, "proj1", "demo"))["token"]
+    assert token["project"]["id"] == "proj1"
+    assert token["user"]["name"] == "demo"
+    assert {r["name"] for r in token["roles"]} == {"admin", "member", "reader"}
+    assert token["expires_at"] > "2090"
+    catalog = {service["type"]: service for service in token["catalog"]}
+    assert set(catalog) == {"orchestration", "cloudformation", "identity"}
+    for service in catalog.values():
+        assert {e["interface"] for e in service["endpoints"]} == {"public", "internal", "admin"}
+        assert all(e["url"].startswith("http://127.0.0.1:18004/") for e in service["endpoints"])
+    assert catalog["orchestration"]["endpoints"][0]["url"] == "http://127.0.0.1:18004/v1/proj1"
+
+
+def test_policy_overrides_metadata_rule() -> None:
+    text = conf.render_policy({"stacks:global_index": "rule:deny_everybody"})
+    rules = yaml.safe_load(text)
+    assert rules["software_deployments:metadata"] == conf.METADATA_POLICY_RULE
+    assert rules["stacks:global_index"] == "rule:deny_everybody"
+
+
+def test_api_paste_ini_found_in_venv_etc(tmp_path: Path) -> None:
+    paste = tmp_path / "etc" / "heat" / "api-paste.ini"
+    paste.parent.mkdir(parents=True)
+    paste.write_text("[composite:heat-api]\n")
+    assert conf.api_paste_ini(tmp_path) == paste
+
+
+def test_api_paste_ini_found_through_the_wheel_record(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    record = site / "openstack_heat-27.0.1.dist-info" / "RECORD"
+    record.parent.mkdir(parents=True)
+    paste = tmp_path / "elsewhere" / "etc" / "heat" / "api-paste.ini"
+    paste.parent.mkdir(parents=True)
+    paste.write_text("[composite:heat-api]\n")
+    record.write_text("../../../elsewhere/etc/heat/api-paste.ini,sha256=x,1\n")
+    assert conf.api_paste_ini(tmp_path) == paste.resolve()
+
+
+def test_api_paste_ini_missing_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"api-paste\.ini"):
+        conf.api_paste_ini(tmp_path)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +70,8 @@ class Run:
 def grenadier(*args: str, workdir: Path, cache_dir: Path, timeout: float = 900,
               env: dict[str, str] | None = None) -> Run:
     """Run the real CLI in a child process and find the run directory it made."""
+    if args and args[0] == "run" and "--resume" not in args and "--workdir" not in args:
+        args = (*args, "--workdir", str(workdir))
     before = set((workdir / "runs").glob("*")) if (workdir / "runs").exists() else set()
     full_env = {**os.environ, "GRENADIER_CACHE": str(cache_dir), **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "grenadier", *args], cwd=workdir,
@@ -95,8 +100,12 @@ def heat_processes(run_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("work")
+def workdir() -> Iterator[Path]:
+    """Run directories live outside pytest's basetemp: every pytest session resets that tree
+    to mode 0700, which would lock the embedded PostgreSQL (its own user) out of its data."""
+    path = Path(tempfile.mkdtemp(prefix="grenadier-e2e-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

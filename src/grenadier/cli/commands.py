@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 from grenadier.cli.progress import ConsoleReporter
-from grenadier.errors import ExitCode, UsageError
+from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import RunOptions, check_step
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
 from grenadier.report.files import write_json, write_junit
+from grenadier.report.html import render_html
 from grenadier.runner.plan import plan_steps
 from grenadier.runner.runner import Runner
 from grenadier.services.api import reap_recorded
@@ -30,6 +31,10 @@ def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         return run_command(args, reporter)
     if args.command == "down":
         return down_command(Path(args.run_dir), reporter)
+    if args.command == "report":
+        from grenadier.cli.report_cmd import report_command
+
+        return report_command(args, reporter)
     if args.command == "impact":
         from grenadier.cli.impact import impact_command
 
@@ -129,10 +134,19 @@ def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         write_json(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
                                               "facts": ctx.store.get("runner", "upgrade-facts")})
         write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
+        _write_html(run_dir, reporter)
     reporter.summary(results, VERDICTS.get(code, str(code)), str(run_dir))
     if runner.error is not None:
         raise runner.error
     return int(code)
+
+
+def _write_html(run_dir: Path, reporter: ConsoleReporter) -> None:
+    # The page is for people; failing to write it must not change the run's verdict.
+    try:
+        render_html(run_dir)
+    except GrenadierError as exc:
+        reporter.say(f"report.html not written: {exc.one_line()}")
 
 
 def down_command(run_dir: Path, reporter: ConsoleReporter) -> int:

@@ -11,7 +11,15 @@ from types import FrameType
 
 from grenadier import __version__
 from grenadier.errors import ExitCode, GrenadierError
-from grenadier.phases.options import DATABASES, SHUTDOWN_MODES, STEPS
+from grenadier.phases.options import (
+    AUTHS,
+    BUSES,
+    DATABASES,
+    MAX_ENGINES,
+    SHUTDOWN_MODES,
+    STEPS,
+    TOPOLOGIES,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +63,26 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
                      help="fail the run when a stack is left IN_PROGRESS by the dead engine")
     run.add_argument("--no-builtin-suite", action="store_true",
                      help="run only the tests given with --tests")
+    _add_control_plane(run)
+
+
+def _add_control_plane(run: argparse.ArgumentParser) -> None:
+    plane = run.add_argument_group("control plane")
+    plane.add_argument("--bus", choices=BUSES, default="fake",
+                       help="Heat's RPC bus: in-process 'fake' (one process), or a private "
+                            "RabbitMQ (needs the rabbitmq-server package) (default: fake)")
+    plane.add_argument("--bus-url", metavar="URL",
+                       help="use an existing RabbitMQ at rabbit://USER:PASS@HOST:PORT/ "
+                            "(implies --bus rabbit)")
+    plane.add_argument("--topology", choices=TOPOLOGIES, default=None,
+                       help="one Heat process per release, or heat-wsgi-api plus --engines "
+                            "heat-engine processes (default: split with a bus, else all-in-one)")
+    plane.add_argument("--engines", type=int, default=1, metavar="N",
+                       help=f"heat-engine processes per release, split only (1-{MAX_ENGINES}; "
+                            "default: 1)")
+    plane.add_argument("--auth", choices=AUTHS, default="noauth",
+                       help="noauth, or a private Keystone with real tokens and trusts; the "
+                            "tests then run as a non-admin user (default: noauth)")
 
 
 def build_parser() -> argparse.ArgumentParser:

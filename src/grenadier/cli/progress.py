@@ -43,6 +43,11 @@ class ConsoleReporter:
             self._spinner.stop()
             self._spinner = None
         total = time.monotonic() - self.run_started
+        if result.status.ok and not result.tests and any(
+                "in the background" in m for m in result.messages):
+            self.console.print(f"[dim]{'...':>6}[/] {result.name:<15} runs in the background "
+                               "until the upgrade step ends")
+            return
         style = STYLE[result.status]
         self.console.print(
             f"[{style}]{MARK[result.status]:>6}[/] {result.name:<15} {result.duration:6.1f} s"
@@ -75,7 +80,7 @@ class ConsoleReporter:
                 for line in test.message.splitlines()[:12]:
                     self.console.print(f"    {line}", markup=False)
             self._findings(result)
-        self.console.print(f"run directory: {run_dir} (report.json, junit.xml, impact.md)",
+        self.console.print(f"run directory: {run_dir} (report.html, report.json, junit.xml)",
                            markup=False)
 
     def _findings(self, result: StepResult) -> None:

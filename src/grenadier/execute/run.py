@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 import threading
@@ -47,6 +48,15 @@ def _open_log(request: ExecuteRequest) -> Iterator[IO[str] | None]:
         yield log
 
 
+def _identity(user: str | None) -> dict[str, object]:
+    """Switch user *and* groups: keeping root's group would make group bits, not "other"
+    bits, apply to the other user in root-owned 07x1 directories."""
+    if not user or os.geteuid() != 0:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
 def popen(request: ExecuteRequest, **kwargs: object) -> subprocess.Popen[str]:
     """Start ``request`` in its own session, so that a terminal's Ctrl-C reaches only us."""
     try:
@@ -56,7 +66,7 @@ def popen(request: ExecuteRequest, **kwargs: object) -> subprocess.Popen[str]:
             env=_environment(request),
             text=True,
             start_new_session=True,
-            user=request.user if (request.user and os.geteuid() == 0) else None,
+            **_identity(request.user),
             **kwargs,
         )
     except FileNotFoundError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grenadier.errors import UpgradeFailed
-from grenadier.phases.context import RunContext
+from grenadier.phases.context import RUNNER, RunContext
 from grenadier.phases.result import Status, StepResult
 
 
@@ -30,4 +30,6 @@ def start_target(ctx: RunContext) -> StepResult:
     svc = ctx.supervisor.running()[-1]
     result.messages.append(f"{svc.spec.name} ready after {svc.ready_after or 0:.1f} s "
                            f"on {ctx.deployment.etc / 'heat.conf'}")
+    # What the target sees before any post-upgrade test touches it, beside save-state's view.
+    ctx.store.save(RUNNER, "inventory-after", ctx.project.inventory(ctx.deployment))
     return result

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
+from grenadier.checks.db.checks import migration_failure
 from grenadier.phases.context import RUNNER, RunContext
 from grenadier.phases.result import Status, StepResult
 
@@ -22,16 +23,6 @@ def _run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> 
                                f" ({len(findings)} findings)")
 
 
-def _migration_failed(ctx: RunContext, cctx: CheckContext) -> Finding:
-    assert cctx.db_sync is not None
-    restore = ctx.store.get(RUNNER, "restore-command") or "(no snapshot: save-state did not run)"
-    return Finding(
-        "migration", "error", f"db_sync of the target {cctx.target.label} failed",
-        where=str(cctx.db_sync.request.log), expected="exit code 0",
-        found=f"exit {cctx.db_sync.returncode}: {cctx.db_sync.last_error_line()}",
-        remedy=f"fix the migration; restore the pre-upgrade database with: {restore}")
-
-
 def upgrade(ctx: RunContext) -> StepResult:
     """Migrate the base deployment's database with the target release and check the result."""
     result = StepResult("upgrade", Status.PASSED)
@@ -47,7 +38,8 @@ def upgrade(ctx: RunContext) -> StepResult:
     result.messages.append(f"db_sync {cctx.target.label}: exit {cctx.db_sync.returncode} "
                            f"in {cctx.db_sync.duration:.1f} s")
     if not cctx.db_sync.ok:
-        result.findings.append(_migration_failed(ctx, cctx))
+        # alembic's own error, the revision it stopped in, and how to restore the snapshot
+        result.findings.append(migration_failure(cctx))
     else:
         _run_checks([c for c in selected if c.step == "post-migration"], cctx, result)
     ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)

@@ -93,6 +93,35 @@ def _grant_token_roles(noauth_cls: Any) -> None:
     noauth_cls._build_user_headers = build_user_headers
 
 
+def _sqlite_immediate_transactions(timeout_ms: int = 60000) -> None:
+    """On SQLite, open every transaction with BEGIN IMMEDIATE and wait for locks.
+
+    pysqlite opens transactions lazily with a plain BEGIN; when two of Heat's threads (the
+    convergence workers of even one stack, or the engine heartbeat) both read then write, the
+    second upgrade to a write lock fails at once with "database is locked", which no busy
+    timeout prevents and Heat does not retry (measured: 1 of 8 serial creates failed).
+    Taking the write lock at BEGIN makes the busy timeout apply: writers queue instead of
+    failing. This is SQLAlchemy's documented pysqlite recipe; other databases are untouched.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def _connect(dbapi_connection: Any, record: Any) -> None:
+        if type(dbapi_connection).__module__.startswith("sqlite3"):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+
+    def _begin(conn: Any) -> None:
+        # Class-level listeners run before oslo.db's own, which emits a plain BEGIN unless
+        # it sees its "in_transaction" marker (and clears it on commit and rollback).
+        if conn.dialect.name == "sqlite" and "in_transaction" not in conn.info:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.info["in_transaction"] = True
+
+    event.listen(Engine, "connect", _connect)
+    event.listen(Engine, "begin", _begin)
+
+
 def main() -> int:
     logging.register_options(CONF)
     # A release that defined them itself would raise DuplicateOptError: keep its definition.
@@ -123,6 +152,8 @@ def main() -> int:
 
     try:
         _grant_token_roles(noauth.NoAuthProtocol)
+        if CONF.database.connection and CONF.database.connection.startswith("sqlite"):
+            _sqlite_immediate_transactions()
         config.startup_sanity_check()  # e.g. auth_encryption_key must be 32 characters
         config.set_config_defaults()  # CORS defaults, as heat-wsgi-api sets them
         messaging.setup()  # transport from [DEFAULT] transport_url (fake://)

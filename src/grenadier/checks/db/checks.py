@@ -1,0 +1,367 @@
+"""The database checks of the upgrade step: migration, schema-drift, data-preserved, upgrade-status.
+
+Everything that needs SQLAlchemy, alembic or Heat runs in ``probe.py`` with a release's python;
+this module only runs commands and turns what they print into findings. The parsing and the
+comparisons are pure functions in ``compare.py``, tested on crafted JSON in
+tests/unit/test_db_checks.py.
+"""
+
+from __future__ import annotations
+
+import configparser
+import functools
+import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.db.compare import (
+    Json,
+    TableReport,
+    applied_revisions,
+    compare_rows,
+    compare_schemas,
+    migration_error,
+    migration_ops,
+    parse_upgrade_check,
+    retyped_columns,
+    revision_durations,
+)
+from grenadier.errors import EnvironmentProblem
+from grenadier.execute import ExecuteRequest, run
+from grenadier.releases import Release
+
+PROBE = Path(__file__).with_name("probe.py")
+#: seconds for one probe call; ``rows`` of a 1,000-stack database takes a few
+PROBE_TIMEOUT = 600.0
+DB_SYNC_TIMEOUT = 900.0
+STATUS_TIMEOUT = 120.0
+#: state-store namespace of these checks (small facts only; row digests go to files)
+NAMESPACE = "db-checks"
+#: the runner's namespace, where save-state leaves the snapshot's restore command
+RUNNER_NAMESPACE = "runner"
+FRESH_DB = "heat_fresh"
+#: Release venvs are grenadier's own cache: let Python write their bytecode even where the
+#: environment forbids it, or every probe and heat-manage call recompiles SQLAlchemy and Heat
+#: (0.5-2 s per call, measured with PYTHONDONTWRITEBYTECODE=1)
+COMPILE_OK = ("PYTHONDONTWRITEBYTECODE",)
+
+
+class ProbeFailed(EnvironmentProblem):
+    """probe.py could not look at the database."""
+
+
+def work_dir(ctx: CheckContext) -> Path:
+    path = ctx.run_dir / "checks" / "db"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def probe(ctx: CheckContext, release: Release, commands: str, url: str = "",
+          *args: str, timeout: float = PROBE_TIMEOUT) -> Json:
+    """Run probe.py with ``release``'s python; the URL travels in the environment."""
+    cmd = [str(release.python), str(PROBE), commands, "-", *args]
+    request = ExecuteRequest(cmd, env={"GRENADIER_PROBE_URL": url}, timeout=timeout,
+                             log=ctx.deployment.logs / "db-probe.log", unset_env=COMPILE_OK)
+    outcome = run(request)
+    try:
+        data: Json = json.loads(outcome.out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        data = {"error": outcome.last_error_line()}
+    if not outcome.ok or "error" in data:
+        reason = "timed out" if outcome.timed_out else data.get("error", "failed")
+        raise ProbeFailed(f"probe {commands} with {release.label}: {reason}",
+                          hint=f"log: {request.log}")
+    return data
+
+
+def _reports_failures(name: str) -> Callable[[Callable[[CheckContext], list[Finding]]],
+                                             Callable[[CheckContext], list[Finding]]]:
+    """A check that cannot look at the database says so as a finding instead of crashing."""
+    def decorate(fn: Callable[[CheckContext], list[Finding]]
+                 ) -> Callable[[CheckContext], list[Finding]]:
+        @functools.wraps(fn)
+        def wrapper(ctx: CheckContext) -> list[Finding]:
+            try:
+                return fn(ctx)
+            except EnvironmentProblem as exc:
+                return [Finding(name, "error", f"{name} could not run", found=exc.one_line())]
+        return wrapper
+    return decorate
+
+
+# --- migration -----------------------------------------------------------------------------
+def _sync_log_text(ctx: CheckContext) -> str:
+    text = ""
+    if ctx.db_sync is not None:
+        text = ctx.db_sync.out + "\n" + ctx.db_sync.err
+    if "Running upgrade" not in text:
+        # heat-manage sets up logging before reading --log-file, so stdout is the usual place
+        log = ctx.deployment.logs / f"heat-manage-{ctx.target.version}.log"
+        if log.is_file():
+            text += log.read_text(encoding="utf-8", errors="replace")
+    return text
+
+
+def capture_version(ctx: CheckContext) -> None:
+    """Record the alembic version(s) of the database before the target's db_sync."""
+    current = probe(ctx, ctx.base, "current", ctx.deployment.db.url(), timeout=120)
+    ctx.state.save(NAMESPACE, "version-before", current["versions"])
+
+
+def _version_before(ctx: CheckContext) -> list[str] | None:
+    value = ctx.state.get(NAMESPACE, "version-before")
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def snapshot_restore_hint(ctx: CheckContext) -> str:
+    """How to put the pre-upgrade database back (the snapshot save-state took)."""
+    command = ctx.state.get(RUNNER_NAMESPACE, "restore-command")
+    if not command:
+        return "no snapshot of the pre-upgrade database was taken (save-state did not run)"
+    return f"restore the pre-upgrade database with: {command}"
+
+
+
+def migration_failure(ctx: CheckContext) -> Finding:
+    """The finding of a failed target db_sync: where it stopped, alembic's error, the restore."""
+    assert ctx.db_sync is not None
+    where, error = migration_error(ctx.db_sync)
+    return Finding(
+        "migration", "error", f"db_sync of the target {ctx.target.label} failed"
+        + (f" in revision {where}" if where else ""),
+        where=str(ctx.db_sync.request.log or ""), expected="exit code 0",
+        found=f"exit {ctx.db_sync.returncode}: {error}",
+        remedy=f"fix the migration; {snapshot_restore_hint(ctx)}")
+
+
+@_reports_failures("migration")
+def check_migration(ctx: CheckContext) -> list[Finding]:
+    """The target's db_sync must succeed and leave the database at the target's alembic head.
+
+    A deployer's first upgrade failure is a database that does not migrate; the revisions
+    applied, with their titles and durations, tell them what the upgrade changed and how long
+    the control plane must stay down for it.
+    """
+    if ctx.db_sync is None:
+        return [Finding("migration", "error", "the target's db_sync did not run")]
+    if not ctx.db_sync.ok:
+        return [migration_failure(ctx)]
+    url = ctx.deployment.db.url()
+    data = probe(ctx, ctx.target, "current,heads", url, timeout=120)
+    current, heads = data["current"]["versions"], data["heads"]["heads"]
+    findings = []
+    if sorted(current) != sorted(heads):
+        findings.append(Finding(
+            "migration", "error", "the database is not at the target release's alembic head",
+            where="alembic_version", expected=", ".join(heads), found=", ".join(current) or "none",
+            remedy=f"run {ctx.target.venv / 'bin' / 'heat-manage'} db_sync and read its output"))
+    before = _version_before(ctx)
+    if before is None:
+        before = probe(ctx, ctx.base, "heads", timeout=120)["heads"]
+    durations = revision_durations(_sync_log_text(ctx))
+    applied = [{"revision": r["revision"], "down_revision": r["down_revision"],
+                "title": r["title"], "duration_s": durations.get(r["revision"])}
+               for r in applied_revisions(data["heads"]["revisions"], before, heads)]
+    ctx.facts["revisions"] = applied
+    ctx.facts["db_version"] = {"before": before, "after": current}
+    lines = [f"{r['revision']} {r['title']!r} ({_secs(r['duration_s'])})" for r in applied]
+    findings.append(Finding("migration", "info", f"{len(applied)} revision(s) applied",
+                            where=f"{', '.join(before) or 'empty'} -> {', '.join(current)}",
+                            found="; ".join(lines) or "none"))
+    return findings
+
+
+def _secs(value: float | None) -> str:
+    return "duration unknown" if value is None else f"{value:.3f} s"
+
+
+# --- schema-drift --------------------------------------------------------------------------
+_MODEL_DIFFS = {
+    "add_table": "table {name} of the models is missing from the database",
+    "remove_table": "table {name} is in the database but not in the models",
+    "add_column": "column {table}.{name} of the models is missing from the database",
+    "remove_column": "column {table}.{name} is in the database but not in the models",
+    "modify_type": "column {table}.{name} has another type in the database than in the models",
+    "modify_nullable": "column {table}.{name} differs in nullability from the models",
+    "add_index": "index {name} on {table} of the models is missing from the database",
+    "remove_index": "index {name} on {table} is in the database but not in the models",
+    "add_constraint": "constraint {name} on {table} of the models is missing from the database",
+    "remove_constraint": "constraint {name} on {table} is in the database but not in the models",
+    "add_fk": "foreign key {name} on {table} of the models is missing from the database",
+    "remove_fk": "foreign key {name} on {table} is in the database but not in the models",
+}
+
+
+def model_findings(diffs: list[Json], target: str) -> list[Finding]:
+    """compare_metadata's diffs (as probe.py describes them) as findings."""
+    findings = []
+    for diff in diffs:
+        text = _MODEL_DIFFS.get(diff["op"], "{op} on {table} {name}")
+        findings.append(Finding(
+            "schema-drift", "error", text.format(**diff), where=f"table {diff['table']}",
+            expected=f"the SQLAlchemy models of {target}", found=f"{diff['op']} {diff['detail']}",
+            remedy="add a migration that makes the schema match the models (or fix the models)"))
+    return findings
+
+
+def _fresh_conf(ctx: CheckContext, url: str) -> Path:
+    """A copy of the run's heat.conf whose [database] connection is the fresh database."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]
+    parser.read(ctx.project.config_files(ctx.deployment)[0], encoding="utf-8")
+    if not parser.has_section("database"):
+        parser.add_section("database")
+    parser.set("database", "connection", url)
+    path = work_dir(ctx) / "heat-fresh.conf"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        parser.write(handle)
+    return path
+
+
+def fresh_schema(ctx: CheckContext) -> Json:
+    """The schema the target's own db_sync creates in an empty database."""
+    db = ctx.deployment.db
+    db.create_database(FRESH_DB)
+    conf = _fresh_conf(ctx, db.url(FRESH_DB))
+    cmd = [str(ctx.target.bin("heat-manage")), "--config-file", str(conf), "db_sync"]
+    log = ctx.deployment.logs / f"db_sync-fresh-{ctx.target.version}.log"
+    run(ExecuteRequest(cmd, timeout=DB_SYNC_TIMEOUT, log=log, unset_env=COMPILE_OK)).assert_success(
+        f"db_sync of {ctx.target.label} into an empty database")
+    return probe(ctx, ctx.target, "schema", db.url(FRESH_DB))
+
+
+@_reports_failures("schema-drift")
+def check_schema_drift(ctx: CheckContext) -> list[Finding]:
+    """The migrated schema must equal the target's models and a freshly created schema.
+
+    Migrations and models are written separately: a model column without a migration, or a
+    migration that builds an index another way than a fresh install, only shows on a database
+    that really went through the upgrade. Names of tables, columns, types, indexes and
+    constraints are compared, so a drift names what differs.
+    """
+    # the fresh database is built while the migrated one is inspected: both take seconds
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fresh = pool.submit(fresh_schema, ctx)
+        data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+        fresh_data = fresh.result()
+    findings = model_findings(data["compare-models"]["diffs"], ctx.target.label)
+    for diff in compare_schemas(data["schema"], fresh_data):
+        findings.append(Finding(
+            "schema-drift", diff.severity,
+            f"{diff.kind} {diff.name} of table {diff.table} differs from a fresh "
+            f"{ctx.target.label} database", where=f"table {diff.table}",
+            expected=diff.expected, found=diff.found,
+            remedy="make the migrations produce what a fresh db_sync creates"))
+    return findings
+
+
+# --- data-preserved ------------------------------------------------------------------------
+def data_findings(reports: list[TableReport], revisions: str) -> list[Finding]:
+    findings = []
+    for r in reports:
+        if r.lost:
+            findings.append(Finding(
+                "data-preserved", "error", f"{r.lost} of {r.before} rows of table {r.table} lost",
+                where=f"table {r.table}", expected=f"all {r.before} rows still present",
+                found=f"{r.after} rows after the migration; lost keys e.g. "
+                      f"{', '.join(r.lost_examples)}" + (f" ({r.note})" if r.note else ""),
+                remedy=f"find the statement deleting rows in the applied migrations: {revisions}"))
+        if r.changed:
+            columns = ", ".join(f"{c} ({n})" for c, n in sorted(r.changed_columns.items()))
+            findings.append(Finding(
+                "data-preserved", "error",
+                f"values changed in {r.changed} rows of table {r.table}: {columns}",
+                where=f"table {r.table}", expected="values unchanged outside columns the "
+                f"migrations alter ({', '.join(r.deliberate) or 'none'})",
+                found=f"changed keys e.g. {', '.join(r.changed_examples)}",
+                remedy=f"find the statement rewriting them in the applied migrations: {revisions}"))
+        if r.dropped_columns:
+            findings.append(Finding(
+                "data-preserved", "error",
+                f"columns of table {r.table} vanished: {', '.join(r.dropped_columns)}",
+                where=f"table {r.table}", expected="no column dropped without op.drop_column",
+                found="absent after the migration", remedy="check the applied migrations"))
+    return findings
+
+
+def _before_file(ctx: CheckContext) -> Path:
+    return work_dir(ctx) / "rows-before.json"
+
+
+def capture_rows(ctx: CheckContext) -> None:
+    """Record version, schema and per-row digests of every table before the migration."""
+    out = _before_file(ctx)
+    probe(ctx, ctx.base, "current,schema,rows", ctx.deployment.db.url(), "--out", str(out))
+    ctx.state.save(NAMESPACE, "rows-before", str(out))
+
+
+@_reports_failures("data-preserved")
+def check_data_preserved(ctx: CheckContext) -> list[Finding]:
+    """Every row present before the migration must still be there, its values unchanged.
+
+    Migrations run on real, populated databases; a migration that deletes or rewrites rows is
+    invisible on the empty databases migrations are usually tested on. Only the columns an
+    applied migration alters, adds, drops or updates (read from its upgrade()) may change.
+    """
+    path = _before_file(ctx)
+    if not path.is_file():
+        return [Finding("data-preserved", "warning", "no data captured before the migration",
+                        where=str(path), remedy="run the upgrade step with this check selected")]
+    before = json.loads(path.read_text(encoding="utf-8"))
+    out = work_dir(ctx) / "rows-after.json"
+    probe(ctx, ctx.target, "heads,schema,rows", ctx.deployment.db.url(), "--out", str(out))
+    after = json.loads(out.read_text(encoding="utf-8"))
+    applied = applied_revisions(after["heads"]["revisions"], before["current"]["versions"],
+                                after["heads"]["heads"])
+    ops = migration_ops(Path(r["path"]).read_text(encoding="utf-8") for r in applied)
+    reports = compare_rows(before["rows"], after["rows"], ops,
+                           retyped_columns(before["schema"], after["schema"]))
+    ctx.facts["data"] = {r.table: asdict(r) for r in reports}
+    return data_findings(reports, ", ".join(r["revision"] for r in applied) or "none")
+
+
+# --- upgrade-status ------------------------------------------------------------------------
+STATUS_SEVERITY = {"success": None, "warning": "warning", "failure": "error"}
+
+
+@_reports_failures("upgrade-status")
+def check_upgrade_status(ctx: CheckContext) -> list[Finding]:
+    """The target's own ``heat-status upgrade check`` must not report a failure.
+
+    It is Heat's statement of what a deployment must change before running the new release
+    (for example a JSON policy file); warnings are reported, failures fail the run.
+    """
+    config = [arg for path in ctx.project.config_files(ctx.deployment)
+              for arg in ("--config-file", str(path))]
+    cmd = [str(ctx.target.bin("heat-status")), *config, "upgrade", "check"]
+    outcome = run(ExecuteRequest(cmd, timeout=STATUS_TIMEOUT, unset_env=COMPILE_OK,
+                                 log=ctx.deployment.logs / "heat-status.log"))
+    results = parse_upgrade_check(outcome.out)
+    ctx.facts["upgrade-status"] = results
+    if outcome.timed_out or outcome.returncode not in (0, 1, 2) or not results:
+        return [Finding("upgrade-status", "error", "heat-status upgrade check did not complete",
+                        where=str(outcome.request.log), expected="exit 0, 1 or 2 with a table",
+                        found=f"exit {outcome.returncode}: {outcome.last_error_line()}")]
+    findings = []
+    for result in results:
+        severity = STATUS_SEVERITY.get(result.get("result", "").lower(), "error")
+        if severity:
+            findings.append(Finding(
+                "upgrade-status", severity, f"heat-status: {result.get('check', '?')}: "
+                f"{result.get('result', '?')}", where=f"heat-status upgrade check "
+                f"({ctx.target.label})", expected="Success", found=result.get("result", ""),
+                remedy=result.get("details", "")))
+    return findings
+
+
+DB_CHECKS = [
+    Check("migration", "post-migration", check_migration, capture=capture_version),
+    Check("schema-drift", "post-migration", check_schema_drift),
+    Check("data-preserved", "post-migration", check_data_preserved, capture=capture_rows),
+    Check("upgrade-status", "post-migration", check_upgrade_status),
+]

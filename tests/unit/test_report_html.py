@@ -1,0 +1,397 @@
+"""report.html from crafted run directories: passed, failed with findings, partial, corrupt.
+
+The crafted runs are written with grenadier's own writers (write_json, StateStore) so that the
+page is tested against the format a run really leaves. ``craft_run`` is also used by the
+browser test in tests/e2e.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from grenadier.checks.api import Finding
+from grenadier.cli.progress import ConsoleReporter
+from grenadier.cli.report_cmd import add_parser, report_command
+from grenadier.errors import UsageError
+from grenadier.phases.options import STEPS
+from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.report.files import write_json
+from grenadier.report.html import SCRIPT, concern_of, render_html
+from grenadier.state import StateStore
+
+T0 = 1795673332.0
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+FINDINGS = {  # concern -> a finding that belongs to it, with every label filled in
+    "database": Finding("data-preserved", "error", "rows lost in table stack", "table stack",
+                        "13 rows", "12 rows", "restore the snapshot and fix the migration"),
+    "stacks": Finding("heat.stack-left-in-progress", "warning", "stack still IN_PROGRESS",
+                      "stack s1", "COMPLETE or FAILED", "CREATE_IN_PROGRESS",
+                      "openstack stack update --existing s1"),
+    "physical": Finding("heat.resource-vanished", "error", "resource r1 vanished",
+                        "stack s1", "r1 present", "r1 absent", "check the backend"),
+    "config": Finding("config-options", "warning", "option removed: [a] b", "[a] b",
+                      "deprecated first", "absent", "remove the setting"),
+    "rolling": Finding("rolling-api", "error", "old API refused new engine", "heat-api",
+                       "mixed versions work", "500", "keep RPC compatible"),
+}
+STEP_FINDINGS = {"upgrade": ["database", "config"], "during-upgrade": ["physical"],
+                 "post-upgrade": ["rolling", "stacks"]}
+
+
+def _steps(failed: bool, evil: bool) -> list[StepResult]:
+    results = []
+    for n, name in enumerate(STEPS):
+        result = StepResult(name, Status.PASSED, duration=4.0 + n, started_at=T0 + 10 * n)
+        result.messages.append(f"{name} done; log logs/pytest-{name}.log")
+        if failed:
+            result.findings = [FINDINGS[c] for c in STEP_FINDINGS.get(name, [])]
+        if failed and name == "post-upgrade":
+            result.status = Status.FAILED
+            result.tests = [TestOutcome("test_heat_upgrade::test_update", "failed", 0.5,
+                                        f"AssertionError: update broke {EVIL if evil else ''}"),
+                            TestOutcome("test_heat_upgrade::test_show", "passed", 0.1)]
+        if evil and name == "upgrade":
+            result.findings.append(Finding("migration", "error", EVIL, EVIL, EVIL, EVIL, EVIL))
+            result.messages.append(EVIL)
+        results.append(result)
+    return results
+
+
+def _timeline(evil: bool) -> list[dict[str, Any]]:
+    events = [("postgresql", "start", 12), ("postgresql", "ready", 13),
+              ("heat-base", "start", 14), ("heat-base", "ready", 16),
+              ("heat-base", "kill", 55), ("heat-base", "crash", 56),
+              ("heat-target", "start", 85), ("heat-target", "ready", 88),
+              ("heat-target", "stop", 118), ("postgresql", "stop", 119)]
+    if evil:
+        events.append((EVIL, "exited", 60))
+    return [{"at": T0 + t, "service": s, "event": e, "detail": f"{e} detail"}
+            for s, e, t in events]
+
+
+def inventory(*names: str, status: str = "CREATE_COMPLETE") -> dict[str, Any]:
+    stacks = [{"id": f"id-{name}", "name": name, "status": status, "parent": None,
+               "resources": [{"name": "r1", "type": "OS::Heat::RandomString",
+                              "status": status, "physical_id": f"{name}-r1"}]}
+              for name in names]
+    stacks.append({"id": "id-child", "name": f"{names[0]}-child", "status": status,
+                   "parent": f"id-{names[0]}", "resources": []})
+    return {"stacks": stacks}
+
+
+def craft_run(run_dir: Path, *, failed: bool = False, evil: bool = False,
+              after: dict[str, Any] | None = None) -> Path:
+    """A run directory as a finished run leaves it (report.json, state.json, logs, junit)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = _steps(failed, evil)
+    header = {"grenadier": "run", "base": "26.0.2", "target": "27.0.1",
+              "options": {"base": "26.0.2", "target": "27.0.1", "db": "postgresql",
+                          "shutdown": "crash"},
+              "verdict": "upgrade BROKE something" if failed else "upgrade OK",
+              "exit_code": 1 if failed else 0, "releases": {}}
+    facts = {"db_version": {"before": ["aaa"], "after": ["bbb"]},
+             "data": {"stack": {"table": "stack", "before": 13, "after": 12, "lost": 1,
+                                "changed": 0}}}
+    write_json(run_dir, header, results, {"timeline": _timeline(evil), "facts": facts})
+    store = StateStore(run_dir / "state.json")
+    store.save("runner", "results", {r.name: r.to_dict() for r in results})
+    store.save("runner", "inventory-before",
+               inventory("grenadier-evolve", EVIL if evil else "grenadier-group"))
+    if after is not None:
+        store.save("runner", "inventory-after", after)
+    for rel in ("logs/heat-base.log", "logs/heat-target.log", "logs/postgresql.log",
+                "logs/pytest-post-upgrade.log", "junit/post-upgrade.xml", "junit.xml",
+                "impact.md", "releases/base-freeze.txt"):
+        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / rel).write_text("content\n", encoding="utf-8")
+    return run_dir
+
+
+def _page(run_dir: Path) -> str:
+    return render_html(run_dir).read_text(encoding="utf-8")
+
+
+def _concern(page: str, key: str) -> str:
+    match = re.search(rf'<details class="concern" id="concern-{key}".*?</details>', page, re.S)
+    assert match, f"no section for concern {key}"
+    return match.group(0)
+
+
+# -- a passed run -----------------------------------------------------------------------------
+
+def test_passed_run_shows_verdict_timeline_and_files(tmp_path: Path) -> None:
+    page = _page(craft_run(tmp_path / "run"))
+    assert page.index('id="verdict"') < page.index('id="timeline"') < page.index('id="findings"')
+    assert re.search(r'<section id="verdict" class="verdict ok">\s*<div class="big">upgrade OK',
+                     page)
+    assert "steps passed: 12 of 12" in page
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    for name in STEPS:
+        assert f">{name}</text>" in svg
+    assert svg.count('class="bar-passed"') == len(STEPS)
+    assert 'class="ev-crash"' in svg
+    assert 'class="ev-ready"' in svg
+    assert '<a href="logs/heat-base.log">' in svg  # a service lane links to its log
+    for rel in ("report.json", "junit.xml", "impact.md", "logs/heat-target.log",
+                "junit/post-upgrade.xml", "releases/base-freeze.txt"):
+        assert f'<a href="{rel}">' in page
+    assert '<li class="missing">findings.jsonl (missing)</li>' in page
+    assert "no findings" in _concern(page, "database")
+
+
+def test_passed_run_inventory_before_and_not_recorded_after(tmp_path: Path) -> None:
+    page = _page(craft_run(tmp_path / "run"))
+    inv = page[page.index('<section id="inventory"'):]
+    assert "grenadier-evolve" in inv
+    assert "grenadier-group" in inv
+    assert "OS::Heat::RandomString" in inv
+    assert "not recorded" in inv
+    # a nested stack comes right after its parent, indented
+    assert inv.index("grenadier-evolve<br>") < inv.index("grenadier-evolve-child<br>") \
+        < inv.index("grenadier-group<br>")
+
+
+def test_inventory_after_shows_changes(tmp_path: Path) -> None:
+    after = inventory("grenadier-evolve", "grenadier-new", status="UPDATE_COMPLETE")
+    page = _page(craft_run(tmp_path / "run", after=after))
+    inv = page[page.index('<section id="inventory"'):]
+    assert "not recorded" not in inv
+    assert re.search(r'<tr class="gone">.*?grenadier-group', inv)
+    assert re.search(r'<tr class="new">.*?grenadier-new', inv)
+    assert re.search(r'<tr class="changed">.*?grenadier-evolve<br>', inv)
+
+
+# -- a failed run -----------------------------------------------------------------------------
+
+def test_failed_run_verdict_and_first_problem(tmp_path: Path) -> None:
+    page = _page(craft_run(tmp_path / "run", failed=True))
+    assert 'class="verdict bad"' in page
+    assert "upgrade BROKE something" in page
+    assert "exit code: 1" in page
+    assert "tests failed: 1 of 2" in page
+    assert re.search(r'First problem: <a href="#concern-\w+">', page)
+    assert 'class="bar-failed"' in page
+
+
+@pytest.mark.parametrize("concern", sorted(FINDINGS))
+def test_each_finding_is_under_its_concern_with_labels(tmp_path: Path, concern: str) -> None:
+    page = _page(craft_run(tmp_path / "run", failed=True))
+    section = _concern(page, concern)
+    finding = FINDINGS[concern]
+    assert f"<code>{finding.check}</code>" in section
+    for label, value in (("where", finding.where), ("expected", finding.expected),
+                         ("found", finding.found), ("what to do", finding.remedy)):
+        assert f"<dt>{label}</dt><dd>{value}</dd>" in section
+    others = [k for k in FINDINGS if k != concern]
+    assert not any(f"<code>{FINDINGS[k].check}</code>" in section for k in others)
+
+
+def test_failed_post_upgrade_test_is_an_old_stacks_problem(tmp_path: Path) -> None:
+    section = _concern(_page(craft_run(tmp_path / "run", failed=True)), "stacks")
+    assert "test_heat_upgrade::test_update failed" in section
+    assert "AssertionError: update broke" in section
+    assert '<a href="logs/pytest-post-upgrade.log">' in section
+    assert section.startswith('<details class="concern" id="concern-stacks" open>')
+
+
+def test_failed_step_without_findings_still_explains_itself(tmp_path: Path) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    data = json.loads((run_dir / "report.json").read_text())
+    data["steps"][2].update(status="failed", messages=["pytest exited with code 3"])
+    (run_dir / "report.json").write_text(json.dumps(data))
+    section = _concern(_page(run_dir), "other")
+    assert "step smoke-base failed" in section
+    assert "pytest exited with code 3" in section
+
+
+def test_findings_reported_by_tests_are_shown_once(tmp_path: Path) -> None:
+    run_dir = craft_run(tmp_path / "run", failed=True)
+    stuck = {"phase": "post-upgrade", "test": "t.py::test_x", **FINDINGS["stacks"].to_dict()}
+    new = {**stuck, "check": "heat.stack-outputs", "what": "outputs differ"}
+    lines = [json.dumps(stuck), "not json {", json.dumps(new)]
+    (run_dir / "findings.jsonl").write_text("\n".join(lines) + "\n")
+    page = _page(run_dir)
+    assert page.count("stack still IN_PROGRESS") == 1
+    assert "outputs differ" in _concern(page, "stacks")
+    assert "findings.jsonl: 1 line(s) are not JSON" in page
+
+
+@pytest.mark.parametrize(("check", "step", "concern"), [
+    ("migration", "upgrade", "database"), ("heat.schema-drift", "upgrade", "database"),
+    ("deprecation-warnings", "teardown", "config"), ("workload-ping", "upgrade", "rolling"),
+    ("rolling-rpc", "during-upgrade", "rolling"), ("anything", "during-upgrade", "physical"),
+    ("test", "post-upgrade", "stacks"), ("test", "smoke-base", "other"),
+])
+def test_concern_of(check: str, step: str, concern: str) -> None:
+    assert concern_of(check, step) == concern
+
+
+# -- escaping ---------------------------------------------------------------------------------
+
+def test_everything_from_the_run_is_escaped(tmp_path: Path) -> None:
+    page = _page(craft_run(tmp_path / "run", failed=True, evil=True))
+    assert "<script>alert" not in page
+    assert "<img" not in page
+    assert page.count("<script") == 1  # the page's own check script only
+    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") >= 5
+    assert 'onerror=alert(1)&gt;</text>' in page  # the service lane label, escaped
+
+
+def test_script_is_the_only_one_the_csp_allows(tmp_path: Path) -> None:
+    page = _page(craft_run(tmp_path / "run"))
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page
+    assert f"<script>{SCRIPT}</script>" in page
+    assert "default-src 'none'" in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_paths_in_messages_become_relative_links(tmp_path: Path) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    data = json.loads((run_dir / "report.json").read_text())
+    (tmp_path / "secret").write_text("outside the run directory")
+    data["steps"][0]["messages"] = [f"log {run_dir.resolve()}/logs/heat-base.log.",
+                                    f"gone {run_dir.resolve()}/logs/nothing.log",
+                                    f"moved /old/place/{run_dir.name}/impact.md",
+                                    f"out /x/{run_dir.name}/../secret"]
+    (run_dir / "report.json").write_text(json.dumps(data))
+    page = _page(run_dir)
+    assert '<li>log <a href="logs/heat-base.log">logs/heat-base.log</a>.</li>' in page
+    assert f"<li>gone {run_dir.resolve()}/logs/nothing.log</li>" in page
+    assert '<li>moved <a href="impact.md">impact.md</a></li>' in page
+    assert f"<li>out /x/{run_dir.name}/../secret</li>" in page
+
+
+# -- partial and damaged run directories ------------------------------------------------------
+
+def test_killed_run_without_report_json_uses_state(tmp_path: Path) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    (run_dir / "report.json").unlink()
+    (run_dir / "run.json").write_text(json.dumps({"base": "26.0.2", "target": "27.0.1",
+                                                  "db": "sqlite"}))
+    page = _page(run_dir)
+    assert "report.json is missing: the run did not finish" in page
+    assert "steps shown from state.json" in page
+    assert 'class="verdict unknown"' in page
+    assert "no verdict" in page
+    assert "grenadier: 26.0.2 → 27.0.1" in page
+    assert "database sqlite" in page
+    assert page.count('class="bar-passed"') == len(STEPS)
+
+
+@pytest.mark.parametrize("broken", ["report.json", "state.json"])
+def test_corrupt_json_is_a_note(tmp_path: Path, broken: str) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    (run_dir / broken).write_text('{"steps": [')
+    page = _page(run_dir)
+    assert re.search(rf'<section id="notes".*{re.escape(broken)} is corrupt', page, re.S)
+    assert 'data-ok="no"' in page  # the script, not the server, says the page is complete
+
+
+def test_wrong_types_everywhere_still_render(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    steps = [{"name": "install", "status": "passed", "duration": "slow", "started_at": "x",
+              "findings": {"a": 1}, "messages": "m", "tests": [1, {"status": "failed"}]},
+             "not a step", {"findings": [{"severity": 3, "what": None}]}]
+    (run_dir / "report.json").write_text(json.dumps({
+        "verdict": ["?"], "exit_code": "1", "steps": steps, "timeline": [{"at": "now"}, 5],
+        "facts": {"data": [1], "db_version": "x", "upgrade-status": "y"}, "options": []}))
+    StateStore(run_dir / "state.json").save("runner", "inventory-before", {"stacks": [5, {}]})
+    page = _page(run_dir)
+    assert 'id="verdict"' in page
+    assert 'id="inventory"' in page
+    assert "No timing was recorded" in page
+
+
+def test_inventory_with_a_parent_cycle_lists_every_stack(tmp_path: Path) -> None:
+    stacks = [{"id": "a", "name": "stack-a", "parent": "b", "resources": "none"},
+              {"id": "b", "name": "stack-b", "parent": "a"}]
+    StateStore(tmp_path / "state.json").save("runner", "inventory-before", {"stacks": stacks})
+    inv = _page(tmp_path).split('<section id="inventory"', 1)[1]
+    assert "stack-a<br>" in inv
+    assert "stack-b<br>" in inv
+
+
+def test_empty_directory_renders_notes(tmp_path: Path) -> None:
+    page = _page(tmp_path)
+    for note in ("report.json is missing", "state.json is missing", "run.json is missing"):
+        assert note in page
+    assert "No step finished." in page
+    assert "No inventory was recorded" in page
+
+
+def test_not_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is not a directory"):
+        render_html(tmp_path / "nope")
+
+
+# -- grenadier report RUN_DIR -----------------------------------------------------------------
+
+def _reporter() -> tuple[ConsoleReporter, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleReporter(Console(file=out, width=200)), out
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="grenadier")
+    add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["report", *argv])
+
+
+def test_report_command_rerenders_and_prints_the_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    reporter, _ = _reporter()
+    assert report_command(_args(str(run_dir)), reporter) == 0
+    assert capsys.readouterr().out == f"{run_dir.resolve() / 'report.html'}\n"
+    assert "upgrade OK" in (run_dir / "report.html").read_text()
+
+
+def test_report_open_without_display_just_prints(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("webbrowser.open", lambda *a, **k: pytest.fail("browser opened"))
+    reporter, said = _reporter()
+    assert report_command(_args(str(run_dir), "--open"), reporter) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert "no display" in said.getvalue()
+
+
+def test_report_open_with_display_opens_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir = craft_run(tmp_path / "run")
+    opened: list[str] = []
+
+    def fake_open(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr("webbrowser.open", fake_open)
+    report_command(_args(str(run_dir), "--open"), _reporter()[0])
+    assert opened == [(run_dir.resolve() / "report.html").as_uri()]
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p / "missing", "is not a directory"),
+    (lambda p: p, "is not a grenadier run directory"),
+])
+def test_report_bad_run_dir_is_one_line(tmp_path: Path, make: Any, message: str) -> None:
+    with pytest.raises(UsageError, match=message) as info:
+        report_command(_args(str(make(tmp_path))), _reporter()[0])
+    assert "\n" not in info.value.one_line()
+    assert not (tmp_path / "report.html").exists()

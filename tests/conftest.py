@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -9,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+
+# Release venvs are reused across tests: let their Pythons write bytecode (grenadier's CLI does
+# the same), or every heat-manage and probe call recompiles Heat and SQLAlchemy.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @dataclass

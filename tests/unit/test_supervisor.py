@@ -106,3 +106,15 @@ def test_reap_recorded_ignores_a_reused_pid(tmp_path: Path) -> None:
     pid_file.write_text(json.dumps({"x": {"pid": os.getpid(), "cmd": ["not", "me"]}}))
     assert reap_recorded(pid_file) == []
     assert _alive(os.getpid())
+
+
+def test_reap_recorded_matches_empty_arguments(tmp_path: Path) -> None:
+    # PostgreSQL is started with `-h ""`: an empty argument must still match its record.
+    code = READY.format(flag=tmp_path / "ready") + "time.sleep(60)"
+    spec = _spec(tmp_path, code, name="postgresql")
+    spec = ServiceSpec(name=spec.name, cmd=[*spec.cmd, ""], log=spec.log, ready=spec.ready)
+    sup = Supervisor(pid_file=tmp_path / "pids.json")
+    svc = sup.start(spec)
+    sup.detach()
+    assert reap_recorded(tmp_path / "pids.json") == ["postgresql"]
+    svc.proc.wait(5)

@@ -6,10 +6,13 @@ Each phase is a pytest child process over the project's built-in suite and the u
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from grenadier.checks.api import Finding
 from grenadier.execute import ExecuteRequest, run
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult, TestOutcome
@@ -72,7 +75,42 @@ def read_junit(path: Path) -> list[TestOutcome]:
     return outcomes
 
 
-def _result(ctx: RunContext, phase: str, returncode: int, log: Path) -> StepResult:
+FINDINGS_FILE = "findings.jsonl"
+
+
+def findings_offset(ctx: RunContext) -> int:
+    """Where the tests' findings file ends now: a phase reads only what it appended."""
+    try:
+        return (ctx.run_dir / FINDINGS_FILE).stat().st_size
+    except OSError:
+        return 0
+
+
+def read_findings(ctx: RunContext, phase: str, offset: int) -> list[Finding]:
+    """Findings the phase's tests reported (``findings.report``) since ``offset``."""
+    try:
+        with (ctx.run_dir / FINDINGS_FILE).open("rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError):
+            record = json.loads(line)
+            if isinstance(record, dict) and record.get("phase") == phase:
+                found.append(Finding.from_dict(record))
+    return found
+
+
+def _result(ctx: RunContext, phase: str, returncode: int, log: Path,
+            offset: int = 0) -> StepResult:
+    result = _tests_result(ctx, phase, returncode, log)
+    result.findings.extend(read_findings(ctx, phase, offset))
+    return result
+
+
+def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path) -> StepResult:
     tests = read_junit(junit_path(ctx, phase))
     if returncode == NO_TESTS:
         return StepResult(phase, Status.PASSED, tests=tests, messages=["no tests selected"])
@@ -90,13 +128,15 @@ def run_phase(ctx: RunContext, phase: str) -> StepResult:
     log = ctx.run_dir / "logs" / f"pytest-{phase}.log"
     request = ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
                              env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT, log=log)
+    offset = findings_offset(ctx)
     outcome = run(request)
-    return _result(ctx, phase, outcome.returncode, log)
+    return _result(ctx, phase, outcome.returncode, log, offset)
 
 
 def start_watch(ctx: RunContext) -> StepResult:
     """during-upgrade: start the checks in the background; they run until the upgrade ends."""
     ctx.upgrade_done_flag().unlink(missing_ok=True)
+    ctx.watch_offset = findings_offset(ctx)
     log = ctx.run_dir / "logs" / "pytest-during-upgrade.log"
     ctx.supervisor.start(ServiceSpec(
         name=WATCHER, cmd=pytest_command(ctx, "during-upgrade"), log=log, cwd=ctx.run_dir,
@@ -115,4 +155,5 @@ def finish_watch(ctx: RunContext) -> StepResult | None:
     svc = ctx.supervisor.get(ctx.watcher)
     code = ctx.supervisor.wait(ctx.watcher, WATCH_GRACE)
     ctx.watcher = None
-    return _result(ctx, "during-upgrade", code if code is not None else 1, svc.spec.log)
+    return _result(ctx, "during-upgrade", code if code is not None else 1, svc.spec.log,
+                   ctx.watch_offset)

@@ -194,7 +194,9 @@ def _cmdline(pid: int) -> list[str]:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    # keep empty arguments: PostgreSQL is started with `-h ""`, recorded as such
+    return [part.decode(errors="replace") for part in raw.removesuffix(b"\0").split(b"\0")] \
+        if raw else []
 
 
 def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:

@@ -1,0 +1,119 @@
+"""The stacks the built-in suite creates before the upgrade, and how each is brought to its state.
+
+Only resource types that need no other OpenStack service. Each operation costs Heat about 1 s
+per independent resource per stack level (heat-notes.md), so templates chain their resources
+where that costs no coverage, and stacks are created concurrently.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grenadier.plugins.heat.client import HeatClient, StackRef, StackWaitError
+
+TEMPLATES = Path(__file__).with_name("templates")
+#: how long one stack operation may take before the suite calls it stuck
+OPERATION_TIMEOUT = 120.0
+#: the status a stack has when pre-upgrade is done with it
+COMPLETE = "CREATE_COMPLETE"
+
+
+def template(name: str) -> dict[str, Any]:
+    """A template of the suite as a dict (for the API's ``template`` field)."""
+    data = yaml.safe_load((TEMPLATES / name).read_text(encoding="utf-8"))
+    # YAML reads 2018-08-31 as a date; Heat wants the version as it is written
+    version = data.get("heat_template_version")
+    if isinstance(version, datetime.date):
+        data["heat_template_version"] = version.isoformat()
+    assert isinstance(data, dict)
+    return data
+
+
+def files_map(*names: str) -> dict[str, str]:
+    """The ``files`` map for template resources: name -> template text, as Heat reads it."""
+    return {name: (TEMPLATES / name).read_text(encoding="utf-8") for name in names}
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One stack of the pre-upgrade set."""
+
+    key: str
+    template: str
+    covers: str
+    files: tuple[str, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    #: the status recorded at the end of pre-upgrade
+    settled: str = COMPLETE
+
+    def stack_name(self) -> str:
+        return unique_name(self.key)
+
+
+def unique_name(key: str) -> str:
+    """A stack name unique per creation: a repeated phase against the same Heat never collides."""
+    return f"grenadier-{key.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
+
+
+SPECS: tuple[StackSpec, ...] = (
+    StackSpec("params", "params.yaml", "parameters of every type and outputs",
+              parameters={"greeting": "hello", "tags": "a,b", "size": 8}),
+    StackSpec("group", "group.yaml", "a ResourceGroup"),
+    StackSpec("nested", "nested.yaml", "a nested stack through a template resource",
+              files=("inner.yaml",)),
+    StackSpec("software_config", "software_config.yaml", "a SoftwareConfig"),
+    StackSpec("wait_condition", "wait_condition.yaml", "a WaitCondition signalled through the API"),
+    StackSpec("retain", "retain.yaml", "deletion_policy: Retain", files=("inner.yaml",)),
+    StackSpec("suspended", "suspended.yaml", "a stack left suspended", files=("inner.yaml",),
+              settled="SUSPEND_COMPLETE"),
+    StackSpec("in_progress", "in_progress.yaml", "a stack left IN_PROGRESS at shutdown",
+              settled="CREATE_IN_PROGRESS"),
+    StackSpec("evolve", "evolve.yaml", "a stack whose template changes after the upgrade"),
+)
+SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
+PRE_SIGNAL = {"status": "SUCCESS", "reason": "signalled before the upgrade", "data": "pre",
+              "id": "pre"}
+
+
+def wait_resource(heat: HeatClient, ref: StackRef, resource: str, statuses: set[str],
+                  timeout: float = OPERATION_TIMEOUT) -> dict[str, Any]:
+    """Poll one resource of ``ref`` until it has one of ``statuses``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = heat.get_resource(ref, resource)
+        if found.get("resource_status") in statuses:
+            return found
+        if str(found.get("resource_status", "")).endswith("_FAILED") or \
+                time.monotonic() >= deadline:
+            raise StackWaitError(
+                f"resource {resource} of stack {ref}: wanted {' or '.join(sorted(statuses))}, "
+                f"found {found.get('resource_status')}: {found.get('resource_status_reason')}\n"
+                + "\n".join(f"  {line}" for line in heat.recent_events(ref)))
+        time.sleep(0.5)
+
+
+def create(heat: HeatClient, spec: StackSpec) -> StackRef:
+    """Create the stack of ``spec`` and bring it to ``spec.settled``."""
+    ref = heat.create_stack(spec.stack_name(), template(spec.template), spec.parameters,
+                            files_map(*spec.files))
+    if spec.key == "in_progress":
+        # Not waited for: it must still be running when Heat goes down. Its resource having
+        # started is what makes the state deterministic.
+        wait_resource(heat, ref, "slow", {"CREATE_IN_PROGRESS"})
+        return ref
+    if spec.key == "wait_condition":
+        wait_resource(heat, ref, "handle", {"CREATE_COMPLETE"})
+        heat.signal_resource(ref, "handle", PRE_SIGNAL)
+    heat.wait_for(ref, {COMPLETE}, OPERATION_TIMEOUT)
+    if spec.key == "suspended":
+        heat.suspend(ref)
+        heat.wait_for(ref, {"SUSPEND_COMPLETE"}, OPERATION_TIMEOUT)
+    return ref

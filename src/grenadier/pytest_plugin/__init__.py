@@ -1,0 +1,33 @@
+"""grenadier's pytest plugin (``pytest11`` entry point ``grenadier.pytest_plugin.plugin``).
+
+Markers ``smoke``, ``pre_upgrade``, ``during_upgrade``, ``post_upgrade`` and ``requires``;
+fixtures ``heat``, ``heat_endpoint``, ``upgrade_state``, ``releases``, ``phase``,
+``upgrade_watch``, ``concurrently``, ``findings`` and ``grenadier_connection``.
+See docs/writing-upgrade-tests.md.
+"""
+
+from __future__ import annotations
+
+from grenadier.pytest_plugin.connection import Connection, DbInfo, Endpoint, Releases, discover
+from grenadier.pytest_plugin.plugin import (
+    Concurrently,
+    FindingReporter,
+    GrenadierFinding,
+    Tick,
+    UpgradeState,
+    UpgradeWatch,
+)
+
+__all__ = [
+    "Concurrently",
+    "Connection",
+    "DbInfo",
+    "Endpoint",
+    "FindingReporter",
+    "GrenadierFinding",
+    "Releases",
+    "Tick",
+    "UpgradeState",
+    "UpgradeWatch",
+    "discover",
+]

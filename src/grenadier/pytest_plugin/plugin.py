@@ -1,0 +1,295 @@
+"""grenadier's pytest plugin: phase markers, version-aware skips, and the upgrade-test fixtures.
+
+Loaded into every pytest run of an environment where grenadier is installed (``pytest11`` entry
+point), so it must stay inert for unrelated suites: it only registers markers, acts on items that
+carry ``requires``, and does nothing else until one of its fixtures is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from grenadier.checks.api import Finding
+from grenadier.errors import GrenadierError
+from grenadier.pytest_plugin.connection import ENV, Connection, Endpoint, Releases, discover
+from grenadier.state.store import StateStore
+
+if TYPE_CHECKING:
+    from grenadier.plugins.heat.client import HeatClient
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MARKERS = {
+    "smoke": "quick create/show/update/delete checks, run against base and target",
+    "pre_upgrade": "runs against the base release before the upgrade; creates and records",
+    "during_upgrade": "runs while Heat is down and being upgraded; checks what must survive",
+    "post_upgrade": "runs against the target release after the upgrade; verifies and cleans up",
+    "requires": "requires(base=SPEC, target=SPEC, running=SPEC): skip unless the release "
+                "versions under test match the PEP 440 specifiers",
+}
+REQUIRES_KEYS = ("base", "target", "running")
+#: the during-upgrade watch gives up after this long when the runner never says it is done
+DEFAULT_WATCH_SECONDS = 600.0
+_CONNECTION = pytest.StashKey[Connection]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: (grenadier) {text}")
+
+
+def _connection(config: pytest.Config) -> Connection:
+    if _CONNECTION not in config.stash:
+        try:
+            config.stash[_CONNECTION] = discover()
+        except GrenadierError as exc:
+            pytest.fail(f"grenadier: {exc.one_line()}", pytrace=False)
+    return config.stash[_CONNECTION]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    try:
+        conn = _connection(config)
+    except pytest.fail.Exception as exc:
+        return [str(exc)]
+    if not conn.active:
+        return None
+    heat = conn.endpoint.url if conn.endpoint and conn.endpoint.url else "down"
+    return [f"grenadier: phase {conn.phase or '?'}, heat {heat}, "
+            f"release {conn.releases.running_label or '?'} "
+            f"({conn.releases.base_label or '?'} -> {conn.releases.target_label or '?'})"]
+
+
+# -- version-aware skips ---------------------------------------------------------------------
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("requires"):
+        reason = requires_unmet(mark, _connection(item.config).releases)
+        if reason:
+            pytest.skip(reason)
+
+
+def requires_unmet(mark: pytest.Mark, releases: Releases) -> str | None:
+    """Why ``@pytest.mark.requires(...)`` is not met by ``releases``, or None when it is."""
+    unknown = sorted(set(mark.kwargs) - set(REQUIRES_KEYS))
+    if mark.args or unknown:
+        pytest.fail(f"requires() takes only keyword arguments {', '.join(REQUIRES_KEYS)}; "
+                    f"got {list(mark.args) + unknown}", pytrace=False)
+    for key, spec_text in mark.kwargs.items():
+        try:
+            spec = SpecifierSet(str(spec_text))
+        except InvalidSpecifier:
+            pytest.fail(f"requires({key}={spec_text!r}): not a version specifier", pytrace=False)
+        version = getattr(releases, key)
+        if version is None:
+            label = getattr(releases, f"{key}_label")
+            return (f"requires {key}{spec}: the {key} release version is unknown "
+                    f"({label or 'not set'}; set {ENV.BASE}/{ENV.TARGET} or run under grenadier)")
+        if not spec.contains(version, prereleases=True):
+            return f"requires {key}{spec}, {key} is {version}"
+    return None
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def grenadier_connection(request: pytest.FixtureRequest) -> Connection:
+    """What the run around this session knows: run dir, phase, endpoint, releases, DB."""
+    return _connection(request.config)
+
+
+@pytest.fixture(scope="session")
+def heat_endpoint(grenadier_connection: Connection) -> Endpoint:
+    """The running Heat's API; skips when there is none (e.g. during the upgrade)."""
+    endpoint = grenadier_connection.endpoint
+    if endpoint is None:
+        pytest.skip(f"no Heat to test: set {ENV.RUN_DIR} (a grenadier run directory) "
+                    f"or {ENV.URL}")
+    if endpoint.url is None:
+        pytest.skip(f"Heat is down in this phase ({grenadier_connection.phase or 'unknown'})")
+    return endpoint
+
+
+@pytest.fixture(scope="session")
+def heat(heat_endpoint: Endpoint) -> Iterator[HeatClient]:
+    """A Heat client for the running release (noauth headers of the run's project)."""
+    # imported here: unrelated pytest runs load this plugin and should not pay for httpx
+    from grenadier.plugins.heat.client import HeatClient
+
+    assert heat_endpoint.url is not None
+    with HeatClient(heat_endpoint.url, heat_endpoint.project, heat_endpoint.user) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def releases(grenadier_connection: Connection) -> Releases:
+    """Base, target and running release; ``.base``/``.target``/``.running`` are Versions."""
+    found = grenadier_connection.releases
+    if found.base_label is None and found.target_label is None:
+        pytest.skip(f"release versions unknown: set {ENV.BASE}/{ENV.TARGET} or run under grenadier")
+    return found
+
+
+@pytest.fixture(scope="session")
+def phase(grenadier_connection: Connection) -> str | None:
+    """The runner's phase name (smoke-base, pre-upgrade, ...), or None outside a run."""
+    return grenadier_connection.phase
+
+
+class UpgradeState:
+    """grenade's resource_save / resource_get: one namespace per test module file."""
+
+    def __init__(self, store: StateStore, namespace: str) -> None:
+        self.store = store
+        self.namespace = namespace
+
+    def save(self, key: str, value: Any) -> None:
+        self.store.save(self.namespace, key, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.store.get(self.namespace, key, default)
+
+    def require(self, key: str) -> Any:
+        """The saved value; fails the test when the pre-upgrade tests never saved it."""
+        value = self.store.get(self.namespace, key)
+        if value is None:
+            pytest.fail(f"nothing saved under {self.namespace}/{key} in {self.store.path}: "
+                        "did this module's pre_upgrade tests run in this run?", pytrace=False)
+        return value
+
+
+@pytest.fixture(scope="module")
+def upgrade_state(request: pytest.FixtureRequest,
+                  grenadier_connection: Connection) -> UpgradeState:
+    """The run's state store, namespaced by this test module's file name (module scope)."""
+    path = grenadier_connection.state_path
+    if path is None:
+        pytest.skip(f"no state store: set {ENV.RUN_DIR} or {ENV.STATE}")
+    # The file name, not the node id: it is the same whatever rootdir each phase's run has.
+    return UpgradeState(StateStore(path), f"tests/{request.path.name}")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One pass of an UpgradeWatch."""
+
+    index: int
+    elapsed: float  # seconds since the watch started
+    at: datetime  # wall clock, UTC, for "the moment something vanished"
+    upgrade_done: bool  # the upgrade step had ended before this pass started
+
+
+class UpgradeWatch:
+    """Yields every ``interval`` s until the upgrade step has ended (at least once; bounded).
+
+    The last pass starts after ``upgrade-done`` appeared, so the state the upgrade left behind
+    is always checked too.
+    """
+
+    def __init__(self, done: Callable[[], bool], max_seconds: float, interval: float = 1.0) -> None:
+        self.done = done
+        self.max_seconds = max_seconds
+        self.interval = interval
+        self.passes = 0
+        self.stopped_because = ""
+
+    def __iter__(self) -> Iterator[Tick]:
+        start = time.monotonic()
+        while True:
+            began = time.monotonic()
+            done = self.done()
+            self.passes += 1
+            yield Tick(self.passes - 1, began - start, datetime.now(timezone.utc), done)
+            if done:
+                self.stopped_because = "upgrade step ended"
+                return
+            if time.monotonic() - start >= self.max_seconds:
+                self.stopped_because = f"watched for the maximum of {self.max_seconds:.0f} s"
+                return
+            time.sleep(max(0.0, self.interval - (time.monotonic() - began)))
+
+
+@pytest.fixture
+def upgrade_watch(grenadier_connection: Connection) -> UpgradeWatch:
+    """Iterate to check continuously while the upgrade step runs (during-upgrade tests)."""
+    conn = grenadier_connection
+    if ENV.WATCH_SECONDS in os.environ:
+        max_seconds = float(os.environ[ENV.WATCH_SECONDS])
+    else:
+        # Only the runner upgrades concurrently; run by hand, one pass is what can be checked.
+        during = conn.phase == "during-upgrade" and conn.upgrade_done_path is not None
+        max_seconds = DEFAULT_WATCH_SECONDS if during else 0.0
+    return UpgradeWatch(conn.upgrade_done, max_seconds)
+
+
+class Concurrently:
+    """Run a function over items in a thread pool, or one at a time when Heat needs it."""
+
+    def __init__(self, serial: bool, max_workers: int = 16) -> None:
+        self.serial = serial
+        self.max_workers = max_workers
+
+    def __call__(self, fn: Callable[[T], R], items: Sequence[T],
+                 label: Callable[[T], str] = str) -> list[R]:
+        """``fn`` of every item, in order; every failure is reported, not only the first."""
+        if not items:
+            return []
+        workers = 1 if self.serial else min(len(items), self.max_workers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grenadier") as pool:
+            futures = [pool.submit(fn, item) for item in items]
+        failures = [(item, f.exception())
+                    for item, f in zip(items, futures, strict=True) if f.exception()]
+        if failures:
+            text = "\n".join(
+                f"- {label(item)}: {type(exc).__name__}: " + str(exc).replace("\n", "\n    ")
+                for item, exc in failures)
+            raise AssertionError(f"{len(failures)} of {len(items)} failed:\n{text}")
+        return [f.result() for f in futures]
+
+
+@pytest.fixture(scope="session")
+def concurrently(grenadier_connection: Connection) -> Concurrently:
+    """``concurrently(fn, items)``: concurrent stack operations, serial when Heat is on SQLite."""
+    endpoint = grenadier_connection.endpoint
+    return Concurrently(serial=endpoint.serial if endpoint else False)
+
+
+class GrenadierFinding(UserWarning):
+    """A finding reported by an upgrade test without failing it."""
+
+
+class FindingReporter:
+    """Reports a Finding: console warning summary, JUnit property, and the run's findings file."""
+
+    def __init__(self, node: pytest.Item, conn: Connection) -> None:
+        self.node = node
+        self.conn = conn
+        self.reported: list[Finding] = []
+
+    def report(self, finding: Finding) -> None:
+        self.reported.append(finding)
+        self.node.user_properties.append(("grenadier_finding", json.dumps(finding.to_dict())))
+        if self.conn.run_dir is not None:
+            record = {"phase": self.conn.phase, "test": self.node.nodeid, **finding.to_dict()}
+            with (self.conn.run_dir / "findings.jsonl").open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        warnings.warn(GrenadierFinding("\n".join(finding.lines())), stacklevel=2)
+
+
+@pytest.fixture
+def findings(request: pytest.FixtureRequest, grenadier_connection: Connection) -> FindingReporter:
+    """``findings.report(Finding(...))``: say something is wrong without failing the test."""
+    assert isinstance(request.node, pytest.Item)
+    return FindingReporter(request.node, grenadier_connection)

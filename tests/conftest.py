@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-
 # Release venvs are reused across tests: let their Pythons write bytecode (grenadier's CLI does
 # the same), or every heat-manage and probe call recompiles Heat and SQLAlchemy.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

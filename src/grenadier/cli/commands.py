@@ -31,6 +31,14 @@ def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         return run_command(args, reporter)
     if args.command == "down":
         return down_command(Path(args.run_dir), reporter)
+    if args.command == "matrix":
+        from grenadier.cli.matrix_cmd import matrix_command
+
+        return matrix_command(args, reporter)
+    if args.command == "export":
+        from grenadier.cli.export_cmd import export_command
+
+        return export_command(args, reporter)
     if args.command == "report":
         from grenadier.cli.report_cmd import report_command
 

@@ -86,7 +86,8 @@ def _add_control_plane(run: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="grenadier", description=__doc__)
+    parser = _Parser(prog="grenadier", description="Upgrade-test OpenStack Heat on one machine: "
+                     "install a base release, create stacks, upgrade, prove nothing broke.")
     parser.add_argument("--version", action="version", version=f"grenadier {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run(sub)

@@ -1,0 +1,121 @@
+"""``grenadier matrix``: several upgrade paths, each an isolated run, with a summary table."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from grenadier.cli.progress import ConsoleReporter
+from grenadier.errors import UsageError
+from grenadier.matrix import paths as matrix_paths
+from grenadier.matrix import run as matrix_run
+from grenadier.matrix.paths import UpgradePath
+from grenadier.matrix.run import MatrixRequest, PathResult
+from grenadier.phases.options import DATABASES
+
+RESULT_STYLE = {"passed": "green", "failed": "red", "interrupted": "yellow"}
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "matrix", help="run several upgrade paths side by side, each an isolated run",
+        description="Run several upgrade paths in parallel, each an isolated `grenadier run` "
+                    "(own run directory, ports and database), sharing the release cache.")
+    parser.add_argument("--path", action="append", default=[], metavar="BASE:TARGET[:DB]",
+                        help="an upgrade path, e.g. 25.0.2:27.0.1 or latest-1:./heat:mariadb "
+                             "(repeatable)")
+    parser.add_argument("--file", "-f", metavar="TOML", help="read the paths from a TOML file")
+    parser.add_argument("--db", choices=DATABASES, default=matrix_paths.DEFAULT_DB,
+                        help="database of --path entries that name none (default: postgresql)")
+    parser.add_argument("--jobs", "-j", type=_jobs,
+                        help="runs at once (default: what this machine holds; printed)")
+    parser.add_argument("--run-arg", action="append", default=[], metavar="ARG",
+                        help="pass ARG to every `grenadier run` (repeatable; "
+                             "e.g. --run-arg=--shutdown=crash)")
+    parser.add_argument("--workdir", default=".grenadier",
+                        help="where the matrix folder (and each path's run directory) goes")
+    parser.add_argument("--cache-dir",
+                        help="release cache shared by every run (default: $GRENADIER_CACHE "
+                             "or the user cache)")
+    return parser
+
+
+def _paths(args: argparse.Namespace) -> tuple[list[UpgradePath], int | None]:
+    extra = matrix_paths.check_args(args.run_arg, "--run-arg")
+    found, jobs = [], None
+    if args.file:
+        loaded = matrix_paths.load_file(Path(args.file))
+        found += [UpgradePath(p.base, p.target, p.db, extra + p.args, p.name)
+                  for p in loaded.paths]
+        jobs = loaded.jobs
+    found += [matrix_paths.parse_path(text, args.db, extra) for text in args.path]
+    if not found:
+        raise UsageError("no upgrade path given",
+                         hint="use --path BASE:TARGET (repeatable) or --file paths.toml")
+    matrix_paths.check_unique(found)
+    return found, jobs
+
+
+def _directory(workdir: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        (workdir / "matrix").mkdir(parents=True, exist_ok=True)
+        for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
+            candidate = workdir / "matrix" / (stamp + suffix)
+            try:
+                candidate.mkdir()
+                return candidate.resolve()
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise UsageError(f"cannot create a matrix folder in {workdir}: {exc.strerror}",
+                         hint="choose a writable --workdir") from exc
+    raise UsageError(f"too many matrices started at {stamp} in {workdir}")
+
+
+def summary_table(results: list[PathResult]) -> Table:
+    table = Table(title=f"grenadier matrix: {matrix_run.verdict(results)}", title_justify="left")
+    for column in ("path", "result", "time", "findings per step", "report"):
+        table.add_column(column, justify="right" if column == "time" else "left",
+                         overflow="fold")
+    for result in results:
+        style = RESULT_STYLE.get(result.result, "red")
+        html = result.report("report.html")
+        report = " ".join(str(p) for p in (result.report(), html) if p) or str(result.log or "")
+        table.add_row(result.path.label, f"[{style}]{result.result}[/]",
+                      f"{result.duration:.1f} s", matrix_run.step_cell(result), report)
+    return table
+
+
+def matrix_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    paths, file_jobs = _paths(args)
+    jobs, why = args.jobs or file_jobs, "as asked"
+    if jobs is None:
+        jobs, why = matrix_run.default_jobs(len(paths))
+    directory = _directory(Path(args.workdir))
+    reporter.console.print(f"grenadier matrix: {len(paths)} paths, {jobs} at once ({why})"
+                           f"  ({directory})", markup=False, highlight=False)
+    request = MatrixRequest(
+        paths, directory, jobs,
+        cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+        # read at call time, so that tests can substitute a fake child
+        child=matrix_run.CHILD_COMMAND)
+    results = matrix_run.run_matrix(request, reporter.say)
+    reporter.console.print(summary_table(results))
+    reporter.console.print(f"matrix folder: {directory} ({matrix_run.MATRIX_JSON}, "
+                           f"{matrix_run.SUMMARY_MD})", markup=False, highlight=False)
+    return int(matrix_run.exit_code(results))

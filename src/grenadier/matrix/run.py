@@ -1,0 +1,389 @@
+"""Run upgrade paths side by side, each an isolated ``grenadier run`` child process.
+
+Isolation comes from ``grenadier run`` itself: each child gets its own ``--workdir`` (so its own
+run directory, database instance and services.json) and picks its own free Heat port. The
+release cache is shared: the distinct releases are installed once, up front, so that children
+find them ready instead of queueing on the cache's per-venv lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from grenadier.errors import ExitCode, GrenadierError, UsageError
+from grenadier.execute import ExecuteRequest
+from grenadier.execute.run import popen
+from grenadier.matrix.paths import UpgradePath
+from grenadier.releases import ReleaseCache, parse_spec
+from grenadier.services.api import reap_recorded
+
+Say = Callable[[str], None]
+#: how a path's run is started; tests substitute a small script
+CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "grenadier")
+#: Measured on 2 cores (benchmarks/matrix.py): one run keeps 0.50-0.62 of a core busy over its
+#: wall time (the rest is Heat's own 1 s sleeps and polls), so 2 cores hold 3 runs: the
+#: three-path matrix took 98 s with 3 at once, 152 s with 2, 179 s one after the other.
+CPU_PER_RUN = 0.65
+#: memory kept per run: three runs peaked at 798 MiB PSS together; about 3x that per run
+#: leaves room for bigger user suites and MariaDB
+MEMORY_PER_RUN = 1 << 30
+#: a child asked to stop stops its Heat and database first; after this long it is killed
+INTERRUPT_GRACE = 90.0
+POLL_SECONDS = 0.2
+MATRIX_JSON = "matrix.json"
+SUMMARY_MD = "summary.md"
+
+
+def _cpus() -> int:
+    with contextlib.suppress(AttributeError, OSError):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _memory_available() -> int | None:
+    """MemAvailable, capped by a cgroup v2 memory limit when we run in one (CI containers)."""
+    available = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            available = min(available or int(limit), int(limit))
+    return available
+
+
+def default_jobs(paths: int, cpus: int | None = None,
+                 memory: int | None = None) -> tuple[int, str]:
+    """How many runs this machine holds at once, and why (shown to the user)."""
+    cpus = cpus or _cpus()
+    memory = memory if memory is not None else _memory_available()
+    by_cpu = max(1, int(cpus / CPU_PER_RUN))
+    by_memory = max(1, memory // MEMORY_PER_RUN) if memory else by_cpu
+    jobs = max(1, min(paths, by_cpu, by_memory))
+    reason = (f"{cpus} CPUs / {CPU_PER_RUN} per run = {by_cpu}; "
+              f"{(memory or 0) >> 20} MiB free / {MEMORY_PER_RUN >> 20} MiB per run = "
+              f"{by_memory}; {paths} paths")
+    return jobs, reason
+
+
+@dataclass
+class StepSummary:
+    """One step of a path's run, as its report.json tells it."""
+
+    name: str
+    status: str
+    duration: float
+    errors: int = 0
+    warnings: int = 0
+    failed_tests: int = 0
+
+    @classmethod
+    def from_report(cls, data: dict[str, Any]) -> StepSummary:
+        findings = data.get("findings") or []
+        tests = data.get("tests") or []
+        return cls(str(data.get("name", "?")), str(data.get("status", "?")),
+                   float(data.get("duration") or 0.0),
+                   errors=sum(1 for f in findings if f.get("severity") == "error"),
+                   warnings=sum(1 for f in findings if f.get("severity") == "warning"),
+                   failed_tests=sum(1 for t in tests if t.get("status") in ("failed", "error")))
+
+
+@dataclass
+class PathResult:
+    """What one path's run came to."""
+
+    path: UpgradePath
+    exit_code: int | None  # None: never started
+    duration: float = 0.0
+    run_dir: Path | None = None
+    log: Path | None = None
+    steps: list[StepSummary] = field(default_factory=list)
+    note: str = ""
+    interrupted: bool = False
+
+    @property
+    def result(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.exit_code is None:
+            return "not run"
+        return {0: "passed", 1: "failed", 2: "bad input", 3: "environment",
+                130: "interrupted"}.get(self.exit_code, f"exit {self.exit_code}")
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def report(self, name: str = "report.json") -> Path | None:
+        path = self.run_dir / name if self.run_dir else None
+        return path if path is not None and path.is_file() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path.label, "base": self.path.base, "target": self.path.target,
+                "db": self.path.db, "result": self.result, "exit_code": self.exit_code,
+                "duration": round(self.duration, 1), "note": self.note,
+                "run_dir": str(self.run_dir) if self.run_dir else None,
+                "log": str(self.log) if self.log else None,
+                "steps": [vars(step) for step in self.steps]}
+
+
+@dataclass
+class MatrixRequest:
+    paths: Sequence[UpgradePath]
+    directory: Path  # this matrix's own folder: one sub-folder per path
+    jobs: int
+    cache_dir: Path | None = None
+    child: Sequence[str] = CHILD_COMMAND
+    preinstall: bool = True
+    interrupt_grace: float = INTERRUPT_GRACE
+
+
+def exit_code(results: Sequence[PathResult]) -> ExitCode:
+    """Interrupted beats a broken upgrade, which beats an environment or input problem."""
+    codes = {r.exit_code for r in results}
+    if ExitCode.INTERRUPTED in codes or any(r.interrupted for r in results):
+        return ExitCode.INTERRUPTED
+    if ExitCode.UPGRADE_FAILED in codes:
+        return ExitCode.UPGRADE_FAILED
+    bad = sorted(c for c in codes if c is not None and c != 0)
+    if bad:
+        try:
+            return ExitCode(bad[0])
+        except ValueError:  # a child killed by a signal, or a code we do not know
+            return ExitCode.ENVIRONMENT
+    return ExitCode.ENVIRONMENT if None in codes else ExitCode.OK
+
+
+# -- releases --------------------------------------------------------------------------------
+
+def preinstall(paths: Sequence[UpgradePath], cache: ReleaseCache, logs: Path, jobs: int,
+               say: Say) -> dict[str, str]:
+    """Install every distinct release once, in parallel; return spec -> error for failures."""
+    specs = list(dict.fromkeys(spec for p in paths for spec in (p.base, p.target)))
+    failed: dict[str, str] = {}
+
+    def ensure(spec: str) -> None:
+        started = time.monotonic()
+        log = logs / f"install-{''.join(c if c.isalnum() or c in '.-' else '_' for c in spec)}.log"
+        try:
+            release = cache.ensure(parse_spec(spec), log=log)
+        except GrenadierError as exc:
+            failed[spec] = exc.one_line()
+            say(f"release {spec}: FAILED to install: {exc.one_line()}")
+            return
+        say(f"release {spec}: {release.label} ready ({time.monotonic() - started:.1f} s)")
+
+    logs.mkdir(parents=True, exist_ok=True)
+    # Each spec gets its own thread; two specs resolving to one venv meet on the cache's lock.
+    with ThreadPoolExecutor(max_workers=max(1, min(len(specs), jobs + 1)),
+                            thread_name_prefix="grenadier-install") as pool:
+        list(pool.map(ensure, specs))
+    return failed
+
+
+# -- children --------------------------------------------------------------------------------
+
+@dataclass
+class _Child:
+    index: int
+    path: UpgradePath
+    workdir: Path
+    proc: subprocess.Popen[str]
+    log: IO[str]
+    started: float
+
+
+def _command(request: MatrixRequest, path: UpgradePath, workdir: Path) -> list[str]:
+    cmd = [*request.child, "run", *path.run_args(), "--workdir", str(workdir)]
+    if request.cache_dir is not None:
+        cmd += ["--cache-dir", str(request.cache_dir)]
+    return cmd
+
+
+def _start(request: MatrixRequest, index: int, path: UpgradePath) -> _Child:
+    workdir = request.directory / path.slug
+    workdir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "grenadier.log"
+    cmd = _command(request, path, workdir)
+    log = log_path.open("a", encoding="utf-8")
+    log.write(f"$ {ExecuteRequest(cmd).shell_cmd}\n")
+    log.flush()
+    try:
+        # Own session (popen): a terminal's Ctrl-C reaches only the matrix, which forwards it.
+        proc = popen(ExecuteRequest(cmd), stdin=subprocess.DEVNULL, stdout=log,
+                     stderr=subprocess.STDOUT)
+    except BaseException:
+        log.close()
+        raise
+    return _Child(index, path, workdir, proc, log, time.monotonic())
+
+
+def _run_dir(workdir: Path) -> Path | None:
+    runs = sorted(p for p in (workdir / "runs").glob("*") if p.is_dir())
+    return runs[-1] if runs else None
+
+
+def _collect(child: _Child, note: str = "") -> PathResult:
+    child.log.close()
+    run_dir = _run_dir(child.workdir)
+    result = PathResult(child.path, child.proc.returncode, time.monotonic() - child.started,
+                        run_dir, Path(child.log.name), note=note)
+    report = result.report()
+    if report is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+            data = json.loads(report.read_text(encoding="utf-8"))
+            result.steps = [StepSummary.from_report(step) for step in data.get("steps", [])]
+    elif not note:
+        result.note = f"no report.json; see {child.log.name}"
+    return result
+
+
+def _stop_all(children: Sequence[_Child], grace: float, say: Say) -> None:
+    """Ctrl-C: stop each run (it stops its own services), wait, then kill what remains.
+
+    SIGTERM, not SIGINT: ``grenadier run`` treats both as Ctrl-C, but a process started with
+    SIGINT ignored (a background job of a script) passes that on to its children.
+    """
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.proc.pid, signal.SIGTERM)
+    if children:
+        say(f"stopping: waiting up to {grace:.0f} s for {len(children)} run(s) to stop "
+            "their services")
+    deadline = time.monotonic() + grace
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.proc.wait(max(0.1, deadline - time.monotonic()))
+        if child.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
+            child.proc.wait()
+            # its services live in their own sessions: find them through its services.json
+            run_dir = _run_dir(child.workdir)
+            left = reap_recorded(run_dir / "services.json") if run_dir else []
+            say(f"{child.path.label}: killed after {grace:.0f} s; stopped {', '.join(left) or '-'}")
+
+
+def _finished(child: _Child, results: list[PathResult], total: int, say: Say) -> None:
+    result = _collect(child)
+    results.append(result)
+    where = result.report() or result.log
+    say(f"[{child.index}/{total}] {result.result.upper():<11} {child.path.label} "
+        f"in {result.duration:.1f} s  {where}")
+
+
+def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
+              results: list[PathResult], say: Say) -> None:
+    running: list[_Child] = []
+    total = len(request.paths)
+    try:
+        while todo or running:
+            while todo and len(running) < request.jobs:
+                index, path = todo.pop(0)
+                running.append(_start(request, index, path))
+                say(f"[{index}/{total}] start {path.label}")
+            time.sleep(POLL_SECONDS)
+            for child in [c for c in running if c.proc.poll() is not None]:
+                running.remove(child)
+                _finished(child, results, total, say)
+    except BaseException:
+        # Ctrl-C, or a child that cannot start: no run may outlive the matrix
+        _stop_all(running, request.interrupt_grace, say)
+        for child in running:
+            results.append(_collect(child, "interrupted"))
+            results[-1].interrupted = True
+        raise
+
+
+def _preinstall(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
+                results: list[PathResult], say: Say) -> None:
+    """Install the releases; a path whose release failed is not run (exit 3, with why)."""
+    failed = preinstall(request.paths, ReleaseCache(request.cache_dir),
+                        request.directory / "logs", request.jobs, say)
+    for index, path in list(todo):
+        broken = [s for s in (path.base, path.target) if s in failed]
+        if broken:
+            todo.remove((index, path))
+            results.append(PathResult(path, int(ExitCode.ENVIRONMENT),
+                                      note=f"{broken[0]}: {failed[broken[0]]}"))
+
+
+def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
+    """Run every path (up to ``jobs`` at once); results in the order the paths were given.
+
+    Ctrl-C (or SIGTERM, which the CLI turns into one) stops every run cleanly and returns what
+    there is: the runs cut short and those never started are marked ``interrupted``.
+    """
+    if request.jobs < 1:
+        raise UsageError(f"--jobs {request.jobs}: must be at least 1")
+    request.directory.mkdir(parents=True, exist_ok=True)
+    results: list[PathResult] = []
+    todo = list(enumerate(request.paths, 1))
+    with contextlib.suppress(KeyboardInterrupt):
+        if request.preinstall:
+            _preinstall(request, todo, results, say)
+        _schedule(request, todo, results, say)
+    done = {r.path for r in results}
+    results.extend(PathResult(path, None, note="interrupted before it started",
+                              interrupted=True)
+                   for path in request.paths if path not in done)
+    order = {path: n for n, path in enumerate(request.paths)}
+    results.sort(key=lambda r: order[r.path])
+    write_results(request.directory, results)
+    return results
+
+
+def write_results(directory: Path, results: Sequence[PathResult]) -> None:
+    """matrix.json (machine-readable) and summary.md (a CI job summary) in the matrix folder."""
+    data = {"grenadier": "matrix", "exit_code": int(exit_code(results)),
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "paths": [r.to_dict() for r in results]}
+    (directory / MATRIX_JSON).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    (directory / SUMMARY_MD).write_text(markdown(results), encoding="utf-8")
+
+
+def step_cell(result: PathResult) -> str:
+    """The steps that did not pass, and what the others found: ``upgrade: 2 warnings``."""
+    parts = []
+    for step in result.steps:
+        bits = []
+        if step.status not in ("passed", "skipped"):
+            bits.append(step.status.upper())
+        if step.failed_tests:
+            bits.append(f"{step.failed_tests} failed tests")
+        if step.errors:
+            bits.append(f"{step.errors} errors")
+        if step.warnings:
+            bits.append(f"{step.warnings} warnings")
+        if bits:
+            parts.append(f"{step.name}: {', '.join(bits)}")
+    return "; ".join(parts) or ("no findings" if result.steps else result.note or "-")
+
+
+def markdown(results: Sequence[PathResult]) -> str:
+    lines = ["| path | result | time | findings per step | report |", "|---|---|---|---|---|"]
+    for r in results:
+        report = r.report() or r.log or ""
+        lines.append(f"| {r.path.label} | {r.result} | {r.duration:.0f} s | "
+                     f"{step_cell(r).replace('|', '/')} | {report} |")
+    return f"## grenadier matrix: {verdict(results)}\n\n" + "\n".join(lines) + "\n"
+
+
+def verdict(results: Sequence[PathResult]) -> str:
+    code = exit_code(results)
+    if code == ExitCode.INTERRUPTED:
+        return "interrupted"
+    return "all paths passed" if code == ExitCode.OK else "some paths FAILED"

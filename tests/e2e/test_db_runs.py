@@ -44,7 +44,7 @@ def test_three_migrations_green_on_every_backend(kind: str, workdir: Path,
     assert set(revisions) == set(REVISIONS)
     for revision, title in REVISIONS.items():
         assert revisions[revision]["title"] == title
-        assert float(revisions[revision]["duration"]) >= 0.0
+        assert float(revisions[revision]["duration_s"]) >= 0.0
     assert heat_processes(run.run_dir) == []
 
 

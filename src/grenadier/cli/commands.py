@@ -89,6 +89,8 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         config=[str(Path(p).resolve()) for p in args.config],
         fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
         cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
+        bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
+        auth=args.auth,
     )
 
 
@@ -121,8 +123,9 @@ def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[P
 
 def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     run_dir, options = _prepare_run(args, reporter)
-    reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}"
-                           f"  ({run_dir})", markup=False, highlight=False)
+    reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}, "
+                           f"{options.control_plane}  ({run_dir})", markup=False,
+                           highlight=False)
     cache = ReleaseCache(Path(options.cache_dir) if options.cache_dir else None)
     ctx = RunContext(run_dir, options, plugin_manager(), cache, reporter.say)
     ctx.keep_running = args.keep_running

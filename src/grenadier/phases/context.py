@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,8 @@ from grenadier.plugins.manager import get_project, register_plugin_checks
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.services import Supervisor
 from grenadier.services.db import Database
+from grenadier.services.keystone import Keystone
+from grenadier.services.rabbitmq import ExternalBus, MessageBus, RabbitMQ
 from grenadier.state import StateStore
 
 RUNNER = "runner"
@@ -66,6 +70,42 @@ def make_database(options: RunOptions, run_dir: Path) -> Database:
     return EmbeddedPostgres(run_dir)
 
 
+def make_bus(options: RunOptions, run_dir: Path) -> MessageBus | None:
+    """The run's message bus: none (fake://), the one at ``--bus-url``, or a private RabbitMQ."""
+    if options.bus_url:
+        return ExternalBus(options.bus_url)
+    return RabbitMQ(run_dir) if options.bus == "rabbit" else None
+
+
+class _Background:
+    """Runs one start-up function in a thread, so that two slow starts overlap."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # re-raised in the caller's thread by join()
+            self.error = exc
+
+    def join(self) -> None:
+        """Wait for the thread, even through Ctrl-C (re-raised after it): a service it is
+        starting must be known to the supervisor before anything stops them all."""
+        interrupted = False
+        while self.thread.is_alive():
+            try:
+                self.thread.join(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            raise KeyboardInterrupt
+        if self.error is not None:
+            raise self.error
+
+
 def make_registry(manager: pluggy.PluginManager) -> CheckRegistry:
     """Built-in checks plus those registered by plugins."""
     registry = CheckRegistry()
@@ -89,11 +129,19 @@ class RunContext:
         self.registry = make_registry(manager)
         self.supervisor = Supervisor(pid_file=run_dir / "services.json")
         self.db = make_database(options, run_dir)
-        self.deployment = Deployment(run_dir, self.db, self._port(),
-                                     [Path(p) for p in options.config])
+        self.bus = make_bus(options, run_dir)
+        port = self._port()
+        self.keystone = Keystone(run_dir, cache, port) if options.auth == "keystone" else None
+        self.deployment = Deployment(
+            run_dir, self.db, port, [Path(p) for p in options.config], bus=self.bus,
+            keystone=self.keystone, topology=options.topology or "all-in-one",
+            engines=options.engines)
         self.db_started = False
+        #: the bus and Keystone are up (or the run has neither)
+        self.plane_started = False
         self.running_role: str | None = None
         self.watcher: str | None = None
+        self.watch_offset = 0
         self.keep_running = False
         self._impact: Any = None
 
@@ -117,11 +165,37 @@ class RunContext:
 
     # services -------------------------------------------------------------------------
     def require_db(self) -> None:
+        """Start what Heat depends on and what outlives it: the database, and the message bus
+        and Keystone when the run has them. They stay up while Heat is down and upgraded."""
         if not self.db_started:
             self.db.start(self.supervisor)
             self.db_started = True
             self._write_json(DB_FILE, {**self.db.describe(),
                                        "python": str(self.release("base").python)})
+        if not self.plane_started:
+            self._start_bus_and_keystone()
+            self.plane_started = True
+            self.store.save(RUNNER, "control-plane", {
+                "topology": self.deployment.topology, "engines": self.deployment.engines,
+                "bus": self.bus.describe() if self.bus else {"kind": "fake"},
+                "auth": self.keystone.describe() if self.keystone else {"kind": "noauth"}})
+
+    def _start_bus_and_keystone(self) -> None:
+        # RabbitMQ boots in about 7 s while Keystone installs and bootstraps: overlap them.
+        # Only the bus thread uses the supervisor until it is joined.
+        bus: _Background | None = None
+        if self.bus is not None:
+            start_bus = self.bus.start
+            bus = _Background(lambda: start_bus(self.supervisor))
+        try:
+            if self.keystone is not None:
+                tool = self.keystone.install()
+                self.keystone.bootstrap(tool)
+        finally:
+            if bus is not None:
+                bus.join()  # also on Ctrl-C: close() must see every service it started
+        if self.keystone is not None:
+            self.keystone.start(self.supervisor, tool)
 
     def start_project(self, role: str) -> None:
         """Start the base or target release's services on the run's (base) configuration."""
@@ -139,11 +213,18 @@ class RunContext:
 
     def stop_project(self, *, crash: bool = False) -> list[str]:
         """Stop the project's services; return the names of those stopped."""
+        mine = [svc for svc in self.supervisor.running()
+                if svc.spec.name.startswith(f"{self.project.name}-")]
+        if not crash:
+            # Ask them all at once: each engine may wait a grace period for its in-flight
+            # stack operations, and N engines then wait together, not one after the other.
+            for svc in mine:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(svc.pid, svc.spec.stop_signal)
         stopped = []
-        for svc in list(self.supervisor.running()):
-            if svc.spec.name.startswith(f"{self.project.name}-"):
-                self.supervisor.stop(svc.spec.name, crash=crash)
-                stopped.append(svc.spec.name)
+        for svc in mine:  # in start order; each is waited for (and killed past its timeout)
+            self.supervisor.stop(svc.spec.name, crash=crash)
+            stopped.append(svc.spec.name)
         self.running_role = None
         self.write_endpoint()
         return stopped
@@ -163,7 +244,10 @@ class RunContext:
     def _write_json(self, name: str, data: dict[str, object]) -> None:
         path = self.run_dir / name
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        # db.json may carry a database password (MariaDB, --db-url): owner-only, like etc/
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=1))
         tmp.replace(path)
 
     def close(self, *, keep_running: bool = False) -> list[str]:
@@ -175,10 +259,14 @@ class RunContext:
         if keep_running:
             return self.supervisor.detach()
         try:
-            self.supervisor.stop_all()
+            try:
+                if self.running_role is not None:
+                    self.stop_project()  # Heat first, its processes together
+            finally:
+                self.supervisor.stop_all()  # whatever is left, newest first
         finally:
             self.running_role = None
-            self.db_started = False
+            self.db_started = self.plane_started = False
             with contextlib.suppress(OSError):
                 self.write_endpoint()
         return []

@@ -15,7 +15,17 @@ STEPS = (
 )
 DATABASES = ("postgresql", "sqlite", "mariadb")
 SHUTDOWN_MODES = ("graceful", "crash")
+BUSES = ("fake", "rabbit")
+TOPOLOGIES = ("all-in-one", "split")
+AUTHS = ("noauth", "keystone")
+#: more engines than this on a 2-core machine only measure the machine
+MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
+
+
+def _choice(value: str, choices: tuple[str, ...], flag: str) -> None:
+    if value not in choices:
+        raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
 
 
 def check_step(name: str, flag: str) -> str:
@@ -43,6 +53,46 @@ class RunOptions:
     fail_on_stuck: bool = False
     builtin_suite: bool = True
     cache_dir: str | None = None
+    #: Heat's RPC: in-process ``fake`` (one process only) or ``rabbit`` (private or --bus-url)
+    bus: str = "fake"
+    #: an existing RabbitMQ (implies bus "rabbit"); None: a private one is started
+    bus_url: str | None = None
+    #: ``all-in-one`` (one process) or ``split`` (heat-wsgi-api + engines); None: split when
+    #: a bus is used, else all-in-one
+    topology: str | None = None
+    #: heat-engine processes per release (split only)
+    engines: int = 1
+    #: ``noauth`` or ``keystone`` (a private Keystone, real tokens, trusts)
+    auth: str = "noauth"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse combinations that cannot run; settle the topology (UsageError: exit 2)."""
+        _choice(self.bus, BUSES, "--bus")
+        _choice(self.auth, AUTHS, "--auth")
+        if self.bus_url:
+            self.bus = "rabbit"  # the URL names a RabbitMQ: none is started
+        if self.topology is None:
+            self.topology = "split" if self.bus != "fake" or self.engines > 1 else "all-in-one"
+        _choice(self.topology, TOPOLOGIES, "--topology")
+        if not 1 <= self.engines <= MAX_ENGINES:
+            raise UsageError(f"--engines {self.engines}: give 1 to {MAX_ENGINES}")
+        if self.topology == "split" and self.bus == "fake":
+            raise UsageError("Heat split into API and engine processes (--topology split, "
+                             "--engines N) needs a message bus: fake:// only works inside one "
+                             "process", hint="add --bus rabbit (or --bus-url URL)")
+        if self.topology == "all-in-one" and self.engines != 1:
+            raise UsageError(f"--engines {self.engines} needs --topology split: the all-in-one "
+                             "process runs one engine")
+
+    @property
+    def control_plane(self) -> str:
+        """One line for the console: topology, bus, auth."""
+        engines = f", {self.engines} engine(s)" if self.topology == "split" else ""
+        bus = "rabbit (external)" if self.bus_url else self.bus
+        return f"{self.topology}{engines}, bus {bus}, auth {self.auth}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -42,6 +42,9 @@ def upgrade(ctx: RunContext) -> StepResult:
         result.findings.append(migration_failure(cctx))
     else:
         _run_checks([c for c in selected if c.step == "post-migration"], cctx, result)
+    for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
+        result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
+                               f"{rev.get('duration_s', 0):.3f} s")
     ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
     if result.failed_findings:
         result.status = Status.FAILED

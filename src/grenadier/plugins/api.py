@@ -11,6 +11,8 @@ from grenadier.execute import Outcome
 from grenadier.releases import Release
 from grenadier.services import ServiceSpec
 from grenadier.services.db import Database
+from grenadier.services.keystone import Keystone
+from grenadier.services.rabbitmq import MessageBus
 
 
 @dataclass
@@ -22,6 +24,18 @@ class Deployment:
     port: int
     #: files merged into the project's config (the user's ``--config``)
     extra_config: list[Path] = field(default_factory=list)
+    #: the message bus between the project's processes; None: in-process (``fake://``)
+    bus: MessageBus | None = None
+    #: the run's Keystone; None: no authentication (noauth)
+    keystone: Keystone | None = None
+    #: ``all-in-one`` (one process per release) or ``split`` (API and engine processes)
+    topology: str = "all-in-one"
+    #: engine processes per release (split)
+    engines: int = 1
+
+    @property
+    def transport_url(self) -> str:
+        return self.bus.transport_url() if self.bus is not None else "fake://"
 
     @property
     def etc(self) -> Path:

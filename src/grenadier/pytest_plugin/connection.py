@@ -41,6 +41,8 @@ class ENV:
     URL = "GRENADIER_HEAT_URL"
     PROJECT = "GRENADIER_HEAT_PROJECT"
     USER = "GRENADIER_HEAT_USER"
+    #: a Keystone token for a Heat behind real auth (devstack, the grenade export)
+    TOKEN = "GRENADIER_HEAT_TOKEN"
     SERIAL = "GRENADIER_SERIAL"
     STATE = "GRENADIER_STATE"
     BASE = "GRENADIER_BASE"
@@ -76,6 +78,10 @@ class Endpoint:
     serial: bool
     #: label of the running release, when known
     release: str | None
+    #: how to authenticate: None for noauth headers, else endpoint.json's ``auth`` block
+    auth: Mapping[str, Any] | None = None
+    #: a fixed Keystone token given by the environment (no renewal)
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,8 @@ def _endpoint(data: Mapping[str, Any], env: Mapping[str, str]) -> Endpoint | Non
         user=env.get(ENV.USER) or str(data.get("user") or "grenadier"),
         serial=serial,
         release=str(data["release"]) if data.get("release") else None,
+        auth=data["auth"] if isinstance(data.get("auth"), dict) else None,
+        token=env.get(ENV.TOKEN) or None,
     )
 
 

@@ -129,7 +129,13 @@ def heat(heat_endpoint: Endpoint) -> Iterator[HeatClient]:
     from grenadier.plugins.heat.client import HeatClient
 
     assert heat_endpoint.url is not None
-    with HeatClient(heat_endpoint.url, heat_endpoint.project, heat_endpoint.user) as client:
+    transport = None
+    if heat_endpoint.auth:  # real Keystone tokens instead of noauth headers
+        from grenadier.services.keystone import heat_transport
+
+        transport = heat_transport(heat_endpoint.auth)
+    with HeatClient(heat_endpoint.url, heat_endpoint.project, heat_endpoint.user,
+                    transport=transport, token=heat_endpoint.token) as client:
         yield client
 
 

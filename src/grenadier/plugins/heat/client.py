@@ -99,6 +99,7 @@ class HeatClient:
         retries: int = 4,
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.project = project
@@ -106,8 +107,9 @@ class HeatClient:
         self.backoff = backoff
         self._http = httpx.Client(
             base_url=f"{self.url}/v1/{project}/",
-            headers={"X-Auth-User": user, "X-Auth-Project": project,
-                     "Accept": "application/json"},
+            # a real token (Keystone) or noauth's identity headers
+            headers={"X-Auth-Token": token, "Accept": "application/json"} if token else
+            {"X-Auth-User": user, "X-Auth-Project": project, "Accept": "application/json"},
             timeout=timeout,
             follow_redirects=True,  # /stacks/<name> redirects to /stacks/<name>/<id>
             transport=transport,
@@ -191,9 +193,14 @@ class HeatClient:
     def find_stack(self, name: str) -> StackRef | None:
         """The stack called ``name``, or None when there is none (deleted stacks are not found)."""
         try:
-            return self.ref(name)
+            body = self._json("GET", f"stacks/{name}")["stack"]
         except HeatNotFound:
             return None
+        # With trusts, Heat shows DELETE_COMPLETE, then deletes the trust in Keystone, and
+        # only then the stack row: for that moment a deleted stack is still found by name.
+        if body.get("stack_status") == _DELETED:
+            return None
+        return StackRef(body["stack_name"], body["id"])
 
     def list_stacks(self, *, show_nested: bool = False, **filters: Any) -> list[JSON]:
         params = {"show_nested": "true" if show_nested else "false", **filters}

@@ -1,4 +1,5 @@
-"""Render the files a single-process Heat needs: heat.conf, the fake token, the policy overrides.
+"""Render the files Heat needs: heat.conf (one process or split, noauth or Keystone), an engine's
+host file, the fake token, the policy overrides.
 
 Pure functions: nothing here reads or writes files except `api_paste_ini`, which only looks for
 an existing file in a release venv. Every option written by default is known to openstack-heat
@@ -24,9 +25,11 @@ __all__ = [
     "LAUNCHER_OPTIONS",
     "METADATA_POLICY_RULE",
     "HeatConfParams",
+    "KeystoneParams",
     "api_paste_ini",
     "new_auth_encryption_key",
     "render_heat_conf",
+    "render_host_conf",
     "render_policy",
     "render_token",
     "split_known",
@@ -56,6 +59,21 @@ _EMPTY: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
+class KeystoneParams:
+    """Where Heat finds a real Keystone and who it is there (see services/keystone.py)."""
+
+    url: str  # unversioned, e.g. http://127.0.0.1:5000
+    service_user: str  # Heat's own service user (authtoken and trustee)
+    service_password: str
+    stack_domain_id: str  # the domain of users Heat creates for stacks (in-instance users)
+    stack_domain_admin: str
+    stack_domain_admin_password: str
+    service_project: str = "service"
+    domain: str = "Default"  # of the service user and project
+    region: str = "RegionOne"
+
+
+@dataclass(frozen=True)
 class HeatConfParams:
     """Everything that varies between heat.conf files of one run."""
 
@@ -69,6 +87,13 @@ class HeatConfParams:
     transport_url: str = "fake://"  # fake:// only works with everything in one process
     extra: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
     policy_file: Path | None = None  # [oslo_policy] policy_file: YAML from render_policy()
+    keystone: KeystoneParams | None = None  # None: noauth and the fake Keystone client
+    # heat-wsgi-api under noauth grants the one role `admin` (launcher.py patches that, a
+    # separate API process cannot): also accept the pre-RBAC policy defaults, which admit it
+    split_noauth: bool = False
+    # oslo.service's wait (default 60 s) for an engine's in-flight stack operations on stop;
+    # None leaves it alone (the single-process launcher has its own 5 s grace)
+    graceful_shutdown_timeout: int | None = None
     periodic_interval: int = 5  # seconds between engine heartbeats (Heat's default is 60)
     debug: bool = False
 
@@ -89,10 +114,6 @@ def _base_options(p: HeatConfParams) -> dict[str, dict[str, str]]:
             "host": p.host,
             "transport_url": p.transport_url,
             "auth_encryption_key": p.auth_encryption_key,
-            # No Keystone: the fake client answers the engine's identity calls in-process.
-            "keystone_backend": FAKE_KEYSTONE_BACKEND,
-            # "trusts" would need a real Keystone to create trusts at stack create.
-            "deferred_auth_method": "password",
             "convergence_engine": "true",
             "periodic_interval": str(p.periodic_interval),
             "num_engine_workers": "1",
@@ -100,18 +121,57 @@ def _base_options(p: HeatConfParams) -> dict[str, dict[str, str]]:
             "log_file": str(p.log_file),
             "use_stderr": "false",
         },
-        "paste_deploy": {"flavor": "noauth", "api_paste_config": str(p.api_paste_config)},
-        # Without a token whose catalog lists the cloudformation endpoint, resources such as
-        # OS::Heat::SoftwareConfig fail their "service available" check.
-        "noauth": {"token_response": str(p.token_file)},
+        "paste_deploy": {"api_paste_config": str(p.api_paste_config)},
         "heat_api": {"bind_host": "127.0.0.1", "bind_port": str(p.port)},
         "database": {"connection": p.db_url},
-        # No notification consumer exists; don't queue notifications on the fake bus.
+        # No notification consumer exists; don't queue notifications on the bus.
         "oslo_messaging_notifications": {"driver": "noop"},
     }
+    if p.graceful_shutdown_timeout is not None:
+        opts["DEFAULT"]["graceful_shutdown_timeout"] = str(p.graceful_shutdown_timeout)
+    if p.keystone is None:
+        _noauth_options(p, opts)
+    else:
+        _keystone_options(p.keystone, opts)
     if p.policy_file is not None:
-        opts["oslo_policy"] = {"policy_file": str(p.policy_file)}
+        opts.setdefault("oslo_policy", {})["policy_file"] = str(p.policy_file)
     return opts
+
+
+def _noauth_options(p: HeatConfParams, opts: dict[str, dict[str, str]]) -> None:
+    opts["DEFAULT"].update({
+        # No Keystone: the fake client answers the engine's identity calls in-process.
+        "keystone_backend": FAKE_KEYSTONE_BACKEND,
+        # "trusts" would need a real Keystone to create trusts at stack create.
+        "deferred_auth_method": "password",
+    })
+    opts["paste_deploy"]["flavor"] = "noauth"
+    # Without a token whose catalog lists the cloudformation endpoint, resources such as
+    # OS::Heat::SoftwareConfig fail their "service available" check.
+    opts["noauth"] = {"token_response": str(p.token_file)}
+    if p.split_noauth:
+        opts["oslo_policy"] = {"enforce_new_defaults": "false", "enforce_scope": "false"}
+
+
+def _keystone_options(k: KeystoneParams, opts: dict[str, dict[str, str]]) -> None:
+    """Real Keystone, as a deployer (or devstack) configures it: the default paste pipeline
+    (authtoken), trusts for deferred operations, a stack user domain for in-instance users."""
+    service = {"auth_type": "password", "auth_url": k.url, "username": k.service_user,
+               "password": k.service_password, "user_domain_name": k.domain}
+    opts["DEFAULT"].update({
+        "deferred_auth_method": "trusts",
+        "region_name_for_services": k.region,
+        "stack_user_domain_id": k.stack_domain_id,
+        "stack_domain_admin": k.stack_domain_admin,
+        "stack_domain_admin_password": k.stack_domain_admin_password,
+    })
+    opts["keystone_authtoken"] = {
+        **service, "www_authenticate_uri": f"{k.url}/v3", "project_name": k.service_project,
+        "project_domain_name": k.domain, "service_token_roles_required": "true",
+    }
+    # The identity the engine uses with the trusts stack owners give it.
+    opts["trustee"] = service
+    opts["clients_keystone"] = {"auth_uri": k.url}
 
 
 def split_known(
@@ -154,9 +214,17 @@ def render_heat_conf(
                 raise ValueError(f"newline in option [{section}] {key}")
             parser.set(section, key, value)
     buf = io.StringIO()
-    buf.write("# Rendered by grenadier: single-process Heat, noauth, fake Keystone.\n")
+    auth = "Keystone" if p.keystone else "noauth, fake Keystone"
+    buf.write(f"# Rendered by grenadier: Heat on {p.transport_url.split(':', 1)[0]}, {auth}.\n")
     parser.write(buf)
     return buf.getvalue()
+
+
+def render_host_conf(host: str) -> str:
+    """The small extra file giving one heat-engine its own name (heat-engine has no --host)."""
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"bad engine host name {host!r}")
+    return f"# Rendered by grenadier: this engine's name.\n[DEFAULT]\nhost = {host}\n"
 
 
 def render_policy(extra_rules: Mapping[str, str] | None = None) -> str:

@@ -1,4 +1,10 @@
-"""Heat as the project under test: heat.conf, db_sync, the single-process launcher."""
+"""Heat as the project under test: heat.conf, db_sync, and its processes.
+
+Two topologies (``Deployment.topology``): ``all-in-one``, the single-process launcher (engine
+and API in one process, any bus); ``split``, the release's own ``heat-wsgi-api`` and N
+``heat-engine`` processes on a real message bus, as deployers run Heat. Either works with
+noauth or with the run's Keystone (real tokens, trusts).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +22,16 @@ from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.heat import conf
 from grenadier.releases import Release
 from grenadier.services import ServiceSpec
+from grenadier.services.keystone import Keystone, TokenTransport
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SUITE = Path(__file__).with_name("suite")
 SECRETS = "secrets.json"
 DB_SYNC_TIMEOUT = 900.0
+#: seconds a stopping heat-engine waits for its in-flight stack operations (as launcher.py)
+ENGINE_STOP_GRACE = 5
+#: what heat-engine (25-27) logs as its RPC servers start (heat.engine.worker, INFO)
+ENGINE_STARTED = b"Starting engine_worker ("
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -39,6 +50,19 @@ def _get(client: httpx.Client, url: str, **kwargs: Any) -> Any:
     return response.json()
 
 
+def engine_host(role: str, index: int) -> str:
+    return f"engine-{role}-{index}"
+
+
+def keystone_params(keystone: Keystone) -> conf.KeystoneParams:
+    c = keystone.creds
+    return conf.KeystoneParams(
+        url=c.url, service_user=c.service.user, service_password=c.service.password,
+        service_project=c.service.project, stack_domain_id=c.ids["stack_domain"],
+        stack_domain_admin=c.stack_domain_admin,
+        stack_domain_admin_password=c.stack_domain_admin_password)
+
+
 class HeatProject(Project):
     name = "heat"
     package = "openstack-heat"
@@ -54,6 +78,7 @@ class HeatProject(Project):
         _write_private(path, json.dumps(data))
         return data
 
+    # configuration --------------------------------------------------------------------
     def configure(self, release: Release, deployment: Deployment) -> list[Path]:
         ident = self._identity(deployment)
         etc = deployment.etc
@@ -66,20 +91,35 @@ class HeatProject(Project):
                          encoding="utf-8")
         policy = etc / "policy.yaml"
         policy.write_text(conf.render_policy(), encoding="utf-8")
+        keystone = deployment.keystone
         params = conf.HeatConfParams(
             host="grenadier-engine", port=deployment.port, db_url=deployment.db.url(),
             log_file=(deployment.logs / "heat.log").resolve(), api_paste_config=paste.resolve(),
             token_file=token.resolve(), auth_encryption_key=ident["auth_encryption_key"],
-            policy_file=policy.resolve(),
+            policy_file=policy.resolve(), transport_url=deployment.transport_url,
+            keystone=keystone_params(keystone) if keystone is not None else None,
+            split_noauth=deployment.topology == "split" and keystone is None,
+            graceful_shutdown_timeout=ENGINE_STOP_GRACE if deployment.topology == "split"
+            else None,
         )
         _write_private(etc / "heat.conf", conf.render_heat_conf(params))
+        if deployment.topology == "split":
+            (etc / "engines").mkdir(parents=True, exist_ok=True)
+            for role in ("base", "target"):
+                for index in range(1, deployment.engines + 1):
+                    self._host_file(deployment, role, index).write_text(
+                        conf.render_host_conf(engine_host(role, index)), encoding="utf-8")
         return self.config_files(deployment)
+
+    @staticmethod
+    def _host_file(deployment: Deployment, role: str, index: int) -> Path:
+        return deployment.etc / "engines" / f"{engine_host(role, index)}.conf"
 
     def config_files(self, deployment: Deployment) -> list[Path]:
         return [deployment.etc / "heat.conf", *deployment.extra_config]
 
-    def _config_args(self, deployment: Deployment) -> list[str]:
-        return [arg for path in self.config_files(deployment)
+    def _config_args(self, deployment: Deployment, *more: Path) -> list[str]:
+        return [arg for path in [*self.config_files(deployment), *more]
                 for arg in ("--config-file", str(path))]
 
     def db_sync(self, release: Release, deployment: Deployment) -> Outcome:
@@ -95,7 +135,12 @@ class HeatProject(Project):
                "db_version"]
         return run(ExecuteRequest(cmd, timeout=120))
 
+    # processes ------------------------------------------------------------------------
     def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
+        if deployment.topology == "split":
+            return [self._api(release, deployment, role),
+                    *(self._engine(release, deployment, role, index)
+                      for index in range(1, deployment.engines + 1))]
         url = self.endpoint(deployment)["url"]
         cmd = [str(release.python), str(LAUNCHER), *self._config_args(deployment),
                "--log-file", str(deployment.logs / f"heat-{role}.log")]
@@ -106,32 +151,101 @@ class HeatProject(Project):
         return [ServiceSpec(name=f"heat-{role}", cmd=cmd, ready=ready, ready_timeout=120,
                             stop_timeout=30, log=deployment.logs / f"heat-{role}.stdout.log")]
 
+    def _api(self, release: Release, deployment: Deployment, role: str) -> ServiceSpec:
+        url = f"http://127.0.0.1:{deployment.port}"
+        cmd = [str(release.bin("heat-wsgi-api")), "--host", "127.0.0.1",
+               "--port", str(deployment.port), "--", *self._config_args(deployment),
+               "--log-file", str(deployment.logs / f"heat-{role}-api.log")]
+
+        def ready() -> bool:
+            return httpx.get(f"{url}/", timeout=2).status_code < 500
+
+        return ServiceSpec(name=f"heat-{role}-api", cmd=cmd, ready=ready, ready_timeout=120,
+                           stop_timeout=20, log=deployment.logs / f"heat-{role}-api.stdout.log")
+
+    def _engine(self, release: Release, deployment: Deployment, role: str,
+                index: int) -> ServiceSpec:
+        log = deployment.logs / f"heat-{role}-engine-{index}.log"
+        cmd = [str(release.bin("heat-engine")),
+               *self._config_args(deployment, self._host_file(deployment, role, index)),
+               "--log-file", str(log)]
+        offset = log.stat().st_size if log.is_file() else 0  # a resumed run appends
+
+        def ready() -> bool:
+            # An engine has no port, and Heat's service list is an RPC call that an absent
+            # engine makes wait 60 s: ready once this start logged its worker's RPC start.
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                return ENGINE_STARTED in handle.read()
+
+        return ServiceSpec(name=f"heat-{role}-engine-{index}", cmd=cmd, ready=ready,
+                           ready_timeout=120, stop_timeout=30,
+                           log=deployment.logs / f"heat-{role}-engine-{index}.stdout.log")
+
+    # what tests and inventories need --------------------------------------------------
     def endpoint(self, deployment: Deployment) -> dict[str, object]:
         ident = self._identity(deployment)
-        return {"url": f"http://127.0.0.1:{deployment.port}", "project": ident["project"],
-                "user": ident["user"]}
+        url = f"http://127.0.0.1:{deployment.port}"
+        keystone = deployment.keystone
+        if keystone is None or not keystone.provisioned:
+            return {"url": url, "project": ident["project"], "user": ident["user"]}
+        c = keystone.creds
+        return {"url": url, "project": c.ids["tests_project"], "user": c.tests.user,
+                "auth": {**keystone.auth(), "admin_project": c.ids["admin_project"]},
+                "topology": deployment.topology, "engines": deployment.engines}
+
+    def _client(self, deployment: Deployment, *, admin: bool = False) -> _Session:
+        return _Session(self, deployment, admin)
 
     def inventory(self, deployment: Deployment) -> dict[str, Any]:
-        """Every stack (nested ones included) with its status, outputs and resources."""
-        ep = self.endpoint(deployment)
-        base = f"{ep['url']}/v1/{ep['project']}"
-        headers = {"X-Auth-User": str(ep["user"]), "X-Auth-Project": str(ep["project"])}
-        with httpx.Client(headers=headers, timeout=60) as client:
-            listed = _get(client, f"{base}/stacks", params={"show_nested": "true"})["stacks"]
-            stacks = []
-            for stack in sorted(listed, key=lambda s: s["stack_name"]):
-                path = f"{base}/stacks/{stack['stack_name']}/{stack['id']}"
-                resources = _get(client, f"{path}/resources")["resources"]
-                stacks.append({
-                    "id": stack["id"], "name": stack["stack_name"],
-                    "status": stack["stack_status"], "parent": stack.get("parent"),
-                    "resources": sorted(
-                        ({"name": r["resource_name"], "type": r["resource_type"],
-                          "status": r["resource_status"],
-                          "physical_id": r.get("physical_resource_id")} for r in resources),
-                        key=lambda r: str(r["name"])),
-                })
-        return {"stacks": stacks}
+        """Every stack (nested ones included) with its status, outputs and resources; with
+        Keystone, the tests' project and the admin project (where Keystone resources live)."""
+        stacks: list[dict[str, Any]] = []
+        scopes = [False] if deployment.keystone is None else [False, True]
+        for admin in scopes:
+            with self._client(deployment, admin=admin) as (client, base):
+                stacks += _stacks(client, base)
+        return {"stacks": sorted(stacks, key=lambda s: str(s["name"]))}
 
     def test_paths(self) -> list[Path]:
         return [SUITE]
+
+
+class _Session:
+    """An httpx client for one project of the run: noauth headers, or a Keystone token."""
+
+    def __init__(self, project: HeatProject, deployment: Deployment, admin: bool) -> None:
+        ep = project.endpoint(deployment)
+        keystone = deployment.keystone
+        transport: httpx.BaseTransport | None = None
+        headers = {"X-Auth-User": str(ep["user"]), "X-Auth-Project": str(ep["project"])}
+        scope = str(ep["project"])
+        if keystone is not None:
+            c = keystone.creds
+            transport = TokenTransport(c.v3, c.admin if admin else c.tests)
+            scope = c.ids["admin_project" if admin else "tests_project"]
+        self.base = f"{ep['url']}/v1/{scope}"
+        self.client = httpx.Client(headers=headers, timeout=60, transport=transport)
+
+    def __enter__(self) -> tuple[httpx.Client, str]:
+        return self.client, self.base
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+
+def _stacks(client: httpx.Client, base: str) -> list[dict[str, Any]]:
+    listed = _get(client, f"{base}/stacks", params={"show_nested": "true"})["stacks"]
+    stacks = []
+    for stack in listed:
+        path = f"{base}/stacks/{stack['stack_name']}/{stack['id']}"
+        resources = _get(client, f"{path}/resources")["resources"]
+        stacks.append({
+            "id": stack["id"], "name": stack["stack_name"], "status": stack["stack_status"],
+            "parent": stack.get("parent"),
+            "resources": sorted(
+                ({"name": r["resource_name"], "type": r["resource_type"],
+                  "status": r["resource_status"], "physical_id": r.get("physical_resource_id")}
+                 for r in resources), key=lambda r: str(r["name"])),
+        })
+    return stacks

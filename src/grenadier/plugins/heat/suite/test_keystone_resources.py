@@ -1,0 +1,340 @@
+"""Keystone physical resources across the upgrade (runs only with ``--auth keystone``).
+
+Users, groups, roles, role assignments and projects are the physical resources Heat can manage
+without Nova. Before the upgrade a stack creates them; while Heat is down and upgraded they are
+checked *directly in Keystone*, about once a second; after it, Heat updates them and Keystone
+must show the change; a delete removes them from Keystone (the project is retained:
+deleting one needs Neutron, heat-notes.md). Creating them takes an admin (Heat's policy
+``resource_types:OS::Keystone::*`` and Keystone's own), so this module works in the admin
+project with the admin credentials of the run; the rest of the suite runs as a non-admin user.
+
+While Heat is down pytest runs the during-upgrade tests one after another, and the built-in
+database watch ahead of this module in file order lasts until the upgrade step ends. So the
+Keystone watch starts in a background thread when this module is collected in that phase, and
+its test joins it and judges what it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grenadier.checks.api import Finding
+from grenadier.errors import GrenadierError
+from grenadier.plugins.heat.client import HeatClient
+from grenadier.plugins.heat.suite import catalog
+from grenadier.pytest_plugin import Connection, FindingReporter, UpgradeState
+from grenadier.services.keystone import KeystoneAPI, api_from, heat_transport
+from grenadier.state.store import StateStore
+
+#: this module's state-store namespace (what the ``upgrade_state`` fixture uses for it)
+NAMESPACE = f"tests/{Path(__file__).name}"
+KEY = "stack:keystone_identity"
+TEMPLATE = "keystone_identity.yaml"
+UPDATED = "updated through Heat after the upgrade"
+#: longest a watch lasts when the runner never says the upgrade is over
+WATCH_MAX_SECONDS = float(os.environ.get("GRENADIER_WATCH_SECONDS", "600"))
+Record = dict[str, Any]
+
+
+def keystone_auth(run_dir: Path | None) -> dict[str, Any] | None:
+    """endpoint.json's ``auth`` block when the run has a Keystone, else None."""
+    try:
+        data = json.loads((Path(str(run_dir)) / "endpoint.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    auth = data.get("auth") if isinstance(data, dict) else None
+    return auth if isinstance(auth, dict) and auth.get("type") == "keystone" else None
+
+
+# -- what is checked in Keystone ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Probe:
+    """One physical resource of the stack, as Keystone must show it."""
+
+    resource: str  # the stack's logical resource name
+    type: str
+    label: str  # what it is in Keystone
+    path: str = ""  # GET path that must answer, e.g. users/<id>
+    filters: tuple[tuple[str, str], ...] = ()  # or: role_assignments that must be listed
+
+    def present(self, api: KeystoneAPI) -> bool:
+        if self.filters:
+            return bool(api.role_assignments(**dict(self.filters)))
+        return api.get(self.path) is not None
+
+
+def probes(rec: Record) -> list[Probe]:
+    """What the stack recorded by pre-upgrade made in Keystone."""
+    ids = {name: res["physical_id"] for name, res in rec["resources"].items()}
+    names = rec["names"]
+    user, group, role, project = ids["user"], ids["group"], ids["role"], ids["project"]
+    on = (("role.id", role), ("scope.project.id", project))
+    return [
+        Probe("project", "OS::Keystone::Project", f"project {names['project']} ({project})",
+              f"projects/{project}"),
+        Probe("role", "OS::Keystone::Role", f"role {names['role']} ({role})", f"roles/{role}"),
+        Probe("group", "OS::Keystone::Group", f"group {names['group']} ({group})",
+              f"groups/{group}"),
+        Probe("user", "OS::Keystone::User", f"user {names['user']} ({user})", f"users/{user}"),
+        Probe("user", "OS::Keystone::User", f"membership of user {user} in group {group}",
+              f"groups/{group}/users/{user}"),
+        Probe("user_roles", "OS::Keystone::UserRoleAssignment",
+              f"role {role} of user {user} on project {project}",
+              filters=(("user.id", user), *on)),
+        Probe("group_roles", "OS::Keystone::GroupRoleAssignment",
+              f"role {role} of group {group} on project {project}",
+              filters=(("group.id", group), *on)),
+    ]
+
+
+@dataclass
+class Seen:
+    """What the watch saw of one probe."""
+
+    probe: Probe
+    first_missing: datetime | None = None
+    missing_pass: int = 0
+    elapsed: float = 0.0
+    last_present: datetime | None = None
+    back: datetime | None = None  # present again after having been missing
+
+
+@dataclass
+class KeystoneWatch:
+    """Checks the probes about once a second until the upgrade step ends (``upgrade-done``)."""
+
+    stack: str
+    probes: list[Probe]
+    api: KeystoneAPI
+    done_flag: Path
+    seen: list[Seen] = field(default_factory=list)
+    passes: int = 0
+    errors: list[str] = field(default_factory=list)
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    ended: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.seen = [Seen(probe) for probe in self.probes]
+        self.thread = threading.Thread(target=self.run, name="keystone-watch", daemon=True)
+
+    def run(self) -> None:
+        begin = time.monotonic()
+        while True:
+            done = self.done_flag.exists()  # before the pass: the last pass sees the end state
+            self.check_once(time.monotonic() - begin)
+            if done or time.monotonic() - begin >= WATCH_MAX_SECONDS:
+                break
+            time.sleep(1.0)
+        self.ended = datetime.now(timezone.utc)
+
+    def check_once(self, elapsed: float) -> None:
+        self.passes += 1
+        for seen in self.seen:
+            now = datetime.now(timezone.utc)
+            try:
+                present = seen.probe.present(self.api)
+            except Exception as exc:  # Keystone briefly unreachable is not a vanished resource
+                self.errors.append(f"pass {self.passes} at {now:%H:%M:%S}: {exc}")
+                continue
+            if present and seen.first_missing is None:
+                seen.last_present = now
+            elif present and seen.back is None:
+                seen.back = now
+            elif not present and seen.first_missing is None:
+                seen.first_missing, seen.missing_pass, seen.elapsed = now, self.passes, elapsed
+
+    def vanished(self) -> list[Seen]:
+        return [seen for seen in self.seen if seen.first_missing is not None]
+
+
+def _start_background_watch() -> KeystoneWatch | None:
+    """The during-upgrade watch, started at collection (see the module docstring)."""
+    if os.environ.get("GRENADIER_PHASE") != "during-upgrade":
+        return None
+    run_dir = os.environ.get("GRENADIER_RUN_DIR")
+    auth = keystone_auth(Path(run_dir)) if run_dir else None
+    if auth is None or run_dir is None:
+        return None
+    state = os.environ.get("GRENADIER_STATE") or str(Path(run_dir) / "state.json")
+    try:  # never break the collection of the suite: the test then reports what is wrong
+        rec = StateStore(Path(state)).get(NAMESPACE, KEY)
+        watch = KeystoneWatch(rec["name"], probes(rec), api_from(auth),
+                              Path(run_dir) / "upgrade-done") if rec else None
+    except (GrenadierError, KeyError, TypeError):
+        return None
+    if watch is not None:
+        watch.thread.start()
+    return watch
+
+
+_WATCH = _start_background_watch()
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keystone_auth_block(grenadier_connection: Connection) -> dict[str, Any]:
+    auth = keystone_auth(grenadier_connection.run_dir)
+    if auth is None:
+        pytest.skip("no Keystone in this run (grenadier run --auth keystone)")
+    return auth
+
+
+@pytest.fixture(scope="module")
+def keystone(keystone_auth_block: dict[str, Any]) -> Iterator[KeystoneAPI]:
+    """Keystone's REST API with the run's admin credentials: checks that bypass Heat."""
+    with api_from(keystone_auth_block) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def admin_heat(keystone_auth_block: dict[str, Any],
+               grenadier_connection: Connection) -> Iterator[HeatClient]:
+    """Heat as the run's admin, in the admin project (OS::Keystone::* need an admin)."""
+    endpoint = grenadier_connection.endpoint
+    if endpoint is None or endpoint.url is None:
+        pytest.skip(f"Heat is down in this phase ({grenadier_connection.phase})")
+    transport = heat_transport(keystone_auth_block, "admin")
+    with HeatClient(endpoint.url, str(keystone_auth_block["admin_project"]), "admin",
+                    transport=transport) as client:
+        yield client
+
+
+def _record(upgrade_state: UpgradeState) -> Record:
+    rec: Record = upgrade_state.require(KEY)
+    return rec
+
+
+# -- pre-upgrade -------------------------------------------------------------------------------
+
+@pytest.mark.pre_upgrade
+def test_create_keystone_resources(admin_heat: HeatClient, keystone: KeystoneAPI,
+                                   upgrade_state: UpgradeState) -> None:
+    """A stack of Keystone resources reaches CREATE_COMPLETE and Keystone shows each one."""
+    prefix = f"grenadier-ks-{uuid.uuid4().hex[:6]}"
+    ref = admin_heat.create_stack(catalog.unique_name("keystone"), catalog.template(TEMPLATE),
+                                  {"prefix": prefix, "password": uuid.uuid4().hex})
+    admin_heat.wait_for(ref, {"CREATE_COMPLETE"}, catalog.OPERATION_TIMEOUT)
+    resources = {r["resource_name"]: {"type": r["resource_type"],
+                                      "physical_id": r["physical_resource_id"]}
+                 for r in admin_heat.list_resources(ref)}
+    names = {name: f"{prefix}-{name}" for name in ("project", "role", "group", "user")}
+    rec = {"name": ref.name, "id": ref.id, "prefix": prefix, "resources": resources,
+           "names": names}
+    missing = [p.label for p in probes(rec) if not p.present(keystone)]
+    assert not missing, f"stack {ref}: Keystone does not show {missing}"
+    upgrade_state.save(KEY, rec)
+
+
+# -- during-upgrade ----------------------------------------------------------------------------
+
+def _vanished_report(watch: KeystoneWatch) -> list[tuple[str, str]]:
+    """(where, what was seen) of each resource that went missing."""
+    report = []
+    for seen in watch.vanished():
+        last = f"{seen.last_present:%H:%M:%S.%f} UTC" if seen.last_present else "never"
+        back = f"; present again at {seen.back:%H:%M:%S} UTC" if seen.back else ""
+        report.append((
+            f"stack {watch.stack}, resource {seen.probe.resource} ({seen.probe.type})",
+            f"{seen.probe.label} first missing at {seen.first_missing:%H:%M:%S.%f} UTC, "
+            f"{seen.elapsed:.1f} s into the watch (pass {seen.missing_pass}); last seen "
+            f"present: {last}{back}"))
+    return report
+
+
+@pytest.mark.during_upgrade
+def test_keystone_resources_stay_while_heat_is_down(
+        keystone_auth_block: dict[str, Any], upgrade_state: UpgradeState,
+        grenadier_connection: Connection, findings: FindingReporter) -> None:
+    """With Heat down and being upgraded, every Keystone resource of the stack stays in
+    Keystone, checked directly (not through Heat) about once a second until the upgrade ends."""
+    rec = _record(upgrade_state)
+    watch = _WATCH
+    if watch is None:  # run by hand (e.g. tox -e during-upgrade): watch from now on
+        assert grenadier_connection.run_dir is not None
+        watch = KeystoneWatch(rec["name"], probes(rec), api_from(keystone_auth_block),
+                              grenadier_connection.run_dir / "upgrade-done")
+        watch.thread.start()
+    watch.thread.join(WATCH_MAX_SECONDS + 60)
+    gone = _vanished_report(watch)
+    for where, found in gone:
+        findings.report(Finding("keystone.resource-vanished", "error",
+                                "a Keystone resource of a stack vanished while Heat was down",
+                                where=where, expected="present in Keystone", found=found))
+    if gone:
+        pytest.fail(f"{len(gone)} Keystone resource(s) vanished while Heat was down:\n"
+                    + "\n".join(f"    {where}: {found}" for where, found in gone),
+                    pytrace=False)
+    if watch.passes and all(not s.last_present for s in watch.seen):
+        pytest.fail("Keystone could not be read in any pass:\n" + "\n".join(watch.errors[-5:]),
+                    pytrace=False)
+    checked = "; ".join(f"{s.probe.resource}: {s.probe.label}" for s in watch.seen)
+    summary = (f"{len(watch.seen)} Keystone resources of stack {watch.stack} checked directly "
+               f"in Keystone in {watch.passes} pass(es) from {watch.started:%H:%M:%S} to "
+               f"{watch.ended:%H:%M:%S} UTC while Heat was down, all present: {checked}")
+    findings.report(Finding("keystone.resources-checked", "info", summary,
+                            where=f"stack {watch.stack}"))
+    print(summary)
+
+
+# -- post-upgrade ------------------------------------------------------------------------------
+
+@pytest.mark.post_upgrade
+def test_keystone_resources_after_upgrade(admin_heat: HeatClient, keystone: KeystoneAPI,
+                                          upgrade_state: UpgradeState) -> None:
+    """The target Heat shows the same physical ids, and Keystone still has every resource."""
+    rec = _record(upgrade_state)
+    now = {r["resource_name"]: r["physical_resource_id"]
+           for r in admin_heat.list_resources(rec["id"])}
+    was = {name: res["physical_id"] for name, res in rec["resources"].items()}
+    assert now == was, f"stack {rec['name']}: physical ids {was} became {now}"
+    missing = [p.label for p in probes(rec) if not p.present(keystone)]
+    assert not missing, f"stack {rec['name']}: Keystone no longer shows {missing}"
+
+
+@pytest.mark.post_upgrade
+def test_update_keystone_resources_through_heat(admin_heat: HeatClient, keystone: KeystoneAPI,
+                                                upgrade_state: UpgradeState) -> None:
+    """An update through the target Heat changes the user, group and project in Keystone."""
+    rec = _record(upgrade_state)
+    ref = admin_heat.ref(rec["id"])
+    before = admin_heat.get_stack(ref, resolve_outputs=False)
+    admin_heat.patch_update(ref, {"description": UPDATED})
+    admin_heat.wait_for(ref, {"UPDATE_COMPLETE"}, catalog.OPERATION_TIMEOUT, before=before)
+    ids = {name: res["physical_id"] for name, res in rec["resources"].items()}
+    stale = {}
+    for kind, name in (("users", "user"), ("groups", "group"), ("projects", "project")):
+        shown = (keystone.get(f"{kind}/{ids[name]}") or {}).get(kind[:-1], {})
+        if shown.get("description") != UPDATED:
+            stale[name] = shown.get("description", "(gone)")
+    assert not stale, f"stack {ref}: Keystone still shows the old descriptions {stale}"
+
+
+@pytest.mark.post_upgrade
+def test_delete_removes_keystone_resources(admin_heat: HeatClient, keystone: KeystoneAPI,
+                                           upgrade_state: UpgradeState) -> None:
+    """Deleting the stack removes the user, group, role and assignments from Keystone; the
+    project (deletion_policy Retain) stays, and is then removed directly."""
+    rec = _record(upgrade_state)
+    ref = admin_heat.ref(rec["id"])
+    admin_heat.delete_stack(ref)
+    admin_heat.wait_for(ref, {"DELETE_COMPLETE"}, catalog.OPERATION_TIMEOUT)
+    left = [p.label for p in probes(rec) if p.resource != "project" and p.present(keystone)]
+    project = rec["resources"]["project"]["physical_id"]
+    retained = keystone.get(f"projects/{project}") is not None
+    if retained:
+        keystone.delete(f"projects/{project}")
+    assert not left, f"stack {ref} deleted, but Keystone still has {left}"
+    assert retained, f"project {project} (deletion_policy: Retain) was deleted with the stack"

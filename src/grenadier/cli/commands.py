@@ -90,7 +90,9 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
         cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
         bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
-        auth=args.auth,
+        auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,
+        workload_min_ops=args.workload_min_ops, workload_rate=args.workload_rate,
+        workload_seconds=args.workload_seconds, workload_mix=args.workload_mix,
     )
 
 

@@ -16,6 +16,7 @@ from grenadier.phases.options import (
     BUSES,
     DATABASES,
     MAX_ENGINES,
+    MODES,
     SHUTDOWN_MODES,
     STEPS,
     TOPOLOGIES,
@@ -64,6 +65,26 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     run.add_argument("--no-builtin-suite", action="store_true",
                      help="run only the tests given with --tests")
     _add_control_plane(run)
+    _add_rolling(run)
+
+
+def _add_rolling(run: argparse.ArgumentParser) -> None:
+    rolling = run.add_argument_group("rolling upgrade")
+    rolling.add_argument("--mode", choices=MODES, default="cold",
+                         help="cold: stop Heat, upgrade, start the target; rolling: target "
+                              "engines beside base engines, one service at a time, under a "
+                              "live workload (needs --bus rabbit) (default: cold)")
+    rolling.add_argument("--workload-ops", type=int, default=400, metavar="N",
+                         help="rolling: workload operations at most (default: 400)")
+    rolling.add_argument("--workload-min-ops", type=int, default=100, metavar="N",
+                         help="rolling: the workload runs on after the upgrade until it made "
+                              "N operations (default: 100)")
+    rolling.add_argument("--workload-rate", type=float, default=2.0, metavar="OPS",
+                         help="rolling: operations started per second (default: 2)")
+    rolling.add_argument("--workload-seconds", type=float, default=600.0, metavar="S",
+                         help="rolling: the workload stops after S seconds (default: 600)")
+    rolling.add_argument("--workload-mix", default="create=2,show=3,update=2,signal=2,delete=1",
+                         metavar="MIX", help="rolling: operation weights (default: %(default)s)")
 
 
 def _add_control_plane(run: argparse.ArgumentParser) -> None:

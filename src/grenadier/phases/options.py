@@ -18,6 +18,10 @@ SHUTDOWN_MODES = ("graceful", "crash")
 BUSES = ("fake", "rabbit")
 TOPOLOGIES = ("all-in-one", "split")
 AUTHS = ("noauth", "keystone")
+MODES = ("cold", "rolling")
+#: the steps ``--mode rolling`` replaces by its one ``rolling-upgrade`` step
+COLD_ONLY_STEPS = ("shutdown", "during-upgrade", "upgrade", "start-target")
+ROLLING_STEP = "rolling-upgrade"
 #: more engines than this on a 2-core machine only measure the machine
 MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
@@ -64,6 +68,16 @@ class RunOptions:
     engines: int = 1
     #: ``noauth`` or ``keystone`` (a private Keystone, real tokens, trusts)
     auth: str = "noauth"
+    #: ``cold`` (stop everything, upgrade, start the target) or ``rolling`` (one service at a
+    #: time under a live workload)
+    mode: str = "cold"
+    #: rolling mode's workload: operations at most / at least, per second, seconds at most,
+    #: and the mix of operations (``create=2,show=3,...``)
+    workload_ops: int = 400
+    workload_min_ops: int = 100
+    workload_rate: float = 2.0
+    workload_seconds: float = 600.0
+    workload_mix: str = "create=2,show=3,update=2,signal=2,delete=1"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -83,6 +97,17 @@ class RunOptions:
             raise UsageError("Heat split into API and engine processes (--topology split, "
                              "--engines N) needs a message bus: fake:// only works inside one "
                              "process", hint="add --bus rabbit (or --bus-url URL)")
+        _choice(self.mode, MODES, "--mode")
+        if self.mode == "rolling" and (self.bus == "fake" or self.topology != "split"):
+            raise UsageError("--mode rolling needs a message bus and split topology: old and new "
+                             "engines are separate processes", hint="add --bus rabbit")
+        if self.workload_rate <= 0 or self.workload_ops < 1 or self.workload_seconds <= 0:
+            raise UsageError("--workload-rate, --workload-ops and --workload-seconds must be "
+                             "positive")
+        if self.mode == "rolling":
+            from grenadier.workload.generator import parse_mix
+
+            parse_mix(self.workload_mix)
         if self.topology == "all-in-one" and self.engines != 1:
             raise UsageError(f"--engines {self.engines} needs --topology split: the all-in-one "
                              "process runs one engine")
@@ -92,7 +117,19 @@ class RunOptions:
         """One line for the console: topology, bus, auth."""
         engines = f", {self.engines} engine(s)" if self.topology == "split" else ""
         bus = "rabbit (external)" if self.bus_url else self.bus
-        return f"{self.topology}{engines}, bus {bus}, auth {self.auth}"
+        mode = ", rolling upgrade" if self.mode == "rolling" else ""
+        return f"{self.topology}{engines}, bus {bus}, auth {self.auth}{mode}"
+
+    def steps(self, planned: list[str]) -> list[str]:
+        """``planned`` for this mode: rolling replaces the cold steps by ``rolling-upgrade``."""
+        if self.mode != "rolling":
+            return planned
+        out: list[str] = []
+        for step in planned:
+            name = ROLLING_STEP if step in COLD_ONLY_STEPS else step
+            if name not in out:
+                out.append(name)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from grenadier.errors import ExitCode, GrenadierError
 from grenadier.phases.context import RUNNER, RunContext
 from grenadier.phases.install import install
 from grenadier.phases.result import Status, StepResult
+from grenadier.phases.rolling import rolling_upgrade
 from grenadier.phases.save_state import save_state
 from grenadier.phases.setup import setup_base, start_target
 from grenadier.phases.shutdown import shutdown
@@ -30,12 +31,14 @@ STEP_FUNCTIONS: dict[str, StepFunction] = {
     "during-upgrade": start_watch, "upgrade": upgrade, "start-target": start_target,
     "smoke-target": _phase("smoke-target"), "post-upgrade": _phase("post-upgrade"),
     "teardown": teardown,
+    # --mode rolling: replaces shutdown, during-upgrade, upgrade and start-target
+    "rolling-upgrade": rolling_upgrade,
 }
 #: what must be running before a step starts (a resumed run starts from nothing)
 NEEDS: dict[str, str] = {
     "smoke-base": "base", "pre-upgrade": "base", "save-state": "base",
     "during-upgrade": "down", "upgrade": "down",
-    "smoke-target": "target", "post-upgrade": "target",
+    "smoke-target": "target", "post-upgrade": "target", "rolling-upgrade": "base",
 }
 
 
@@ -101,6 +104,7 @@ class Runner:
 
     def run(self, steps: list[str]) -> ExitCode:
         """Run ``steps`` then teardown; return the run's exit code."""
+        steps = self.ctx.options.steps(steps)  # the cold mode's steps are left as planned
         try:
             for step in steps:
                 result = self._run_step(step)

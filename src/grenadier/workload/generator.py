@@ -1,0 +1,279 @@
+"""A bounded workload of Heat stack operations, run in threads while an upgrade proceeds.
+
+Each operation is one API call and, for the asynchronous ones (create, update, delete), the
+wait until its stack settles: an operation succeeds only when Heat finished it. Every
+operation is recorded with the step label that was current when it started (and when it
+ended), so that a failure is attributed to the upgrade step it happened in.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from grenadier.errors import UsageError
+from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
+
+OPERATIONS = ("create", "show", "update", "signal", "delete")
+DEFAULT_MIX: dict[str, int] = {"create": 2, "show": 3, "update": 2, "signal": 2, "delete": 1}
+#: the stack every create makes: a WaitConditionHandle (signal target) and a RandomString
+#: whose salt an update changes (so that an update replaces a resource)
+TEMPLATE: dict[str, Any] = {
+    "heat_template_version": "2016-10-14",
+    "parameters": {"salt": {"type": "string", "default": "0"}},
+    "resources": {
+        "handle": {"type": "OS::Heat::WaitConditionHandle"},
+        "word": {"type": "OS::Heat::RandomString",
+                 "properties": {"length": 8, "salt": {"get_param": "salt"}}},
+    },
+    "outputs": {"word": {"value": {"get_attr": ["word", "value"]}}},
+}
+REQUEST_ID = "x-openstack-request-id"
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """``create=2,show=3`` -> weights; unknown operations or bad weights: UsageError."""
+    mix: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, _, weight = part.partition("=")
+        if name not in OPERATIONS or not weight.isdigit():
+            raise UsageError(f"--workload-mix {text!r}: give op=weight pairs, ops "
+                             f"{', '.join(OPERATIONS)}")
+        mix[name] = int(weight)
+    if not mix.get("create"):
+        raise UsageError(f"--workload-mix {text!r}: needs create with a weight above 0")
+    return mix
+
+
+@dataclass
+class OpRecord:
+    """One workload operation as it happened."""
+
+    seq: int
+    op: str
+    stack: str
+    start: float
+    end: float = 0.0
+    ok: bool = False
+    error: str = ""
+    #: the upgrade step current when the operation started / ended
+    step: str = ""
+    end_step: str = ""
+    #: Heat's request ids of the operation's API calls (engine logs carry them)
+    request_ids: list[str] = field(default_factory=list)
+    #: engine services whose logs mention the request (filled in after the run)
+    engines: list[str] = field(default_factory=list)
+
+    @property
+    def latency(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "latency": round(self.latency, 4)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OpRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class WorkloadLimits:
+    """Bounds of a workload: operations started at most, seconds at most, rate, concurrency."""
+
+    max_ops: int = 400
+    max_seconds: float = 600.0
+    #: operations started per second (at most)
+    rate: float = 2.0
+    #: operations in flight at most: enough that some start while others hang
+    workers: int = 6
+    #: workload stacks alive at once at most (then creates become updates)
+    max_stacks: int = 8
+    #: how long one asynchronous operation may take to settle
+    op_timeout: float = 180.0
+
+
+ClientFactory = Callable[[], HeatClient]
+
+
+class Workload:
+    """Starts operations at ``limits.rate`` in a thread pool until stopped or a bound is hit."""
+
+    def __init__(self, client_factory: ClientFactory, limits: WorkloadLimits | None = None,
+                 mix: Mapping[str, int] | None = None, *, seed: int = 7,
+                 prefix: str = "wl") -> None:
+        self.limits = limits or WorkloadLimits()
+        self.mix = dict(mix or DEFAULT_MIX)
+        self.prefix = prefix
+        self._factory = client_factory
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._step = "before"
+        self._seq = 0
+        self.records: list[OpRecord] = []
+        #: idle stacks (no operation running on them), and busy ones
+        self._idle: list[StackRef] = []
+        self._busy: set[str] = set()
+        self._local = threading.local()
+        self._clients: list[HeatClient] = []
+        self._thread: threading.Thread | None = None
+        self._futures: list[Future[None]] = []
+        self.started_at = 0.0
+
+    # step labels ------------------------------------------------------------------------
+    @property
+    def step(self) -> str:
+        return self._step
+
+    def set_step(self, label: str) -> None:
+        with self._lock:
+            self._step = label
+
+    # lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.started_at = time.time()
+        self._thread = threading.Thread(target=self._loop, name="workload", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> list[OpRecord]:
+        """Start no more operations; wait for those in flight; return every record."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        deadline = time.monotonic() + (timeout or self.limits.op_timeout + 30)
+        for future in list(self._futures):
+            future.exception(timeout=max(0.1, deadline - time.monotonic()))
+        for client in self._clients:
+            client.close()
+        with self._lock:
+            return sorted(self.records, key=lambda r: r.seq)
+
+    @property
+    def done(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def stacks(self) -> list[StackRef]:
+        with self._lock:
+            return list(self._idle)
+
+    def _loop(self) -> None:
+        interval = 1.0 / self.limits.rate if self.limits.rate > 0 else 0.0
+        deadline = time.monotonic() + self.limits.max_seconds
+        with ThreadPoolExecutor(self.limits.workers, thread_name_prefix="workload") as pool:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                with self._lock:
+                    if self._seq >= self.limits.max_ops:
+                        break
+                    in_flight = sum(1 for f in self._futures if not f.done())
+                if in_flight < self.limits.workers:
+                    self._futures.append(pool.submit(self._one))
+                self._stop.wait(interval)
+            # the pool's exit waits for operations in flight
+
+    # operations -------------------------------------------------------------------------
+    def _client(self) -> HeatClient:
+        client: HeatClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._factory()
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _choose(self) -> tuple[OpRecord, StackRef | None]:
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            ops = [op for op, w in self.mix.items() if w > 0]
+            weights = [self.mix[op] for op in ops]
+            op = self._random.choices(ops, weights)[0]
+            live = len(self._idle) + len(self._busy)
+            if op == "create" and live >= self.limits.max_stacks and self._idle:
+                op = "update" if self.mix.get("update") else "show"
+            ref: StackRef | None = None
+            if op != "create":
+                if not self._idle:
+                    op = "create"
+                else:
+                    ref = self._idle.pop(self._random.randrange(len(self._idle)))
+                    self._busy.add(ref.id)
+            name = ref.name if ref else f"{self.prefix}-{seq:04d}"
+            record = OpRecord(seq, op, name, time.time(), step=self._step)
+            self.records.append(record)
+        return record, ref
+
+    def _one(self) -> None:
+        record, ref = self._choose()
+        client = self._client()
+        keep: StackRef | None = ref
+        try:
+            keep = self._run(client, record, ref)
+            record.ok = True
+        except Exception as exc:  # every failure is a result, never a crash of the workload
+            record.error = _describe(exc)
+        finally:
+            with self._lock:
+                record.end, record.end_step = time.time(), self._step
+                if ref is not None:
+                    self._busy.discard(ref.id)
+                if keep is not None and record.op != "delete":
+                    self._idle.append(keep)
+                elif keep is not None and not record.ok:
+                    self._idle.append(keep)  # a failed delete leaves the stack
+
+    def _call(self, client: HeatClient, record: OpRecord, method: str, path: str,
+              **kwargs: Any) -> httpx.Response:
+        response = client.request(method, path, **kwargs)
+        rid = response.headers.get(REQUEST_ID)
+        if rid:
+            record.request_ids.append(rid)
+        return response
+
+    def _run(self, client: HeatClient, record: OpRecord, ref: StackRef | None) -> StackRef | None:
+        timeout = self.limits.op_timeout
+        if record.op == "create":
+            body = {"stack_name": record.stack, "template": TEMPLATE,
+                    "parameters": {"salt": "0"}, "disable_rollback": True}
+            try:
+                created = self._call(client, record, "POST", "stacks", json=body).json()
+                ref = StackRef(record.stack, created["stack"]["id"])
+            except HeatError as exc:
+                found = client.find_stack(record.stack) if exc.status == 409 else None
+                if found is None:
+                    raise
+                ref = found  # a retried POST whose first attempt reached Heat
+            client.wait_for(ref, {"CREATE_COMPLETE"}, timeout)
+            return ref
+        assert ref is not None
+        if record.op == "show":
+            stack = self._call(client, record, "GET", ref.path,
+                               params={"resolve_outputs": "false"}).json()["stack"]
+            if str(stack.get("stack_status", "")).endswith("FAILED"):
+                raise AssertionError(f"stack {ref} is {stack['stack_status']}: "
+                                     f"{stack.get('stack_status_reason')}")
+        elif record.op == "update":
+            before = client.get_stack(ref)
+            self._call(client, record, "PATCH", ref.path,
+                       json={"parameters": {"salt": str(record.seq)}})
+            client.wait_for(ref, {"UPDATE_COMPLETE"}, timeout, before=before)
+        elif record.op == "signal":
+            self._call(client, record, "POST", f"{ref.path}/resources/handle/signal",
+                       json={"status": "SUCCESS", "reason": "workload",
+                             "data": str(record.seq), "id": str(record.seq)})
+        elif record.op == "delete":
+            self._call(client, record, "DELETE", ref.path)
+            client.wait_for(ref, {"DELETE_COMPLETE"}, timeout)
+        return ref
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:1500]

@@ -1,0 +1,108 @@
+"""ONE real rolling upgrade, 26.0.2 -> 27.0.1, 2 engines on RabbitMQ, under a live workload.
+
+Needs the Debian package rabbitmq-server (skipped without it). Every test reads the same run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+
+needs_rabbit = pytest.mark.skipif(
+    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
+    and not Path("/usr/sbin/rabbitmq-server").is_file(),
+    reason="needs rabbitmq-server (apt-get install rabbitmq-server)")
+
+PROCEDURE = ["before", "db-sync", "start-target-engines", "stop-base-engine-1",
+             "stop-base-engine-2", "switch-api", "after"]
+
+
+@pytest.fixture(scope="module")
+def rolling_run(workdir: Path, cache_dir: Path) -> Run:
+    return grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
+                     "--topology", "split", "--engines", "2", "--mode", "rolling",
+                     "--workload-rate", "3", "--workload-min-ops", "100",
+                     workdir=workdir, cache_dir=cache_dir)
+
+
+def _workload(run: Run) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run.run_dir / "workload.json").read_text())
+    return data
+
+
+@needs_rabbit
+def test_rolling_run_replaces_the_cold_steps_and_passes(rolling_run: Run) -> None:
+    status = rolling_run.status()
+    assert "rolling-upgrade" in status, rolling_run.out + rolling_run.err
+    assert not {"shutdown", "during-upgrade", "upgrade", "start-target"} & set(status)
+    report = _workload(rolling_run)["report"]
+    # zero failed operations is the pass bar: the step (and the run) fails otherwise, with them
+    if report["failures"] or report["in_progress"]:
+        assert status["rolling-upgrade"] == "failed"
+        assert rolling_run.returncode == 1
+    else:
+        assert status["rolling-upgrade"] == "passed", rolling_run.steps()["rolling-upgrade"]
+        assert rolling_run.returncode == 0, rolling_run.out + rolling_run.err
+        assert set(status.values()) == {"passed"}
+
+
+@needs_rabbit
+def test_report_shows_every_step_with_operations_failures_and_latencies(
+        rolling_run: Run) -> None:
+    data = _workload(rolling_run)
+    report = data["report"]
+    assert report["total"] >= 100
+    assert data["steps"] == PROCEDURE
+    steps = {s["step"]: s for s in report["steps"]}
+    assert list(steps) == PROCEDURE
+    for stats in steps.values():
+        assert stats["attempted"] == stats["succeeded"] + stats["failed"]
+        if stats["succeeded"]:
+            assert 0 < stats["p50"] <= stats["p95"]
+    assert sum(s["attempted"] for s in steps.values()) == report["total"]
+    assert steps["before"]["attempted"] > 0
+    assert steps["after"]["attempted"] > 0
+    for failure in report["failures"]:
+        assert failure["error"]
+        assert failure["step"] in PROCEDURE
+    step: dict[str, Any] = rolling_run.steps()["rolling-upgrade"]
+    messages = "\n".join(step["messages"])
+    print(messages)  # the figures, for -rP
+    assert "workload [stop-base-engine-1]:" in messages
+    assert "p95" in messages
+
+
+@needs_rabbit
+def test_base_and_target_engines_both_served_operations(rolling_run: Run) -> None:
+    data = _workload(rolling_run)
+    engines = data["report"]["engines"]
+    assert {name.split("-")[1] for name in engines} == {"base", "target"}, engines
+    assert data["rpc_api_versions"] == {"base": "1.36", "target": "1.36"}
+    # after the API switch only target engines are left to serve
+    after = {s["step"]: s for s in data["report"]["steps"]}["after"]["engines"]
+    assert after
+    assert all(name.startswith("heat-target-engine-") for name in after)
+
+
+@needs_rabbit
+def test_timeline_records_the_procedure_in_order(rolling_run: Run) -> None:
+    timeline: list[dict[str, Any]] = rolling_run.report["timeline"]  # type: ignore[assignment]
+    events = [(e["service"], e["event"]) for e in timeline]
+    steps = [event for service, event in events if service == "rolling-upgrade"]
+    assert steps == PROCEDURE[1:]
+    order = [events.index(x) for x in [
+        ("rolling-upgrade", "db-sync"), ("heat-target-engine-1", "ready"),
+        ("heat-target-engine-2", "ready"), ("heat-base-engine-1", "stop"),
+        ("heat-base-engine-2", "stop"), ("heat-base-api", "stop"),
+        ("heat-target-api", "ready")]]
+    assert order == sorted(order)
+
+
+@needs_rabbit
+def test_rolling_run_left_nothing_running(rolling_run: Run) -> None:
+    assert heat_processes(rolling_run.run_dir) == []

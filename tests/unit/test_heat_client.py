@@ -227,3 +227,35 @@ def test_outputs_are_read_one_by_one_not_through_stack_show() -> None:
 
     assert make(handler).output_values(REF) == {"a": "aa", "b": "bb"}
     assert STACK_PATH not in paths  # no `stack show` (it resolves outputs)
+
+
+def test_deleting_a_stack_shown_delete_complete_is_not_an_error() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(400, json={"error": {"message": "malformed"}})
+        return httpx.Response(200, json={"stack": {"stack_status": "DELETE_COMPLETE",
+                                                   "stack_name": "s", "id": "1"}})
+
+    client = HeatClient("http://heat", "p", transport=httpx.MockTransport(handler))
+    client.delete_stack("s/1")  # no exception: it is deleted
+
+
+def test_a_400_on_a_live_stack_is_still_an_error() -> None:
+    import httpx
+    import pytest
+
+    from grenadier.plugins.heat.client import HeatClient, HeatError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(400, json={"error": {"message": "malformed"}})
+        return httpx.Response(200, json={"stack": {"stack_status": "CREATE_COMPLETE",
+                                                   "stack_name": "s", "id": "1"}})
+
+    client = HeatClient("http://heat", "p", transport=httpx.MockTransport(handler))
+    with pytest.raises(HeatError):
+        client.delete_stack("s/1")

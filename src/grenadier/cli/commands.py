@@ -144,10 +144,15 @@ def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
                   "exit_code": int(code), "releases": {
                       role: ctx.store.get("runner", f"release-{role}")
                       for role in ("base", "target")}}
-        write_json(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
-                                              "facts": ctx.store.get("runner", "upgrade-facts")})
-        write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
-        _write_html(run_dir, reporter)
+        try:
+            write_json(run_dir, header, results, {
+                "timeline": ctx.supervisor.timeline(),
+                "facts": ctx.store.get("runner", "upgrade-facts")})
+            write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
+            _write_html(run_dir, reporter)
+        except OSError as exc:
+            # A full disk or read-only run directory: say so, keep the run's own error first.
+            reporter.say(f"reports not written in {run_dir}: {exc.strerror}")
     reporter.summary(results, VERDICTS.get(code, str(code)), str(run_dir))
     if runner.error is not None:
         raise runner.error

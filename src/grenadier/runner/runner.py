@@ -86,6 +86,8 @@ class Runner:
         except KeyboardInterrupt:
             result = StepResult(step, Status.INTERRUPTED, messages=["interrupted (SIGINT)"])
             self.exit_code = ExitCode.INTERRUPTED
+        for name in self.ctx.supervisor.died():
+            result.messages.append(f"{name} died during this step (see its log)")
         result.duration, result.started_at = time.monotonic() - started, wall
         self._record(result)
         self.reporter.step_finished(result)

@@ -91,10 +91,17 @@ class StateStore:
         self._read()
 
     def save(self, namespace: str, key: str, value: Any) -> None:
-        with self._locked():
-            data = self._read()
-            data.setdefault(namespace, {})[key] = value
-            self._write(data)
+        try:
+            with self._locked():
+                data = self._read()
+                data.setdefault(namespace, {})[key] = value
+                self._write(data)
+        except OSError as exc:
+            # a read-only or full run directory: one line, not a traceback from deep inside
+            raise EnvironmentProblem(
+                f"cannot write state store {self.path}: {exc.strerror or exc}",
+                hint="the run directory must be writable and its disk not full",
+            ) from exc
 
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
         return self._read().get(namespace, {}).get(key, default)

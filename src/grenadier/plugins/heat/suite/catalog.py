@@ -8,6 +8,7 @@ where that costs no coverage, and stacks are created concurrently.
 from __future__ import annotations
 
 import datetime
+import os
 import time
 import uuid
 from collections.abc import Mapping
@@ -24,6 +25,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 OPERATION_TIMEOUT = 120.0
 #: the status a stack has when pre-upgrade is done with it
 COMPLETE = "CREATE_COMPLETE"
+#: opt-in scale knob: this many extra simple stacks join the pre-upgrade set (default 0)
+EXTRA_STACKS_ENV = "GRENADIER_SUITE_EXTRA_STACKS"
+#: the key prefix of the extra stacks (``extra_0001``...)
+EXTRA_PREFIX = "extra_"
 
 
 def template(name: str) -> dict[str, Any]:
@@ -79,6 +84,37 @@ SPECS: tuple[StackSpec, ...] = (
     StackSpec("evolve", "evolve.yaml", "a stack whose template changes after the upgrade"),
 )
 SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
+
+
+def extra_stacks(environ: Mapping[str, str] | None = None) -> int:
+    """How many extra stacks GRENADIER_SUITE_EXTRA_STACKS asks for (0 when unset or empty)."""
+    raw = (os.environ if environ is None else environ).get(EXTRA_STACKS_ENV, "").strip()
+    if not raw:
+        return 0
+    try:
+        count = int(raw)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{EXTRA_STACKS_ENV}={raw!r}: expected a whole number >= 0")
+    return count
+
+
+def extra_specs(count: int) -> tuple[StackSpec, ...]:
+    """``count`` extra simple stacks (a RandomString and a Value: one leaf, about 0.25 s per
+    operation), for measuring how the phases grow with the number of stacks."""
+    width = max(4, len(str(count)))
+    return tuple(
+        StackSpec(f"{EXTRA_PREFIX}{index:0{width}d}", "inner.yaml", "an extra simple stack (scale)",
+                  parameters={"word": f"extra{index}"})
+        for index in range(1, count + 1))
+
+
+def all_specs(extra: int = 0) -> tuple[StackSpec, ...]:
+    """The built-in pre-upgrade set, followed by ``extra`` extra simple stacks."""
+    return SPECS + extra_specs(extra)
+
+
 PRE_SIGNAL = {"status": "SUCCESS", "reason": "signalled before the upgrade", "data": "pre",
               "id": "pre"}
 

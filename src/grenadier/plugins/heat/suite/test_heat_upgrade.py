@@ -17,7 +17,7 @@ import pytest
 from grenadier.checks.api import Finding
 from grenadier.plugins.heat.client import HeatClient
 from grenadier.plugins.heat.suite import catalog, inventory, operations
-from grenadier.plugins.heat.suite.catalog import SPECS, StackSpec
+from grenadier.plugins.heat.suite.catalog import StackSpec
 from grenadier.pytest_plugin import (
     Concurrently,
     Connection,
@@ -31,9 +31,19 @@ Record = dict[str, Any]
 STUCK_ENV = "GRENADIER_STUCK_STACKS"
 
 
+#: state key of the number of extra stacks pre-upgrade created (GRENADIER_SUITE_EXTRA_STACKS)
+EXTRA_KEY = "extra-stacks"
+
+
+def _specs(state: UpgradeState) -> tuple[StackSpec, ...]:
+    """The stacks pre-upgrade set out to create: the built-in set and the extra stacks it was
+    asked for (read from the state store, so later phases need not see the same variable)."""
+    return catalog.all_specs(int(state.get(EXTRA_KEY, 0) or 0))
+
+
 def _records(state: UpgradeState) -> dict[str, Record]:
     """The stacks pre-upgrade recorded (those whose creation failed are absent)."""
-    found = {spec.key: state.get(f"stack:{spec.key}") for spec in SPECS}
+    found = {spec.key: state.get(f"stack:{spec.key}") for spec in _specs(state)}
     records = {key: rec for key, rec in found.items() if rec}
     if not records:
         pytest.fail("the pre_upgrade tests recorded no stack in this run's state store "
@@ -62,13 +72,22 @@ def _each(concurrently: Concurrently, fn: Callable[[Record], None],
 @pytest.mark.pre_upgrade
 def test_create_stacks(heat: HeatClient, concurrently: Concurrently,
                        upgrade_state: UpgradeState) -> None:
-    """Create the stacks (see catalog.SPECS) and record everything later phases compare."""
+    """Create the stacks (see catalog.SPECS) and record everything later phases compare.
+
+    GRENADIER_SUITE_EXTRA_STACKS=N adds N simple stacks (for scale measurements): later phases
+    verify and delete them with the others."""
+    try:
+        extra = catalog.extra_stacks()
+    except ValueError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    upgrade_state.save(EXTRA_KEY, extra)
 
     def make(spec: StackSpec) -> None:
         ref = catalog.create(heat, spec)
         upgrade_state.save(f"stack:{spec.key}", inventory.record(heat, spec.key, ref))
 
-    concurrently(make, SPECS, label=lambda spec: f"{spec.key} ({spec.covers})")
+    concurrently(make, catalog.all_specs(extra),
+                 label=lambda spec: f"{spec.key} ({spec.covers})")
 
 
 # -- during-upgrade ------------------------------------------------------------------------

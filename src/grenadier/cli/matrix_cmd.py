@@ -11,6 +11,7 @@ from rich.table import Table
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
+from grenadier.host import unique_dir
 from grenadier.matrix import paths as matrix_paths
 from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath
@@ -71,20 +72,7 @@ def _paths(args: argparse.Namespace) -> tuple[list[UpgradePath], int | None]:
 
 
 def _directory(workdir: Path) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    try:
-        (workdir / "matrix").mkdir(parents=True, exist_ok=True)
-        for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
-            candidate = workdir / "matrix" / (stamp + suffix)
-            try:
-                candidate.mkdir()
-                return candidate.resolve()
-            except FileExistsError:
-                continue
-    except OSError as exc:
-        raise UsageError(f"cannot create a matrix folder in {workdir}: {exc.strerror}",
-                         hint="choose a writable --workdir") from exc
-    raise UsageError(f"too many matrices started at {stamp} in {workdir}")
+    return unique_dir(workdir / "matrix", time.strftime("%Y%m%d-%H%M%S"), "matrix folder")
 
 
 def summary_table(results: list[PathResult]) -> Table:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +15,8 @@ import pluggy
 
 from grenadier.checks.api import CheckRegistry
 from grenadier.checks.builtin import builtin_checks
-from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.errors import UsageError
+from grenadier.host import free_port, require_port_free, write_private
 from grenadier.phases.options import RunOptions
 from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.manager import get_project, register_plugin_checks
@@ -32,24 +31,6 @@ RUNNER = "runner"
 ENDPOINT_FILE = "endpoint.json"
 DB_FILE = "db.json"
 UPGRADE_DONE = "upgrade-done"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def check_port_free(port: int) -> None:
-    """One clear line when Heat's port is taken, instead of a launcher traceback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise EnvironmentProblem(f"port {port} on 127.0.0.1 is {reason}",
-                                     hint="free it or choose another with --port") from exc
 
 
 def make_database(options: RunOptions, run_dir: Path) -> Database:
@@ -205,7 +186,8 @@ class RunContext:
             self.stop_project()
         self.require_db()
         release = self.release(role)
-        check_port_free(self.deployment.port)
+        require_port_free(self.deployment.port, "the Heat API",
+                          hint="free it or choose another with --port")
         for spec in self.project.services(release, self.deployment, role):
             self.supervisor.start(spec)
         self.running_role = role
@@ -242,13 +224,8 @@ class RunContext:
         })
 
     def _write_json(self, name: str, data: dict[str, object]) -> None:
-        path = self.run_dir / name
-        tmp = path.with_suffix(".tmp")
         # db.json may carry a database password (MariaDB, --db-url): owner-only, like etc/
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(data, indent=1))
-        tmp.replace(path)
+        write_private(self.run_dir / name, json.dumps(data, indent=1))
 
     def close(self, *, keep_running: bool = False) -> list[str]:
         """Stop everything this run started (always called, Ctrl-C included).

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.host import file_lock
 from grenadier.releases.installer import DRIVERS, Installer, find_installer
 from grenadier.releases.release import Release
 from grenadier.releases.spec import PACKAGE, ReleaseSpec
@@ -64,17 +63,6 @@ class ReleaseCache:
             return str(newest)
         return str(self.installer.resolve(f"{PACKAGE}<{newest.major - spec.back + 1}", log))
 
-    @contextlib.contextmanager
-    def _lock(self, venv: Path) -> Iterator[None]:
-        # Two runs installing the same release must not interleave (matrix runs share a cache).
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        with open(venv.with_name(venv.name + ".lock"), "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def ensure(self, spec: ReleaseSpec, log: Path | None = None) -> Release:
         """Return the installed release for ``spec``, installing it if needed."""
         if spec.path is not None:
@@ -88,7 +76,8 @@ class ReleaseCache:
             venv = self.root / "releases" / f"{PACKAGE}-{version}-{self.py_tag}"
             wanted = {"kind": "pypi", "source": f"{PACKAGE}=={version}", "version": version}
             requirement = f"{PACKAGE}=={version}"
-        with self._lock(venv):
+        # two runs installing the same release must not interleave (matrix runs share a cache)
+        with file_lock(venv.with_name(venv.name + ".lock")):
             marker = self._read_marker(venv)
             if marker is None or any(marker.get(k) != v for k, v in wanted.items()):
                 marker = self._install(venv, requirement, wanted, spec.path is not None, log)

@@ -7,17 +7,16 @@ installed once per version and Python, and reused by every later run.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import re
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.host import file_lock
 from grenadier.releases.cache import MARKER, ReleaseCache
 
 _PINNED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[0-9][0-9A-Za-z.+!-]*)$")
@@ -52,18 +51,6 @@ def parse_pinned(requirement: str) -> tuple[str, str]:
     return match.group("name").lower().replace("_", "-"), match.group("version")
 
 
-@contextlib.contextmanager
-def _locked(venv: Path) -> Iterator[None]:
-    # Two runs sharing a cache must not install the same tool at the same time.
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.with_name(venv.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _marker(venv: Path) -> dict[str, str] | None:
     try:
         data = json.loads((venv / MARKER).read_text(encoding="utf-8"))
@@ -81,7 +68,8 @@ def ensure_tool(cache: ReleaseCache, requirement: str, extra: Sequence[str] = ()
     name, version = parse_pinned(requirement)
     venv = cache.root / "tools" / f"{name}-{version}-{cache.py_tag}"
     wanted = {"kind": "tool", "source": " ".join([requirement, *extra]), "version": version}
-    with _locked(venv):
+    # two runs sharing a cache must not install the same tool at the same time
+    with file_lock(venv.with_name(venv.name + ".lock")):
         marker = _marker(venv)
         if marker is None or any(marker.get(k) != v for k, v in wanted.items()):
             shutil.rmtree(venv, ignore_errors=True)

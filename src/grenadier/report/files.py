@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from grenadier.host import write_atomic
 from grenadier.phases.result import StepResult
 
 REPORT_JSON = "report.json"
@@ -20,9 +21,7 @@ def write_json(run_dir: Path, header: Mapping[str, Any], results: Sequence[StepR
     path = run_dir / REPORT_JSON
     data = {**header, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "steps": [r.to_dict() for r in results], **extra}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=1, default=str))
     return path
 
 

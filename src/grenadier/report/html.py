@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import string
 import time
 from importlib import resources
 from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.host import write_atomic
 from grenadier.report.html_data import RunData, dicts, esc, load_run, num, text_of, texts
 from grenadier.report.html_findings import Item, collect_items, concern_of, concerns_html, rich_text
 from grenadier.report.html_inventory import inventory_html
@@ -179,11 +179,8 @@ def render_html(run_dir: Path) -> Path:
         raise UsageError(f"{run_dir} is not a directory")
     page = render_page(load_run(run_dir))
     path = run_dir / REPORT_HTML
-    tmp = path.with_name(f".{REPORT_HTML}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(page, encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, page)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path

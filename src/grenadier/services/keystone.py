@@ -24,10 +24,10 @@ import httpx
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import free_port, require_port_free, write_private
 from grenadier.releases import ReleaseCache
 from grenadier.releases.tools import Tool, ensure_tool
 from grenadier.services.api import ServiceSpec, Supervisor
-from grenadier.services.rabbitmq import free_loopback_port, port_free, write_private
 
 #: the Keystone release every run uses (heat-notes.md: installs and serves on Python 3.11)
 KEYSTONE_REQUIREMENT = "keystone==30.0.0"
@@ -105,7 +105,7 @@ def new_credentials() -> KeystoneCredentials:
         return secrets.token_urlsafe(18)
 
     return KeystoneCredentials(
-        port=free_loopback_port(), admin=Account("admin", password(), "admin"),
+        port=free_port(), admin=Account("admin", password(), "admin"),
         service=Account("heat", password(), "service"),
         tests=Account("grenadier", password(), "grenadier"),
         stack_domain_admin="heat_domain_admin", stack_domain_admin_password=password())
@@ -313,9 +313,8 @@ class Keystone:
         """Install (cached), bootstrap (once), serve, provision (once)."""
         tool = tool or self.install()
         self.bootstrap(tool)
-        if not port_free(self.creds.port):
-            raise EnvironmentProblem(f"port {self.creds.port} of this run's Keystone is in use "
-                                     "on 127.0.0.1", hint="stop what holds it, or start a new run")
+        require_port_free(self.creds.port, "this run's Keystone",
+                          hint="stop what holds it, or start a new run")
         cmd = [str(tool.python), str(SERVER), "serve", "--config-file",
                str(self.dir / "keystone.conf"), "--port", str(self.creds.port)]
         supervisor.start(ServiceSpec(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import free_port, require_port_free, write_private
 from grenadier.services.api import ServiceSpec, Supervisor
 from grenadier.services.db import Database
 
@@ -45,22 +46,6 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @dataclass(frozen=True)
 class Credentials:
     """What a resumed run must find again: heat.conf already holds this port and password."""
@@ -68,13 +53,6 @@ class Credentials:
     user: str
     password: str
     port: int
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 class MariaDB(Database):
@@ -100,8 +78,8 @@ class MariaDB(Database):
         with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
             data = json.loads(path.read_text(encoding="utf-8"))
             return Credentials(str(data["user"]), str(data["password"]), int(data["port"]))
-        creds = Credentials(USER, secrets.token_hex(16), free_loopback_port())
-        _write_private(path, json.dumps(asdict(creds)))
+        creds = Credentials(USER, secrets.token_hex(16), free_port())
+        write_private(path, json.dumps(asdict(creds)))
         return creds
 
     def _tool(self, name: str, *args: str, stdin: str | None = None, timeout: float = 120,
@@ -156,11 +134,8 @@ class MariaDB(Database):
 
     def start(self, supervisor: Supervisor) -> None:
         self._prepare()
-        if not _port_free(self.creds.port):
-            raise EnvironmentProblem(
-                f"port {self.creds.port} of this run's MariaDB is in use on 127.0.0.1",
-                hint="stop what holds it, or start a new run",
-            )
+        require_port_free(self.creds.port, "this run's MariaDB",
+                          hint="stop what holds it, or start a new run")
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()  # a stale socket of a killed server would pass the probe
         supervisor.start(ServiceSpec(

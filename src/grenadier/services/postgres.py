@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import open_path_to
 from grenadier.services.api import ServiceSpec, Supervisor
 from grenadier.services.db import Database
 
@@ -43,14 +44,6 @@ def _run_as() -> str | None:
         run(ExecuteRequest(["useradd", "--system", "--no-create-home", PG_USER], timeout=30)
             ).assert_success(f"creating system user {PG_USER}")
     return PG_USER
-
-
-def _open_path_to(path: Path) -> None:
-    """Let the PostgreSQL user traverse (not read) every parent of ``path``."""
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if mode & 0o001 == 0:
-            parent.chmod(mode | 0o001)
 
 
 class EmbeddedPostgres(Database):
@@ -81,7 +74,7 @@ class EmbeddedPostgres(Database):
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if self.user:
-            _open_path_to(self.pgdata)
+            open_path_to(self.pgdata)
             shutil.chown(self.pgdata, self.user, self.user)
         self._tool("initdb", "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
                    "--encoding=UTF8", "--no-sync", what="initdb of the embedded PostgreSQL")

@@ -29,6 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.host import free_port, open_path_to, require_port_free, write_private
 from grenadier.services.api import ServiceSpec, Supervisor
 
 #: the broker script itself: /usr/sbin/rabbitmq-server is a wrapper that su's and detaches
@@ -39,30 +40,6 @@ CREDENTIALS = "credentials.json"
 #: AMQP 0-9-1 protocol header; a broker answers it with a Connection.Start method frame
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 REACH_TIMEOUT = 5.0
-
-
-def free_loopback_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` readable by its owner only: it holds a secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def amqp_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
@@ -160,14 +137,6 @@ def _run_as() -> str | None:
     return RABBIT_USER
 
 
-def _open_path_to(path: Path) -> None:
-    """Let the broker's user traverse (not read) every parent of ``path``."""
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if mode & 0o001 == 0:
-            parent.chmod(mode | 0o001)
-
-
 class RabbitMQ(MessageBus):
     """A private broker in ``<run>/rabbitmq``: two supervised services, epmd and the node."""
 
@@ -187,8 +156,8 @@ class RabbitMQ(MessageBus):
             return RabbitCredentials(**{k: data[k] for k in fields})
         digest = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
         creds = RabbitCredentials("grenadier", secrets.token_hex(16),
-                                  f"grenadier-{digest}@localhost", free_loopback_port(),
-                                  free_loopback_port(), free_loopback_port())
+                                  f"grenadier-{digest}@localhost", free_port(),
+                                  free_port(), free_port())
         write_private(path, json.dumps(asdict(creds)))
         return creds
 
@@ -242,7 +211,7 @@ class RabbitMQ(MessageBus):
         (self.dir / "rabbitmq-env.conf").write_text("# grenadier: everything is in the "
                                                     "environment\n", encoding="utf-8")
         if self.user:
-            _open_path_to(self.dir)
+            open_path_to(self.dir)
             for path in [self.dir, *self.dir.rglob("*")]:
                 shutil.chown(path, self.user, self.user)
 
@@ -250,10 +219,8 @@ class RabbitMQ(MessageBus):
         c = self.creds
         for what, port in (("AMQP", c.amqp_port), ("distribution", c.dist_port),
                            ("epmd", c.epmd_port)):
-            if not port_free(port):
-                raise EnvironmentProblem(f"{what} port {port} of this run's RabbitMQ is in use "
-                                         "on 127.0.0.1", hint="stop what holds it, or start a "
-                                                              "new run")
+            require_port_free(port, f"{what} port of this run's RabbitMQ",
+                              hint="stop what holds it, or start a new run")
 
     def _epmd_ready(self) -> bool:
         # NAMES_REQ ("n"): epmd answers with its own port number, then the registered nodes

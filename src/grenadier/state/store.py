@@ -6,16 +6,12 @@ traceback, and a write never leaves half a file behind.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.host import file_lock, write_atomic
 
 FORMAT = "grenadier-state"
 VERSION = 1
@@ -31,18 +27,6 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        # pytest runs the phase tests in a child process while the runner also writes
-        lock_path = self.path.with_suffix(".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with lock_path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
@@ -73,18 +57,8 @@ class StateStore:
 
     def _write(self, namespaces: dict[str, dict[str, Any]]) -> None:
         payload = {"format": FORMAT, "version": VERSION, "namespaces": namespaces}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, indent=1, sort_keys=True, default=str)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomic(self.path, json.dumps(payload, indent=1, sort_keys=True, default=str),
+                     private=True)
 
     def validate(self) -> None:
         """Raise :class:`StoreCorrupt` if the file exists and cannot be used."""
@@ -92,7 +66,8 @@ class StateStore:
 
     def save(self, namespace: str, key: str, value: Any) -> None:
         try:
-            with self._locked():
+            # pytest runs the phase tests in a child process while the runner also writes
+            with file_lock(self.path.with_suffix(".lock")):
                 data = self._read()
                 data.setdefault(namespace, {})[key] = value
                 self._write(data)

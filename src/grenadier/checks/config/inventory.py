@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import write_atomic
 from grenadier.releases.release import Release
 
 #: Library namespaces of Heat's own ``etc/heat/heat-config-generator.conf`` (openstack/heat
@@ -318,15 +317,7 @@ def _read_cache(path: Path, key: str) -> Inventory | None:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON so that a concurrent reader sees the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def _generate(release: Release, heat: list[str], libs: list[str], log: Path | None) -> Any:

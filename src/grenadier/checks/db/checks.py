@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import configparser
 import functools
+import io
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -32,6 +32,7 @@ from grenadier.checks.db.compare import (
 )
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import write_private
 from grenadier.releases import Release
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -217,9 +218,9 @@ def _fresh_conf(ctx: CheckContext, url: str) -> Path:
         parser.add_section("database")
     parser.set("database", "connection", url)
     path = work_dir(ctx) / "heat-fresh.conf"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds a password
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        parser.write(handle)
+    text = io.StringIO()
+    parser.write(text)
+    write_private(path, text.getvalue())  # it holds a password
     return path
 
 

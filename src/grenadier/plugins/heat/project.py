@@ -9,7 +9,6 @@ noauth or with the run's Keystone (real tokens, trusts).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, Outcome, run
+from grenadier.host import write_private
 from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.heat import conf
 from grenadier.releases import Release
@@ -32,14 +32,6 @@ DB_SYNC_TIMEOUT = 900.0
 ENGINE_STOP_GRACE = 5
 #: what heat-engine (25-27) logs as its RPC servers start (heat.engine.worker, INFO)
 ENGINE_STARTED = b"Starting engine_worker ("
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` readable by its owner only: it may hold a secret."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def _get(client: httpx.Client, url: str, **kwargs: Any) -> Any:
@@ -75,7 +67,7 @@ class HeatProject(Project):
             return data
         data = {"project": uuid.uuid4().hex, "user": "grenadier",
                 "auth_encryption_key": conf.new_auth_encryption_key()}
-        _write_private(path, json.dumps(data))
+        write_private(path, json.dumps(data))
         return data
 
     # configuration --------------------------------------------------------------------
@@ -102,7 +94,7 @@ class HeatProject(Project):
             graceful_shutdown_timeout=ENGINE_STOP_GRACE if deployment.topology == "split"
             else None,
         )
-        _write_private(etc / "heat.conf", conf.render_heat_conf(params))
+        write_private(etc / "heat.conf", conf.render_heat_conf(params))
         if deployment.topology == "split":
             (etc / "engines").mkdir(parents=True, exist_ok=True)
             for role in ("base", "target"):

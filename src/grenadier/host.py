@@ -1,0 +1,117 @@
+"""What every layer needs from the local machine: loopback ports, private files, file locks,
+paths a service's own user can traverse, and fresh directories.
+
+A leaf module (it imports only ``errors``), so services, releases, state, phases and the CLI
+share one implementation of each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from grenadier.errors import EnvironmentProblem, UsageError
+
+#: every service grenadier starts listens here only
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _bind_error(port: int) -> OSError | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def port_is_free(port: int) -> bool:
+    """Whether ``port`` can be bound on loopback now."""
+    return _bind_error(port) is None
+
+
+def require_port_free(port: int, owner: str, hint: str) -> None:
+    """One clear line when ``port`` (wanted by ``owner``) cannot be bound on loopback."""
+    exc = _bind_error(port)
+    if exc is not None:
+        reason = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise EnvironmentProblem(f"port {port} on {LOOPBACK} is {reason} ({owner})",
+                                 hint=hint) from exc
+
+
+def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
+    """Write ``text`` to ``path`` atomically; ``private``: readable by its owner only.
+
+    The text goes to a file beside ``path`` that is then renamed over it, so a reader never
+    sees half of it and a full disk leaves the previous content in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp creates it 0600
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # the state store is what --resume starts from
+        if not private:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically, readable by its owner only: it holds a secret."""
+    write_atomic(path, text, private=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_path_to(path: Path) -> None:
+    """Let another user (a service's own) traverse, not read, every parent of ``path``."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o001)
+
+
+def unique_dir(parent: Path, name: str, what: str) -> Path:
+    """Create ``parent/name`` (or ``name-2``, ``name-3`` ...); a bad ``parent`` is bad input."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
+            candidate = parent / (name + suffix)
+            try:
+                candidate.mkdir()
+                return candidate.resolve()
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise UsageError(f"cannot create a {what} in {parent}: {exc.strerror}",
+                         hint="choose a writable --workdir") from exc
+    raise UsageError(f"too many {what}s named {name} in {parent}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.releases import ReleaseCache, parse_spec
+from grenadier.releases import Release, ReleaseCache, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE, TARGET, OLDEST = "26.0.2", "27.0.1", "25.0.2"
@@ -24,6 +24,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+def release(major: int) -> Release:
+    """The release venv named by GRENADIER_TEST_RELEASES_<major> (the session fixture sets it)."""
+    path = os.environ.get(f"GRENADIER_TEST_RELEASES_{major}")
+    if not path or not Path(path, "bin", "python").exists():
+        pytest.skip(f"GRENADIER_TEST_RELEASES_{major} does not name a release venv")
+    venv = Path(path)
+    dist = sorted(venv.glob("lib/python3*/site-packages/openstack_heat-*.dist-info"))
+    if not dist:
+        pytest.skip(f"no openstack-heat in {venv}")
+    version = dist[-1].name[len("openstack_heat-"):-len(".dist-info")]
+    return Release(label=version, version=version, venv=venv, kind="pypi")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ cached in each venv, so only the first run pays the generator (about 3 s per rel
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,9 @@ from grenadier.checks.config.oldconf import check_config_files, collect_deprecat
 from grenadier.execute import ExecuteRequest, run
 from grenadier.releases.release import Release
 from grenadier.report.impact import build_impact, render_impact
+from tests.e2e.conftest import release
 
 pytestmark = pytest.mark.e2e
-
-
-def release(major: int) -> Release:
-    path = os.environ.get(f"GRENADIER_TEST_RELEASES_{major}")
-    if not path or not Path(path, "bin", "python").exists():
-        pytest.skip(f"GRENADIER_TEST_RELEASES_{major} does not name a release venv")
-    venv = Path(path)
-    dist = sorted(venv.glob("lib/python3*/site-packages/openstack_heat-*.dist-info"))
-    if not dist:
-        pytest.skip(f"no openstack-heat in {venv}")
-    version = dist[-1].name[len("openstack_heat-"):-len(".dist-info")]
-    return Release(label=version, version=version, venv=venv, kind="pypi")
 
 
 @pytest.fixture(scope="module")

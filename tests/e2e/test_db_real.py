@@ -9,7 +9,6 @@ broken targets are patched copies of the real 26.0.2 source tree (tests/e2e/craf
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -34,24 +33,13 @@ from grenadier.services.mariadb import MariaDB
 from grenadier.services.postgres import EmbeddedPostgres
 from grenadier.services.sqlite import SqliteDatabase
 from tests.e2e import crafted
+from tests.e2e.conftest import release
 
 pytestmark = pytest.mark.e2e
 
 STACKS = 20
 BACKENDS = ["postgresql", "sqlite", "mariadb"]
 TIMINGS: dict[str, dict[str, float]] = {}
-
-
-def release(major: int) -> Release:
-    path = os.environ.get(f"GRENADIER_TEST_RELEASES_{major}")
-    if not path or not Path(path, "bin", "python").exists():
-        pytest.skip(f"GRENADIER_TEST_RELEASES_{major} does not name a release venv")
-    venv = Path(path)
-    dist = sorted(venv.glob("lib/python3*/site-packages/openstack_heat-*.dist-info"))
-    if not dist:
-        pytest.skip(f"no openstack-heat in {venv}")
-    version = dist[-1].name[len("openstack_heat-"):-len(".dist-info")]
-    return Release(label=version, version=version, venv=venv, kind="pypi")
 
 
 def make_db(kind: str, run_dir: Path) -> Database:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.config.diff import diff_findings, diff_inventories, finding_kind
+from grenadier.checks.config.diff import diff_findings, diff_inventories
 from grenadier.checks.config.inventory import Inventory, cache_path, load_inventory
 from grenadier.checks.config.oldconf import check_config_files, collect_deprecation_warnings
 from grenadier.execute import ExecuteRequest, run
@@ -51,7 +51,7 @@ def test_26_to_27_options(r26: Release, r27: Release) -> None:
     findings = diff_findings(diff)
     by_kind: dict[str, set[str]] = {}
     for finding in findings:
-        by_kind.setdefault(finding_kind(finding), set()).add(f"{finding.severity} {finding.where}")
+        by_kind.setdefault(finding.kind, set()).add(f"{finding.severity} {finding.where}")
     assert by_kind["removed-without-notice"] == {f"error {label}" for label in silent}
     assert by_kind["removed-after-deprecation"] == {f"info {label}" for label in after}
     assert findings[0].severity == "error"  # findings worst first

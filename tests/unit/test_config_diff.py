@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.config.diff import diff_findings, diff_inventories, finding_kind
+from grenadier.checks.config import inventory as inventory_module
+from grenadier.checks.config.diff import diff_findings, diff_inventories
 from grenadier.checks.config.inventory import (
     Inventory,
     OptionInfo,
@@ -56,7 +57,7 @@ def test_removed_without_notice_is_an_error() -> None:
     [finding] = diff_findings(diff)
     assert finding.severity == "error"
     assert finding.where == "[clients_vitrage] insecure"
-    assert finding_kind(finding) == "removed-without-notice"
+    assert finding.kind == "removed-without-notice"
 
 
 def test_removal_after_deprecation_is_info() -> None:
@@ -93,6 +94,12 @@ def test_dropped_alias_is_reported() -> None:
                         deprecated_opts=(("DEFAULT", "stack_user_domain"),)))
     target = inv("b", opt("DEFAULT", "stack_user_domain_id"))
     assert kinds(base, target) == {"alias-removed": ["[DEFAULT] stack_user_domain"]}
+
+
+def test_kept_alias_is_quiet() -> None:
+    kept = opt("DEFAULT", "stack_user_domain_id",
+               deprecated_opts=(("DEFAULT", "stack_user_domain"),))
+    assert kinds(inv("a", kept), inv("b", kept)) == {}
 
 
 def test_added_option_is_listed_without_finding() -> None:
@@ -241,9 +248,12 @@ def test_inventory_is_generated_once_then_cached(tmp_path: Path) -> None:
         "--format", "json", "--namespace", "heat.common.config", "--namespace", "oslo.db"]
     assert first.heat_namespaces == ("heat.common.config",)  # no heat_integrationtests
     assert "oslo.messaging" in first.missing_namespaces
+    assert load_inventory(release) is first  # kept in memory for the rest of the run
+    inventory_module._LOADED.clear()  # a new process: only the venv's cache is left
     assert load_inventory(release) == first
     assert len(calls.read_text().splitlines()) == 1  # the second call used the cache
 
+    inventory_module._LOADED.clear()
     cache_path(release).write_text("{not json")  # a corrupt cache is only a miss
     assert load_inventory(release) == first
     assert len(calls.read_text().splitlines()) == 2

@@ -120,10 +120,10 @@ def test_restore_hint_uses_the_snapshot_of_save_state(ctx: CheckContext) -> None
     assert snapshot_restore_hint(ctx) == "restore the pre-upgrade database with: cp a b"
 
 
-def test_migration_check_reports_a_failed_db_sync(ctx: CheckContext) -> None:
+def test_a_failed_db_sync_names_revision_error_and_restore(ctx: CheckContext) -> None:
     ctx.state.save("runner", "restore-command", "cp snap heat.sqlite")
     ctx.db_sync = _outcome(SYNC_LOG.splitlines()[3], "ERROR: boom\n")
-    (finding,) = checks.check_migration(ctx)
+    finding = checks.migration_failure(ctx)
     assert finding.severity == "error"
     assert "88be64598c0f" in finding.what
     assert finding.found == "exit 1: boom"

@@ -30,6 +30,8 @@ class Finding:
     expected: str = ""
     found: str = ""
     remedy: str = ""
+    #: what sort of finding within the check (e.g. "removed-without-notice"), for filtering
+    kind: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -69,7 +71,8 @@ class Check:
     """A named check run by a step; its function's docstring says why it exists."""
 
     name: str
-    #: ``pre-migration`` (old schema, Heat down) or ``post-migration`` (after the target's db_sync)
+    #: ``pre-migration`` (old schema, Heat down), ``post-migration`` (after the target's
+    #: db_sync) or ``teardown`` (after the target served the post-upgrade tests)
     step: str
     run: Callable[[CheckContext], list[Finding]]
     default: bool = True
@@ -95,9 +98,6 @@ class CheckRegistry:
     def names(self) -> list[str]:
         return sorted(self._checks)
 
-    def all(self) -> list[Check]:
-        return list(self._checks.values())
-
     def validate(self, names: Iterable[str]) -> None:
         unknown = sorted(set(names) - set(self._checks))
         if unknown:
@@ -110,12 +110,3 @@ class CheckRegistry:
         self.validate([*only, *skip])
         chosen = [c for c in self._checks.values() if (c.name in only if only else c.default)]
         return [c for c in chosen if c.name not in skip]
-
-    def for_step(
-        self, step: str, only: Sequence[str] = (), skip: Sequence[str] = ()
-    ) -> list[Check]:
-        return [c for c in self.select(only, skip) if c.step == step]
-
-
-def errors(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f.severity == "error"]

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from grenadier.checks.api import Check
+from grenadier.checks.config.checks import CONFIG_CHECKS
+from grenadier.checks.db.checks import DB_CHECKS
 
 
 def builtin_checks() -> list[Check]:
-    checks: list[Check] = []
-    try:
-        from grenadier.checks.db.checks import DB_CHECKS
-    except ImportError:  # until the database checks land
-        DB_CHECKS = []
-    checks.extend(DB_CHECKS)
-    try:
-        from grenadier.checks.config.checks import CONFIG_CHECKS
-    except ImportError:  # until the configuration checks land
-        CONFIG_CHECKS = []
-    checks.extend(CONFIG_CHECKS)
-    return checks
+    return [*DB_CHECKS, *CONFIG_CHECKS]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from grenadier.checks.api import CheckRegistry
+from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
 from grenadier.errors import UsageError
 from grenadier.host import free_port, require_port_free, write_private
@@ -247,6 +247,16 @@ class RunContext:
             with contextlib.suppress(OSError):
                 self.write_endpoint()
         return []
+
+    def check_context(self) -> CheckContext:
+        return CheckContext(run_dir=self.run_dir, base=self.release("base"),
+                            target=self.release("target"), project=self.project,
+                            deployment=self.deployment, state=self.store)
+
+    def selected_checks(self, step: str) -> list[Check]:
+        """The checks of ``step`` that ``--checks`` / ``--skip-checks`` leave in."""
+        return [c for c in self.registry.select(self.options.checks, self.options.skip_checks)
+                if c.step == step]
 
     def start_impact(self) -> None:
         from grenadier.phases.impact import ImpactJob

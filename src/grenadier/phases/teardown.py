@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from grenadier.checks.api import Finding
-from grenadier.checks.config.oldconf import collect_deprecation_warnings, deprecation_findings
-from grenadier.phases.context import RunContext
+from grenadier.phases.context import RUNNER, RunContext
 from grenadier.phases.result import Status, StepResult
+from grenadier.phases.upgrade import run_checks
 
 
 def teardown(ctx: RunContext) -> StepResult:
@@ -14,7 +13,9 @@ def teardown(ctx: RunContext) -> StepResult:
     impact = ctx.finish_impact()
     if impact:
         result.messages.append(impact)
-    result.findings.extend(_deprecations(ctx))
+    if all(ctx.store.get(RUNNER, f"release-{role}") for role in ("base", "target")):
+        # only once both releases exist: teardown must never install anything
+        run_checks(ctx.selected_checks("teardown"), ctx.check_context(), result)
     names = [svc.spec.name for svc in ctx.supervisor.running()]
     if ctx.keep_running and names:
         ctx.close(keep_running=True)
@@ -28,12 +29,3 @@ def teardown(ctx: RunContext) -> StepResult:
         result.status = Status.ERROR
         result.messages.append(f"still running after teardown: {', '.join(leftovers)}")
     return result
-
-
-def _deprecations(ctx: RunContext) -> list[Finding]:
-    """Deprecation warnings the target logged on the old config (grenade's deprecations log)."""
-    logs = sorted(ctx.deployment.logs.glob("heat-target*.log"))
-    counts = collect_deprecation_warnings(logs)
-    if counts:
-        ctx.store.save("runner", "deprecations", counts)
-    return deprecation_findings(counts)

@@ -10,13 +10,8 @@ from grenadier.phases.context import RUNNER, RunContext
 from grenadier.phases.result import Status, StepResult
 
 
-def _context(ctx: RunContext) -> CheckContext:
-    return CheckContext(run_dir=ctx.run_dir, base=ctx.release("base"),
-                        target=ctx.release("target"), project=ctx.project,
-                        deployment=ctx.deployment, state=ctx.store)
-
-
-def _run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> None:
+def run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> None:
+    """Run ``checks``, adding their findings and a timed line each to ``result``."""
     for check in checks:
         started = time.monotonic()
         findings = check.run(cctx)
@@ -30,11 +25,10 @@ def upgrade(ctx: RunContext) -> StepResult:
     """Migrate the base deployment's database with the target release and check the result."""
     result = StepResult("upgrade", Status.PASSED)
     ctx.require_db()
-    cctx = _context(ctx)
-    only, skip = ctx.options.checks, ctx.options.skip_checks
-    selected = ctx.registry.select(only, skip)
-    _run_checks([c for c in selected if c.step == "pre-migration"], cctx, result)
-    for check in selected:
+    cctx = ctx.check_context()
+    run_checks(ctx.selected_checks("pre-migration"), cctx, result)
+    post = ctx.selected_checks("post-migration")
+    for check in post:
         if check.capture is not None:
             check.capture(cctx)
     cctx.db_sync = ctx.project.db_sync(cctx.target, ctx.deployment)
@@ -44,7 +38,7 @@ def upgrade(ctx: RunContext) -> StepResult:
         # alembic's own error, the revision it stopped in, and how to restore the snapshot
         result.findings.append(migration_failure(cctx))
     else:
-        _run_checks([c for c in selected if c.step == "post-migration"], cctx, result)
+        run_checks(post, cctx, result)
     for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
         result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
                                f"{rev.get('duration_s', 0):.3f} s")

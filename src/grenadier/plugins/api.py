@@ -53,6 +53,9 @@ class Project(ABC):
     name: str = ""
     #: the PyPI package releases are installed from
     package: str = ""
+    #: (section, option) pairs of the config that the harness sets and reads itself, not the
+    #: project: configuration checks leave them alone
+    harness_options: frozenset[tuple[str, str]] = frozenset()
 
     @abstractmethod
     def configure(self, release: Release, deployment: Deployment) -> list[Path]:

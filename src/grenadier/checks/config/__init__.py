@@ -7,7 +7,6 @@ from grenadier.checks.config.diff import (
     OptionChange,
     diff_findings,
     diff_inventories,
-    finding_kind,
 )
 from grenadier.checks.config.inventory import Inventory, OptionInfo, load_inventory
 from grenadier.checks.config.oldconf import (
@@ -27,7 +26,6 @@ __all__ = [
     "deprecation_findings",
     "diff_findings",
     "diff_inventories",
-    "finding_kind",
     "load_inventory",
     "parse_conf",
 ]

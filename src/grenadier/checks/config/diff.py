@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from grenadier.checks.api import Finding
+from grenadier.checks.api import SEVERITIES, Finding
 from grenadier.checks.config.inventory import Inventory, OptionInfo
 
 CHECK = "config-options"
@@ -172,8 +172,8 @@ def _renames_base(new: OptionInfo, base: Inventory, target: Inventory) -> bool:
 
 # -- findings ------------------------------------------------------------------------------------
 
+#: removed-without-notice is not here: its severity is diff_findings' ``removal``
 _SEVERITY = {
-    "removed-without-notice": "error",
     "removed-after-deprecation": "info",
     "renamed": "info",
     "alias-removed": "info",
@@ -211,8 +211,8 @@ _WHAT = {
 }
 
 
-def _finding(change: OptionChange, base: str, target: str) -> Finding:
-    severity = _SEVERITY[change.kind]
+def _finding(change: OptionChange, base: str, target: str, removal: str) -> Finding:
+    severity = removal if change.kind == "removed-without-notice" else _SEVERITY[change.kind]
     owner = "" if change.is_heat else f" ({change.owner}, library)"
     if not change.is_heat and severity == "error":
         # Both venvs get today's libraries, not each release's pinned ones: a library option
@@ -228,6 +228,7 @@ def _finding(change: OptionChange, base: str, target: str) -> Finding:
         found=f"absent from {target}, not deprecated in {base}" if removed_silently
         else change.detail,
         remedy=_REMEDY[change.kind],
+        kind=change.kind,
     )
 
 
@@ -239,17 +240,15 @@ def _expected(change: OptionChange, old: OptionInfo | None) -> str:
     return ""
 
 
-def diff_findings(diff: ConfigDiff, *, include_library: bool = True) -> list[Finding]:
-    """Findings for every change a deployer must know about (not for added options), worst first."""
-    rank = {"error": 0, "warning": 1, "info": 2}
-    findings = [_finding(c, diff.base, diff.target) for c in diff.changes
+def diff_findings(diff: ConfigDiff, *, include_library: bool = True,
+                  removal: str = "error") -> list[Finding]:
+    """Findings for every change a deployer must know about (not for added options), worst first.
+
+    ``removal`` is the severity of a Heat option removed without notice: an error for the
+    release pair (``grenadier impact``); a run lowers it to a warning, because only a
+    deployment that sets the option breaks, and ``config-file`` reports that one as an error.
+    """
+    rank = {severity: index for index, severity in enumerate(SEVERITIES)}
+    findings = [_finding(c, diff.base, diff.target, removal) for c in diff.changes
                 if c.kind != "added" and (include_library or c.is_heat)]
-    return sorted(findings, key=lambda f: rank.get(f.severity, 3))
-
-
-def finding_kind(finding: Finding) -> str:
-    """The change kind a finding of this module reports (Finding itself has no kind field)."""
-    for kind, what in _WHAT.items():
-        if finding.check == CHECK and finding.what.startswith(what + ":"):
-            return kind
-    return ""
+    return sorted(findings, key=lambda f: rank.get(f.severity, len(rank)))

@@ -334,15 +334,23 @@ def _generate(release: Release, heat: list[str], libs: list[str], log: Path | No
                                  hint=f"first output: {outcome.out[:120]!r}") from exc
 
 
+_LOADED: dict[tuple[Path, str], Inventory] = {}
+
+
 def load_inventory(
     release: Release, *, refresh: bool = False, log: Path | None = None
 ) -> Inventory:
-    """The release's options: from the cache in its venv, else from its generator (then cached)."""
+    """The release's options: from the cache in its venv, else from its generator (then cached).
+
+    Kept in memory too: a run asks for the same two inventories from several checks and the
+    impact report.
+    """
     key = cache_key(release)
     path = cache_path(release)
     if not refresh:
-        cached = _read_cache(path, key)
+        cached = _LOADED.get((path, key)) or _read_cache(path, key)
         if cached is not None:
+            _LOADED[(path, key)] = cached
             return cached
     heat, libs, missing = discover_namespaces(release)
     data = _generate(release, heat, libs, log)
@@ -352,5 +360,6 @@ def load_inventory(
     with contextlib.suppress(OSError):
         write_json_atomic(path, {"key": key, "format": CACHE_FORMAT,
                                  "inventory": inventory.to_dict()})
+    _LOADED[(path, key)] = inventory
     return inventory
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,9 +203,13 @@ def check_settings(
 
 
 def check_config_files(
-    paths: Iterable[Path], target: Inventory, base: Inventory | None = None
+    paths: Iterable[Path], target: Inventory, base: Inventory | None = None,
+    ignore: Collection[tuple[str, str]] = (),
 ) -> list[Finding]:
-    """Check each file on its own (a user's ``--config`` files and the run's heat.conf)."""
+    """Check each file on its own (a user's ``--config`` files and the run's heat.conf).
+
+    ``ignore``: (section, option) pairs the harness itself sets and reads, not Heat.
+    """
     findings: list[Finding] = []
     for path in paths:
         parsed = parse_conf(path)
@@ -213,7 +217,8 @@ def check_config_files(
             Finding(check=CHECK, severity="error", what=f"oslo.config cannot parse {path}",
                     where=f"{path}:{line}", found=message, remedy="fix the file")
             for line, message in parsed.errors)
-        findings.extend(check_settings(parsed.settings, target, base))
+        settings = [s for s in parsed.settings if (s.section, s.key) not in ignore]
+        findings.extend(check_settings(settings, target, base))
     return findings
 
 

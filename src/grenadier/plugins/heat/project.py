@@ -58,6 +58,7 @@ def keystone_params(keystone: Keystone) -> conf.KeystoneParams:
 class HeatProject(Project):
     name = "heat"
     package = "openstack-heat"
+    harness_options = conf.LAUNCHER_OPTIONS
 
     def _identity(self, deployment: Deployment) -> dict[str, str]:
         # Created once per run and kept: resumed runs must talk to the same project.

@@ -77,6 +77,10 @@ class Supervisor:
     def __exit__(self, *exc_info: object) -> None:
         self.stop_all()
 
+    def note(self, service: str, event: str, detail: str = "") -> None:
+        """Add a line to the run's timeline for something that is not a start or stop."""
+        self._event(service, event, detail)
+
     def _event(self, service: str, event: str, detail: str = "") -> None:
         self.events.append(ServiceEvent(time.time(), service, event, detail))
 

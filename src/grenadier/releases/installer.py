@@ -10,7 +10,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.errors import UsageError
 from grenadier.execute import ExecuteRequest, Outcome, run
 from grenadier.releases.spec import PACKAGE
 
@@ -125,15 +125,10 @@ class PipInstaller(Installer):
         return run(ExecuteRequest(cmd, timeout=120)).assert_success("pip freeze").out
 
 
-def find_installer(prefer: str = "auto") -> Installer:
-    """uv when available (the ``uv`` wheel or PATH), else pip; ``prefer`` forces one."""
-    if prefer in ("auto", "uv"):
-        uv = _find_uv()
-        if uv:
-            return UvInstaller(uv)
-        if prefer == "uv":
-            raise EnvironmentProblem("uv was asked for but is not installed")
-    return PipInstaller()
+def find_installer() -> Installer:
+    """uv when available (the ``uv`` wheel or PATH), else pip."""
+    uv = _find_uv()
+    return UvInstaller(uv) if uv else PipInstaller()
 
 
 def _find_uv() -> str | None:

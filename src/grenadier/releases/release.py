@@ -1,4 +1,4 @@
-"""An installed release: its venv, its binaries, its version facts."""
+"""An installed release (or tool): its venv, its binaries, its version facts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,29 @@ from pathlib import Path
 from grenadier.errors import EnvironmentProblem
 
 
+class CachedVenv:
+    """A venv of the cache (a release or a tool): its interpreter and its console scripts."""
+
+    label: str
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    def bin(self, name: str) -> Path:
+        """A console script of this venv, never one from PATH (nox's ``external="error"``)."""
+        path = self.venv / "bin" / name
+        if not path.is_file():
+            raise EnvironmentProblem(
+                f"{name} is not installed in the {self.label} venv ({self.venv})",
+                hint="remove the venv from the cache to reinstall it",
+            )
+        return path
+
+
 @dataclass(frozen=True)
-class Release:
+class Release(CachedVenv):
     """A Heat release installed in its own virtualenv. Nothing of it is imported by grenadier."""
 
     label: str
@@ -19,22 +40,8 @@ class Release:
     source: str = ""
 
     @property
-    def python(self) -> Path:
-        return self.venv / "bin" / "python"
-
-    @property
     def major(self) -> int:
         return int(self.version.split(".")[0])
-
-    def bin(self, name: str) -> Path:
-        """A console script of this release, never one from PATH (nox's ``external="error"``)."""
-        path = self.venv / "bin" / name
-        if not path.is_file():
-            raise EnvironmentProblem(
-                f"{name} is not installed in the {self.label} venv ({self.venv})",
-                hint="remove the venv from the cache to reinstall it",
-            )
-        return path
 
     @property
     def site_packages(self) -> Path:

@@ -33,7 +33,8 @@ class ReleaseSpec:
         return "pinned" if self.version is not None else "latest"
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """Whether a release spec names a source tree rather than a version."""
     return text.startswith((".", "/", "~")) or "/" in text or Path(text).is_dir()
 
 
@@ -60,7 +61,7 @@ def parse_spec(text: str) -> ReleaseSpec:
         raise UsageError("empty release spec", hint="use e.g. 27.0.1, latest, latest-1 or a path")
     if match := _LATEST.match(stripped):
         return ReleaseSpec(stripped, back=int(match.group("back") or 0))
-    if _looks_like_path(stripped):
+    if looks_like_path(stripped):
         path = Path(stripped).expanduser().resolve()
         check_heat_tree(path)
         return ReleaseSpec(stripped, path=path)

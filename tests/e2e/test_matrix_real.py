@@ -57,6 +57,10 @@ def test_two_paths_in_parallel(workdir: Path, cache_dir: Path) -> None:
     folder = next((workdir / "matrix" / "matrix").iterdir())
     data = json.loads((folder / MATRIX_JSON).read_text())
     assert [p["result"] for p in data["paths"]] == ["passed", "passed"]
+    # each run was given the release installed up front, pinned
+    assert [p["releases"] for p in data["paths"]] == [
+        {"base": f"openstack-heat=={BASE}", "target": f"openstack-heat=={TARGET}"},
+        {"base": f"openstack-heat=={OLDEST}", "target": f"openstack-heat=={BASE}"}]
     assert (folder / SUMMARY_MD).read_text().count("| passed |") == 2
     run_dirs = [Path(p["run_dir"]) for p in data["paths"]]
     assert len(set(run_dirs)) == 2

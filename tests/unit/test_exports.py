@@ -24,8 +24,16 @@ from rich.console import Console
 from grenadier.cli import export_cmd
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
-from grenadier.exporters import ExportFile, ExportSettings, exporters, render, write
+from grenadier.exporters import (
+    DEFAULT_PATHS,
+    ExportFile,
+    ExportSettings,
+    exporters,
+    render,
+    write,
+)
 from grenadier.exporters.grenade import READ_ONLY_TESTS, series
+from grenadier.matrix.paths import parse_path
 
 PLUGIN = "devstack/upgrade"
 SHELL_FILES = ("settings", "shutdown.sh", "upgrade.sh", "resources.sh",
@@ -233,6 +241,10 @@ def test_default_paths_are_the_reference_matrix(tmp_path: Path) -> None:
     code, out = export(tmp_path, "github")
     assert code == 0
     assert "25.0.2:26.0.2:postgresql, 26.0.2:27.0.1:postgresql, 25.0.2:27.0.1:postgresql" in out
+    # grenade upgrades one path: the first reference one
+    code, out = export(tmp_path, "grenade")
+    assert code == 0
+    assert "paths: 25.0.2:26.0.2:postgresql\n" in out
 
 
 def test_paths_from_a_toml_file_keep_trees_as_written(tmp_path: Path) -> None:
@@ -270,11 +282,58 @@ def test_render_rejects_unknown_and_unused_keys() -> None:
         render("zuul/pre.yaml", {"extra": "x"})
 
 
-def test_every_export_is_fully_rendered() -> None:
-    settings = ExportSettings.default()
+@pytest.mark.parametrize("jobs", [None, 2])
+def test_every_export_is_fully_rendered(jobs: int | None) -> None:
     for kind, exporter in exporters().items():
-        for file in exporter(settings):
+        count = 1 if kind == "grenade" else len(DEFAULT_PATHS)
+        paths = [parse_path(p, resolve=False) for p in DEFAULT_PATHS[:count]]
+        for file in exporter(ExportSettings(paths, jobs=jobs)):
             assert "@@" not in file.text, (kind, file.path)
+
+
+def test_jobs_of_a_toml_file_are_exported(tmp_path: Path) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text('jobs = 3\n[[path]]\nbase = "25.0.2"\ntarget = "26.0.2"\n')
+    code, out = export(tmp_path / "z", "zuul", "--file", str(toml))
+    assert code == 0
+    assert "jobs: 3 at once" in out
+    assert load(tmp_path / "z" / ".zuul.d" / "grenadier.yaml")[0]["job"]["vars"][
+        "grenadier_jobs"] == 3
+    # --jobs beats the file's
+    assert export(tmp_path / "g", "github", "--file", str(toml), "--jobs", "2")[0] == 0
+    workflow = load(tmp_path / "g" / ".github" / "workflows" / "grenadier-upgrade.yml")
+    assert workflow["jobs"]["upgrade"]["strategy"]["max-parallel"] == 2
+    assert export(tmp_path / "n", "github")[0] == 0
+    workflow = load(tmp_path / "n" / ".github" / "workflows" / "grenadier-upgrade.yml")
+    assert "max-parallel" not in workflow["jobs"]["upgrade"]["strategy"]
+
+
+@pytest.mark.parametrize("kind", ["grenade", "zuul", "github"])
+@pytest.mark.parametrize(("entry", "says"), [
+    ('args = ["--shutdown", "crash"]', r"has run options \(--shutdown crash\)"),
+    ('name = "skip-level"', "'skip-level' has a name"),
+])
+def test_what_an_export_cannot_carry_is_refused(tmp_path: Path, kind: str, entry: str,
+                                               says: str) -> None:
+    toml = tmp_path / "m.toml"
+    toml.write_text(f'[[path]]\nbase = "25.0.2"\ntarget = "26.0.2"\n{entry}\n')
+    with pytest.raises(UsageError, match=f"^export {kind}: path .*{says}") as info:
+        export(tmp_path / "out", kind, "--file", str(toml))
+    assert "\n" not in info.value.one_line()
+    assert not (tmp_path / "out").exists()
+
+
+def test_grenade_takes_one_path(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="export grenade: 2 paths given") as info:
+        export(tmp_path, "grenade", "--path", "25.0.2:26.0.2", "--path", "26.0.2:27.0.1")
+    assert "give one --path" in info.value.one_line()
+    with pytest.raises(UsageError, match="export grenade: 2 paths given"):
+        export(tmp_path, "grenade", "--under-review")
+    assert not (tmp_path / PLUGIN).exists()
+    code, out = export(tmp_path, "grenade", "--path", "26.0.2:27.0.1")
+    assert code == 0
+    assert "paths: 26.0.2:27.0.1:postgresql" in out
+    assert 'GRENADIER_BASE:-"26.0.2"' in (tmp_path / PLUGIN / "settings").read_text()
 
 
 def test_write_cannot_write(tmp_path: Path) -> None:

@@ -40,14 +40,17 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser.add_argument("directory", metavar="DIR", help="the project's root directory")
     parser.add_argument("--path", action="append", default=[], metavar="BASE:TARGET[:DB]",
                         help="an upgrade path (repeatable; default: "
-                             f"{', '.join(DEFAULT_PATHS)}); '.' names the checkout under test")
+                             f"{', '.join(DEFAULT_PATHS)}, for grenade the first of them); "
+                             "'.' names the checkout under test")
     parser.add_argument("--file", "-f", metavar="TOML", help="read the paths from a TOML file")
     parser.add_argument("--under-review", action="store_true",
                         help=f"add {' and '.join(UNDER_REVIEW)}: the change under review as "
                              "the target, from the latest release and the one before")
     parser.add_argument("--db", choices=DATABASES, default=matrix_paths.DEFAULT_DB,
                         help="database of paths that name none")
-    parser.add_argument("--jobs", type=int, help="runs at once on a Zuul node (default: auto)")
+    parser.add_argument("--jobs", type=int,
+                        help="runs at once: on a Zuul node, or GitHub jobs (max-parallel) "
+                             "(default: the file's jobs, else auto)")
     parser.add_argument("--install", default=DEFAULT_INSTALL, metavar="REQUIREMENT",
                         help="how CI installs grenadier: a pip requirement "
                              "(default: grenadier)")
@@ -60,16 +63,19 @@ def _settings(args: argparse.Namespace) -> ExportSettings:
         raise UsageError(f"--install {args.install!r} is not a plain pip requirement")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    found = []
+    found, jobs = [], args.jobs
     if args.file:
-        found += matrix_paths.load_file(Path(args.file), resolve=False).paths
+        # trees are kept as written: they exist on the CI node, not necessarily here
+        loaded = matrix_paths.load_file(Path(args.file), resolve=False)
+        found += loaded.paths
+        jobs = jobs if jobs is not None else loaded.jobs
     texts = list(args.path) + (list(UNDER_REVIEW) if args.under_review else [])
     if not found and not texts:
-        texts = list(DEFAULT_PATHS)
-    # trees are kept as written: they exist on the CI node, not necessarily here
+        # grenade tests one path: the first reference one
+        texts = list(DEFAULT_PATHS[:1] if args.kind == "grenade" else DEFAULT_PATHS)
     found += [matrix_paths.parse_path(t, args.db, resolve=False) for t in texts]
     matrix_paths.check_unique(found)
-    return ExportSettings(found, install=args.install, jobs=args.jobs)
+    return ExportSettings(found, install=args.install, jobs=jobs)
 
 
 def export_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -81,6 +87,8 @@ def export_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
                            markup=False, highlight=False)
     for path in written:
         reporter.say(str(path))
-    reporter.say(f"paths: {', '.join(settings.path_args())}")
+    reporter.say(f"paths: {', '.join(settings.path_args(args.kind))}")
+    if settings.jobs is not None and args.kind != "grenade":
+        reporter.say(f"jobs: {settings.jobs} at once")
     reporter.say(f"next: {NEXT_STEP[args.kind]}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
@@ -84,8 +85,10 @@ def summary_table(results: list[PathResult]) -> Table:
         style = RESULT_STYLE.get(result.result, "red")
         html = result.report("report.html")
         report = " ".join(str(p) for p in (result.report(), html) if p) or str(result.log or "")
-        table.add_row(result.path.label, f"[{style}]{result.result}[/]",
-                      f"{result.duration:.1f} s", matrix_run.step_cell(result), report)
+        # every cell is plain text: a path's name or a note may hold "[...]"
+        table.add_row(Text(result.path.label), Text(result.result, style=style),
+                      Text(f"{result.duration:.1f} s"), Text(matrix_run.step_cell(result)),
+                      Text(report))
     return table
 
 

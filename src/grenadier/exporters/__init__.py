@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from grenadier.errors import UsageError
-from grenadier.matrix.paths import UpgradePath, parse_path
+from grenadier.matrix.paths import UpgradePath
 
 #: the issue's reference matrix: N-1 -> N twice and the skip-level (SLURP) N-2 -> N
 DEFAULT_PATHS = ("25.0.2:26.0.2", "26.0.2:27.0.1", "25.0.2:27.0.1")
@@ -32,16 +32,27 @@ class ExportSettings:
     paths: Sequence[UpgradePath] = field(default_factory=list)
     #: a pip requirement: "grenadier", "grenadier==0.1.0", "git+https://.../grenadier@main"
     install: str = DEFAULT_INSTALL
+    #: runs at once (None: the CI's own default)
     jobs: int | None = None
     python: str = "3.11"
 
-    @classmethod
-    def default(cls) -> ExportSettings:
-        return cls([parse_path(p, resolve=False) for p in DEFAULT_PATHS])
-
-    def path_args(self) -> list[str]:
+    def path_args(self, kind: str) -> list[str]:
         """Each path as ``BASE:TARGET:DB``, the form ``grenadier matrix --path`` takes."""
+        check_plain(self.paths, kind)
         return [f"{p.base}:{p.target}:{p.db}" for p in self.paths]
+
+
+def check_plain(paths: Sequence[UpgradePath], kind: str) -> None:
+    """An export carries each path as BASE:TARGET:DB only: refuse what it would drop."""
+    for path in paths:
+        if path.args:
+            raise UsageError(f"export {kind}: path {path.label} has run options "
+                             f"({' '.join(path.args)}) that the export cannot carry",
+                             hint="remove its args (and the file's) from the TOML file")
+        if path.name:
+            raise UsageError(f"export {kind}: path {path.name!r} has a name, which the "
+                             "export cannot carry",
+                             hint="remove the name from the TOML file")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ TIMEOUT = 45
 
 
 def export(settings: ExportSettings) -> list[ExportFile]:
+    # jobs: how many paths (jobs of the workflow) run at once; GitHub's own limit by default
+    limit = f"\n      max-parallel: {settings.jobs}" if settings.jobs else ""
     text = render("github/workflow.yaml", {
         "name": "grenadier upgrade", "runs_on": RUNS_ON, "timeout": str(TIMEOUT),
-        "paths": yaml_list(settings.path_args(), 10), "python": settings.python,
-        "install": settings.install})
+        "paths": yaml_list(settings.path_args("github"), 10), "python": settings.python,
+        "install": settings.install, "max_parallel": limit})
     return [ExportFile(WORKFLOW, text)]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
 
-from grenadier.exporters import ExportFile, ExportSettings, render
+from grenadier.errors import UsageError
+from grenadier.exporters import ExportFile, ExportSettings, check_plain, render
 
 PLUGIN_DIR = "devstack/upgrade"
 #: the post_upgrade tests of the built-in suite that only read; verify runs these
@@ -40,6 +41,13 @@ def _version(spec: str) -> str:
 
 
 def export(settings: ExportSettings) -> list[ExportFile]:
+    """The plugin for one upgrade path (grenade upgrades one base branch to one target)."""
+    check_plain(settings.paths, "grenade")
+    if len(settings.paths) > 1:
+        raise UsageError(f"export grenade: {len(settings.paths)} paths given; a grenade job "
+                         "upgrades one base to one target",
+                         hint="give one --path (or one [[path]]); export the others to zuul "
+                              "or github")
     first = settings.paths[0] if settings.paths else None
     base = _version(first.base) if first else ""
     target = _version(first.target) if first else ""

@@ -21,7 +21,7 @@ PLAYBOOKS = "playbooks/grenadier"
 def export(settings: ExportSettings) -> list[ExportFile]:
     jobs = render("zuul/jobs.yaml", {
         "job": JOB, "parent": PARENT, "nodeset": NODESET, "timeout": str(TIMEOUT),
-        "install": json.dumps(settings.install), "paths": yaml_list(settings.path_args(), 8),
+        "install": json.dumps(settings.install), "paths": yaml_list(settings.path_args("zuul"), 8),
         "jobs": str(settings.jobs or 0)})
     return [ExportFile(".zuul.d/grenadier.yaml", jobs),
             *(ExportFile(f"{PLAYBOOKS}/{name}", template(f"zuul/{name}"))

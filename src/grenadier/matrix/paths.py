@@ -17,8 +17,9 @@ Release specs are checked here, before any run starts, so that a typo costs no u
 
 from __future__ import annotations
 
+import argparse
+import functools
 import importlib
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +28,19 @@ from types import ModuleType
 from typing import Any
 
 from grenadier.errors import UsageError
+from grenadier.host import safe_name
 from grenadier.phases.options import DATABASES
 from grenadier.releases import parse_spec
+from grenadier.releases.spec import looks_like_path
 
 DEFAULT_DB = "postgresql"
-#: options the matrix sets itself for each run; a path may not override them
-RESERVED_ARGS = ("--base", "--target", "--db", "--workdir", "--cache-dir", "--port",
-                 "--resume", "--only", "--keep-running")
+#: ``grenadier run`` options (by their dest) the matrix sets itself for each run, or that make
+#: no sense in a matrix; a path may not give them
+RESERVED = ("base", "target", "db", "workdir", "cache_dir", "port", "resume", "only",
+            "keep_running")
+#: a path's folder name is at most this long
+SLUG_LIMIT = 80
+_UNSET = object()
 _TOP_KEYS = {"db", "jobs", "args", "path"}
 _PATH_KEYS = {"base", "target", "db", "args", "name"}
 
@@ -55,11 +62,15 @@ class UpgradePath:
     @property
     def slug(self) -> str:
         """A directory name, unique within a matrix (see ``check_unique``)."""
-        text = self.name or f"{_short(self.base)}-to-{_short(self.target)}-{self.db}"
-        return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)[:80]
+        return slug(self.name or f"{_short(self.base)}-to-{_short(self.target)}-{self.db}")
 
-    def run_args(self) -> list[str]:
-        return ["--base", self.base, "--target", self.target, "--db", self.db, *self.args]
+    def run_args(self, base: str = "", target: str = "") -> list[str]:
+        """The ``grenadier run`` options of this path; ``base``/``target`` replace the specs.
+
+        The path's own options come first: those the matrix sets come after them and win.
+        """
+        return [*self.args, "--base", base or self.base, "--target", target or self.target,
+                "--db", self.db]
 
 
 @dataclass
@@ -68,6 +79,11 @@ class MatrixFile:
 
     paths: list[UpgradePath]
     jobs: int | None = None
+
+
+def slug(text: str, limit: int = SLUG_LIMIT) -> str:
+    """``text`` as a file name (see :func:`grenadier.host.safe_name`)."""
+    return safe_name(text, limit)
 
 
 def _short(spec: str) -> str:
@@ -93,25 +109,62 @@ def _spec(text: str, where: str, relative_to: Path | None, resolve: bool = True)
     return str(spec.path) if spec.path is not None else spec.text
 
 
-def looks_like_path(text: str) -> bool:
-    """A spec that names a source tree rather than a release (same rule as ``parse_spec``)."""
-    return text.startswith((".", "/", "~")) or "/" in text
-
-
 def _db(name: str, where: str) -> str:
     if name not in DATABASES:
         raise UsageError(f"{where}: unknown database {name!r}", hint=f"use {', '.join(DATABASES)}")
     return name
 
 
+@functools.lru_cache(maxsize=1)
+def _run_parser() -> argparse.ArgumentParser:
+    """The real ``grenadier run`` parser, raising ``ArgumentError`` instead of exiting."""
+    from grenadier.cli.main import build_parser  # the CLI imports this module
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            run: argparse.ArgumentParser = action.choices["run"]
+            run.exit_on_error = False
+            return run
+    raise AssertionError("the grenadier parser has no run command")
+
+
+def _options(dests: Sequence[str]) -> dict[str, str]:
+    """Option string -> dest, for the ``run`` options that store into ``dests``."""
+    return {option: action.dest for action in _run_parser()._actions
+            if action.dest in dests for option in action.option_strings}
+
+
+def _parse_run(args: tuple[str, ...], where: str) -> list[str]:
+    """Parse ``args`` as ``grenadier run`` would; return the reserved dests they set."""
+    hint = "see grenadier run --help"
+    helps = _options(["help"])
+    if asked := [arg for arg in args if arg in helps]:
+        raise UsageError(f"{where}: {asked[0]} is not an option a run can be given", hint=hint)
+    namespace = argparse.Namespace(**{dest: _UNSET for dest in RESERVED})
+    try:
+        _, unknown = _run_parser().parse_known_args(list(args), namespace)
+    except argparse.ArgumentError as exc:
+        raise UsageError(f"{where}: {exc}", hint=hint) from None
+    if unknown:
+        raise UsageError(f"{where}: unrecognized run option(s): {' '.join(unknown)}", hint=hint)
+    return [dest for dest in RESERVED if getattr(namespace, dest) is not _UNSET]
+
+
 def check_args(value: Any, where: str) -> tuple[str, ...]:
+    """Extra ``grenadier run`` options of a path, checked up front with the real parser."""
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise UsageError(f"{where}: args must be a list of strings")
-    for arg in value:
-        if arg.split("=", 1)[0] in RESERVED_ARGS:
-            raise UsageError(f"{where}: {arg} is set by the matrix for each path",
-                             hint="give the path's own base/target/db keys instead")
-    return tuple(value)
+    args = tuple(value)
+    reserved = _parse_run(args, where)
+    if reserved:
+        options = _options(reserved)
+        given = next((arg for arg in args if arg.split("=", 1)[0] in options),
+                     "/".join(options))
+        raise UsageError(f"{where}: {given} is set by the matrix for each path",
+                         hint="a path's base, target and db are its own keys; the matrix "
+                              "sets --workdir, --cache-dir and the port itself, and "
+                              "--resume, --only, --keep-running do not fit a matrix")
+    return args
 
 
 def parse_path(text: str, default_db: str = DEFAULT_DB, args: Sequence[str] = (), *,
@@ -145,6 +198,9 @@ def _load(path: Path) -> dict[str, Any]:
             data: dict[str, Any] = toml.load(handle)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text",
+                         hint="TOML files are UTF-8; save it as UTF-8") from None
     except toml.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from exc
     return data
@@ -171,8 +227,18 @@ def _path_entry(entry: Any, index: int, path: Path, db: str, args: tuple[str, ..
         target=_spec(entry["target"], where, path.parent, resolve),
         db=_db(str(entry.get("db", db)), where),
         args=args + check_args(entry.get("args", []), where),
-        name=str(entry.get("name", "")),
+        name=_name(entry.get("name", ""), where),
     )
+
+
+def _name(value: Any, where: str) -> str:
+    """A path's name is also its folder's: it must stay inside the matrix folder."""
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: name must be a string")
+    if value and slug(value) in ("", ".", ".."):
+        raise UsageError(f"{where}: name {value!r} cannot name the path's folder",
+                         hint="use letters or digits, e.g. name = \"skip-level\"")
+    return value
 
 
 def load_file(path: Path, *, resolve: bool = True) -> MatrixFile:

@@ -3,7 +3,9 @@
 Isolation comes from ``grenadier run`` itself: each child gets its own ``--workdir`` (so its own
 run directory, database instance and services.json) and picks its own free Heat port. The
 release cache is shared: the distinct releases are installed once, up front, so that children
-find them ready instead of queueing on the cache's per-venv lock.
+find them ready instead of queueing on the cache's per-venv lock, and each child is given the
+release that was installed (``openstack-heat==27.0.1``, not ``latest``), so that a release
+published mid-matrix cannot make two paths test different things.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.execute import ExecuteRequest
 from grenadier.execute.run import popen
-from grenadier.matrix.paths import UpgradePath
-from grenadier.releases import ReleaseCache, parse_spec
+from grenadier.host import write_atomic
+from grenadier.matrix.paths import UpgradePath, check_args, slug
+from grenadier.phases.result import StepResult
+from grenadier.releases import Release, ReleaseCache, parse_spec
+from grenadier.releases.spec import PACKAGE
+from grenadier.report.html_data import load_run, num, text_of
 from grenadier.services.api import reap_recorded
 
 Say = Callable[[str], None]
@@ -43,6 +49,21 @@ INTERRUPT_GRACE = 90.0
 POLL_SECONDS = 0.2
 MATRIX_JSON = "matrix.json"
 SUMMARY_MD = "summary.md"
+#: read by ``_memory_available``; tests point them at files of their own
+MEMINFO = Path("/proc/meminfo")
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
+#: what a path's exit code is called in the table, matrix.json and summary.md
+RESULT_WORDS: dict[ExitCode, str] = {
+    ExitCode.OK: "passed", ExitCode.UPGRADE_FAILED: "failed", ExitCode.USAGE: "bad input",
+    ExitCode.ENVIRONMENT: "environment", ExitCode.INTERRUPTED: "interrupted"}
+
+
+def result_word(code: int) -> str:
+    """``passed``, ``failed`` ... for a documented exit code; ``exit N`` for any other."""
+    try:
+        return RESULT_WORDS[ExitCode(code)]
+    except ValueError:
+        return f"exit {code}"
 
 
 def _cpus() -> int:
@@ -55,11 +76,11 @@ def _memory_available() -> int | None:
     """MemAvailable, capped by a cgroup v2 memory limit when we run in one (CI containers)."""
     available = None
     with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in MEMINFO.read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 available = int(line.split()[1]) * 1024
     with contextlib.suppress(OSError, ValueError):
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        limit = CGROUP_MEMORY_MAX.read_text().strip()
         if limit != "max":
             available = min(available or int(limit), int(limit))
     return available
@@ -81,7 +102,7 @@ def default_jobs(paths: int, cpus: int | None = None,
 
 @dataclass
 class StepSummary:
-    """One step of a path's run, as its report.json tells it."""
+    """One step of a path's run, as its report.json (or state.json) tells it."""
 
     name: str
     status: str
@@ -91,14 +112,26 @@ class StepSummary:
     failed_tests: int = 0
 
     @classmethod
-    def from_report(cls, data: dict[str, Any]) -> StepSummary:
-        findings = data.get("findings") or []
-        tests = data.get("tests") or []
-        return cls(str(data.get("name", "?")), str(data.get("status", "?")),
-                   float(data.get("duration") or 0.0),
-                   errors=sum(1 for f in findings if f.get("severity") == "error"),
-                   warnings=sum(1 for f in findings if f.get("severity") == "warning"),
-                   failed_tests=sum(1 for t in tests if t.get("status") in ("failed", "error")))
+    def of(cls, step: StepResult) -> StepSummary:
+        return cls(step.name, step.status.value, step.duration,
+                   errors=len(step.failed_findings),
+                   warnings=sum(1 for f in step.findings if f.severity == "warning"),
+                   failed_tests=sum(1 for t in step.tests if t.status in ("failed", "error")))
+
+
+def read_steps(run_dir: Path) -> list[StepSummary]:
+    """A run's steps, read by the report page's tolerant loader: a damaged run never raises.
+
+    A step that is not a whole ``StepResult`` still shows its name, status and duration.
+    """
+    steps = []
+    for data in load_run(run_dir).steps:
+        try:
+            steps.append(StepSummary.of(StepResult.from_dict(data)))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            steps.append(StepSummary(text_of(data, "name") or "?",
+                                     text_of(data, "status") or "?", num(data, "duration")))
+    return steps
 
 
 @dataclass
@@ -113,15 +146,16 @@ class PathResult:
     steps: list[StepSummary] = field(default_factory=list)
     note: str = ""
     interrupted: bool = False
+    #: the base and target the run was given: the installed releases, pinned
+    releases: tuple[str, str] | None = None
 
     @property
     def result(self) -> str:
         if self.interrupted:
-            return "interrupted"
+            return result_word(ExitCode.INTERRUPTED)
         if self.exit_code is None:
             return "not run"
-        return {0: "passed", 1: "failed", 2: "bad input", 3: "environment",
-                130: "interrupted"}.get(self.exit_code, f"exit {self.exit_code}")
+        return result_word(self.exit_code)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +171,8 @@ class PathResult:
                 "duration": round(self.duration, 1), "note": self.note,
                 "run_dir": str(self.run_dir) if self.run_dir else None,
                 "log": str(self.log) if self.log else None,
+                "releases": {"base": self.releases[0], "target": self.releases[1]}
+                if self.releases else None,
                 "steps": [vars(step) for step in self.steps]}
 
 
@@ -169,21 +205,36 @@ def exit_code(results: Sequence[PathResult]) -> ExitCode:
 
 # -- releases --------------------------------------------------------------------------------
 
+class Installed(NamedTuple):
+    """What the pre-install came to: spec -> installed release, spec -> why it failed."""
+
+    releases: dict[str, Release]
+    failed: dict[str, str]
+
+    def pinned(self, spec: str) -> str:
+        """What a run is given for ``spec``: the installed version (or tree), once resolved."""
+        release = self.releases.get(spec)
+        if release is None:
+            return spec
+        return release.source if release.kind == "local" else f"{PACKAGE}=={release.version}"
+
+
 def preinstall(paths: Sequence[UpgradePath], cache: ReleaseCache, logs: Path, jobs: int,
-               say: Say) -> dict[str, str]:
-    """Install every distinct release once, in parallel; return spec -> error for failures."""
+               say: Say) -> Installed:
+    """Install every distinct release once, in parallel."""
     specs = list(dict.fromkeys(spec for p in paths for spec in (p.base, p.target)))
-    failed: dict[str, str] = {}
+    installed = Installed({}, {})
 
     def ensure(spec: str) -> None:
         started = time.monotonic()
-        log = logs / f"install-{''.join(c if c.isalnum() or c in '.-' else '_' for c in spec)}.log"
+        log = logs / f"install-{slug(spec)}.log"
         try:
             release = cache.ensure(parse_spec(spec), log=log)
         except GrenadierError as exc:
-            failed[spec] = exc.one_line()
+            installed.failed[spec] = exc.one_line()
             say(f"release {spec}: FAILED to install: {exc.one_line()}")
             return
+        installed.releases[spec] = release
         say(f"release {spec}: {release.label} ready ({time.monotonic() - started:.1f} s)")
 
     logs.mkdir(parents=True, exist_ok=True)
@@ -191,7 +242,7 @@ def preinstall(paths: Sequence[UpgradePath], cache: ReleaseCache, logs: Path, jo
     with ThreadPoolExecutor(max_workers=max(1, min(len(specs), jobs + 1)),
                             thread_name_prefix="grenadier-install") as pool:
         list(pool.map(ensure, specs))
-    return failed
+    return installed
 
 
 # -- children --------------------------------------------------------------------------------
@@ -204,20 +255,25 @@ class _Child:
     proc: subprocess.Popen[str]
     log: IO[str]
     started: float
+    releases: tuple[str, str]
 
 
-def _command(request: MatrixRequest, path: UpgradePath, workdir: Path) -> list[str]:
-    cmd = [*request.child, "run", *path.run_args(), "--workdir", str(workdir)]
+def _command(request: MatrixRequest, path: UpgradePath, workdir: Path,
+             releases: tuple[str, str]) -> list[str]:
+    # the path's own options first: what the matrix sets comes after them, and wins
+    cmd = [*request.child, "run", *path.run_args(*releases), "--workdir", str(workdir)]
     if request.cache_dir is not None:
         cmd += ["--cache-dir", str(request.cache_dir)]
     return cmd
 
 
-def _start(request: MatrixRequest, index: int, path: UpgradePath) -> _Child:
+def _start(request: MatrixRequest, index: int, path: UpgradePath,
+           installed: Installed) -> _Child:
     workdir = request.directory / path.slug
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "grenadier.log"
-    cmd = _command(request, path, workdir)
+    releases = (installed.pinned(path.base), installed.pinned(path.target))
+    cmd = _command(request, path, workdir, releases)
     log = log_path.open("a", encoding="utf-8")
     log.write(f"$ {ExecuteRequest(cmd).shell_cmd}\n")
     log.flush()
@@ -228,7 +284,7 @@ def _start(request: MatrixRequest, index: int, path: UpgradePath) -> _Child:
     except BaseException:
         log.close()
         raise
-    return _Child(index, path, workdir, proc, log, time.monotonic())
+    return _Child(index, path, workdir, proc, log, time.monotonic(), releases)
 
 
 def _run_dir(workdir: Path) -> Path | None:
@@ -240,13 +296,10 @@ def _collect(child: _Child, note: str = "") -> PathResult:
     child.log.close()
     run_dir = _run_dir(child.workdir)
     result = PathResult(child.path, child.proc.returncode, time.monotonic() - child.started,
-                        run_dir, Path(child.log.name), note=note)
-    report = result.report()
-    if report is not None:
-        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-            data = json.loads(report.read_text(encoding="utf-8"))
-            result.steps = [StepSummary.from_report(step) for step in data.get("steps", [])]
-    elif not note:
+                        run_dir, Path(child.log.name), note=note, releases=child.releases)
+    if run_dir is not None:
+        result.steps = read_steps(run_dir)
+    if result.report() is None and not note:
         result.note = f"no report.json; see {child.log.name}"
     return result
 
@@ -286,14 +339,14 @@ def _finished(child: _Child, results: list[PathResult], total: int, say: Say) ->
 
 
 def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
-              results: list[PathResult], say: Say) -> None:
+              results: list[PathResult], installed: Installed, say: Say) -> None:
     running: list[_Child] = []
     total = len(request.paths)
     try:
         while todo or running:
             while todo and len(running) < request.jobs:
                 index, path = todo.pop(0)
-                running.append(_start(request, index, path))
+                running.append(_start(request, index, path, installed))
                 say(f"[{index}/{total}] start {path.label}")
             time.sleep(POLL_SECONDS)
             for child in [c for c in running if c.proc.poll() is not None]:
@@ -309,16 +362,17 @@ def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
 
 
 def _preinstall(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
-                results: list[PathResult], say: Say) -> None:
+                results: list[PathResult], say: Say) -> Installed:
     """Install the releases; a path whose release failed is not run (exit 3, with why)."""
-    failed = preinstall(request.paths, ReleaseCache(request.cache_dir),
-                        request.directory / "logs", request.jobs, say)
+    installed = preinstall(request.paths, ReleaseCache(request.cache_dir),
+                           request.directory / "logs", request.jobs, say)
     for index, path in list(todo):
-        broken = [s for s in (path.base, path.target) if s in failed]
+        broken = [s for s in (path.base, path.target) if s in installed.failed]
         if broken:
             todo.remove((index, path))
             results.append(PathResult(path, int(ExitCode.ENVIRONMENT),
-                                      note=f"{broken[0]}: {failed[broken[0]]}"))
+                                      note=f"{broken[0]}: {installed.failed[broken[0]]}"))
+    return installed
 
 
 def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
@@ -329,13 +383,16 @@ def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
     """
     if request.jobs < 1:
         raise UsageError(f"--jobs {request.jobs}: must be at least 1")
+    for path in request.paths:  # a bad option must not cost a single install
+        check_args(list(path.args), path.label)
     request.directory.mkdir(parents=True, exist_ok=True)
     results: list[PathResult] = []
     todo = list(enumerate(request.paths, 1))
+    installed = Installed({}, {})
     with contextlib.suppress(KeyboardInterrupt):
         if request.preinstall:
-            _preinstall(request, todo, results, say)
-        _schedule(request, todo, results, say)
+            installed = _preinstall(request, todo, results, say)
+        _schedule(request, todo, results, installed, say)
     done = {r.path for r in results}
     results.extend(PathResult(path, None, note="interrupted before it started",
                               interrupted=True)
@@ -351,8 +408,8 @@ def write_results(directory: Path, results: Sequence[PathResult]) -> None:
     data = {"grenadier": "matrix", "exit_code": int(exit_code(results)),
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "paths": [r.to_dict() for r in results]}
-    (directory / MATRIX_JSON).write_text(json.dumps(data, indent=1), encoding="utf-8")
-    (directory / SUMMARY_MD).write_text(markdown(results), encoding="utf-8")
+    write_atomic(directory / MATRIX_JSON, json.dumps(data, indent=1))
+    write_atomic(directory / SUMMARY_MD, markdown(results))
 
 
 def step_cell(result: PathResult) -> str:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from grenadier.errors import UsageError
+from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.phases import rolling
 from grenadier.phases.options import STEPS, RunOptions
+from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import attribute_engines
+from grenadier.plugins.api import Deployment
+from grenadier.plugins.heat.project import HeatProject
+from grenadier.releases import Release
+from grenadier.runner.plan import plan_steps
+from grenadier.services.sqlite import SqliteDatabase
 from grenadier.workload import OpRecord, build_report, parse_mix, percentile
 
 
@@ -105,15 +116,16 @@ def test_rolling_needs_a_bus_and_split_topology() -> None:
 
 
 def test_cold_steps_unchanged_and_rolling_replaces_the_cold_block() -> None:
-    planned = [s for s in STEPS if s != "teardown"]
-    assert RunOptions().steps(planned) == planned
-    rolling = RunOptions(mode="rolling", bus="rabbit").steps(planned)
-    assert rolling == ["install", "setup-base", "smoke-base", "pre-upgrade", "save-state",
-                       "rolling-upgrade", "smoke-target", "post-upgrade"]
-    # a resumed rolling run that stopped inside the block restarts the rolling step
-    assert RunOptions(mode="rolling", bus="rabbit").steps(["upgrade", "start-target",
-                                                           "smoke-target"]) \
-        == ["rolling-upgrade", "smoke-target"]
+    assert RunOptions().step_names == STEPS
+    rolling = RunOptions(mode="rolling", bus="rabbit").step_names
+    assert rolling == ("install", "setup-base", "smoke-base", "pre-upgrade", "save-state",
+                       "rolling-upgrade", "smoke-target", "post-upgrade", "teardown")
+    # a resumed rolling run restarts at the rolling step, and knows it for --stop-after
+    done = {s: StepResult(s, Status.PASSED) for s in rolling[:5]}
+    assert plan_steps(stop_after=None, only=None, done=done, steps=rolling) \
+        == ["rolling-upgrade", "smoke-target", "post-upgrade"]
+    assert plan_steps(stop_after="rolling-upgrade", only=None, done=done, steps=rolling) \
+        == ["rolling-upgrade"]
 
 
 def test_options_without_mode_load_as_cold() -> None:
@@ -124,16 +136,32 @@ def test_options_without_mode_load_as_cold() -> None:
 
 
 class _FakeHeat:
-    """Heat's stack API in memory: operations complete at once; ``broken`` fails updates."""
+    """Heat's stack API in memory: operations complete at once; ``broken`` fails updates;
+    every ``lose_every``-th change is done, then its answer lost (the API stopped with it in
+    flight)."""
 
     def __init__(self) -> None:
         import itertools
 
         self.stacks: dict[str, dict[str, str]] = {}
         self.broken = False
+        self.lose_every = 0
+        self.changes = 0
+        self.lost: list[str] = []
         self._ids = itertools.count(1)
 
     def __call__(self, request: object) -> object:
+        import httpx
+
+        assert isinstance(request, httpx.Request)
+        response = self._answer(request)
+        self.changes += request.method != "GET"
+        if request.method != "GET" and self.lose_every and self.changes % self.lose_every == 0:
+            self.lost.append(request.method)
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return response
+
+    def _answer(self, request: object) -> object:
         import json as _json
 
         import httpx
@@ -144,11 +172,17 @@ class _FakeHeat:
         if request.method == "POST" and parts == ["stacks"]:
             body = _json.loads(request.content)
             sid = f"id-{body['stack_name']}"
+            if sid in self.stacks:
+                return httpx.Response(409, json={"error": {"message": "exists"}})
             self.stacks[sid] = {"id": sid, "stack_name": body["stack_name"],
                                 "stack_status": "CREATE_COMPLETE", "updated_time": ""}
             return httpx.Response(201, json={"stack": {"id": sid}}, headers=headers)
         if parts == ["stacks"]:
             return httpx.Response(200, json={"stacks": list(self.stacks.values())})
+        if request.method == "GET" and len(parts) == 2:  # by name (Heat redirects to name/id)
+            named = [s for s in self.stacks.values() if s["stack_name"] == parts[1]]
+            return httpx.Response(200, json={"stack": named[0]}) if named else \
+                httpx.Response(404, json={"error": {"message": "not found"}})
         sid = parts[2] if len(parts) > 2 else ""
         stack = self.stacks.get(sid)
         if stack is None:
@@ -167,9 +201,16 @@ class _FakeHeat:
         return httpx.Response(200, headers=headers)  # signal
 
 
-def test_generator_attributes_an_injected_failure_to_its_step() -> None:
-    import time
+def _wait_for_records(workload: Any, count: int, seconds: float = 30.0) -> None:
+    """Until the workload has started ``count`` operations; it must still be running then."""
+    deadline = time.monotonic() + seconds
+    while len(workload.records) < count and not workload.done:
+        assert time.monotonic() < deadline, f"{len(workload.records)} of {count} ops in {seconds} s"
+        time.sleep(0.01)
+    assert not workload.done, f"the workload ended after {len(workload.records)} ops"
 
+
+def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     import httpx
 
     from grenadier.plugins.heat.client import HeatClient
@@ -178,15 +219,13 @@ def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
     workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
-                        WorkloadLimits(max_ops=60, rate=200, workers=2, op_timeout=5),
+                        WorkloadLimits(max_ops=60, rate=100, workers=2, op_timeout=5),
                         {"create": 1, "update": 3})
     workload.start()
-    while len(workload.records) < 20:
-        time.sleep(0.01)
+    _wait_for_records(workload, 20)
     workload.set_step("stop-base-engine-1")
     heat.broken = True
-    while len(workload.records) < 40:
-        time.sleep(0.01)
+    _wait_for_records(workload, 40)
     heat.broken = False
     workload.set_step("after")
     records = workload.stop()
@@ -198,3 +237,146 @@ def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     assert any(f["step"] == "stop-base-engine-1" and "UPDATE_FAILED" in f["error"]
                for f in report.failures)
     assert all(r.request_ids for r in records)
+
+
+def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.workload import Workload, WorkloadLimits
+
+    heat = _FakeHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=80, rate=200, workers=1, op_timeout=5),
+                        {"create": 2, "update": 1, "signal": 1, "delete": 2})
+    heat.lose_every = 2  # so that a change sent again is answered
+    workload.start()
+    _wait_for_records(workload, 40)
+    records = workload.stop()
+    assert set(heat.lost) == {"POST", "PATCH", "DELETE"}, heat.lost
+    report = build_report(records)
+    assert report.failures == [], report.failures
+    resent = [r for r in records if r.resent]
+    assert {r.op for r in resent} >= {"create", "update", "delete"}, resent
+    assert report.resent == len(resent) == report.to_dict()["resent"]
+    assert f"{len(resent)} sent a change again after its answer was lost" in report.lines()[-1]
+
+
+def test_a_change_whose_answer_is_always_lost_fails() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.workload import Workload, WorkloadLimits
+    from grenadier.workload.generator import RESENDS
+
+    heat = _FakeHeat()
+    heat.lose_every = 1
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=1, rate=200, workers=1, op_timeout=5),
+                        {"delete": 1, "create": 1}, seed=1)
+    workload.start()
+    [record] = workload.stop()
+    assert record.op == "create"
+    assert not record.ok
+    assert record.resent == RESENDS
+    assert record.error.startswith("RemoteProtocolError:")
+
+
+# -- the rolling step's wiring: services, RPC versions, report ---------------------------------
+
+
+def _release(tmp_path: Path, version: str, rpc: str | None) -> Release:
+    venv = tmp_path / version
+    (venv / "bin").mkdir(parents=True)
+    for name in ("python", "heat-wsgi-api", "heat-engine", "heat-manage"):
+        (venv / "bin" / name).write_text("")
+    engine = venv / "lib" / "python3.11" / "site-packages" / "heat" / "engine"
+    engine.mkdir(parents=True)
+    if rpc is not None:
+        (engine / "service.py").write_text(
+            f"class EngineService(object):\n    RPC_API_VERSION = '{rpc}'\n")
+    return Release(version, version, venv, "pypi")
+
+
+def _ctx(tmp_path: Path, target_rpc: str | None = "1.36") -> Any:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(parents=True)
+    releases = {"base": _release(tmp_path, "26.0.2", "1.36"),
+                "target": _release(tmp_path, "27.0.1", target_rpc)}
+    deployment = Deployment(run_dir, SqliteDatabase(run_dir), 18004, topology="split",
+                            engines=2)
+    # no store: the workload's records go to workload.json only
+    return SimpleNamespace(project=HeatProject(), deployment=deployment, run_dir=run_dir,
+                           release=releases.__getitem__)
+
+
+def test_rolling_services_come_from_the_project_specs(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    services = rolling._Services.of(ctx)
+    assert services.base.api.name == "heat-base-api"
+    assert services.target.api.name == "heat-target-api"
+    assert [s.name for s in services.target.engines] == ["heat-target-engine-1",
+                                                         "heat-target-engine-2"]
+    logs = ctx.deployment.logs
+    assert services.engine_logs() == {
+        f"heat-{role}-engine-{i}": logs / f"heat-{role}-engine-{i}.log"
+        for role in ("base", "target") for i in (1, 2)}
+    assert [services.role_of(n) for n in ("heat-base-engine-2", "heat-target-api", "keystone")] \
+        == ["base", "target", ""]
+
+
+def test_rolling_refuses_a_project_without_one_api_and_its_engines(tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    ctx.deployment.topology = "all-in-one"  # one process: nothing to upgrade piece by piece
+    with pytest.raises(EnvironmentProblem, match="one API and 2 engine services"):
+        rolling._Services.of(ctx)
+
+
+def test_rpc_api_versions_are_read_from_each_release(tmp_path: Path) -> None:
+    assert rolling.rpc_api_versions(_ctx(tmp_path, target_rpc="1.37")) == \
+        {"base": "1.36", "target": "1.37"}
+    assert rolling.rpc_api_versions(_ctx(tmp_path / "x", target_rpc=None)) == \
+        {"base": "1.36", "target": "unknown"}
+
+
+def test_rolling_report_fails_the_step_on_a_failed_operation_or_a_stuck_stack(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _ctx(tmp_path)
+    stuck = {"name": "wl-0002", "id": "i2", "status": "UPDATE_IN_PROGRESS", "reason": "r"}
+    monkeypatch.setattr(rolling, "_inspect_stacks", lambda ctx, result: ([stuck], 0))
+    records = [_rec(1, "before", 1.0, engines=["heat-base-engine-1"]),
+               _rec(2, "switch-api", 2.0, ok=False, op="update", error="boom")]
+    result = StepResult(rolling.STEP, Status.PASSED)
+    services = rolling._Services.of(ctx)
+    rolling._report(ctx, result, records, ["before", "switch-api"], {"base": "1.36"}, services)
+    assert result.status == Status.FAILED
+    assert [(f.check, f.severity) for f in result.findings] == [("workload", "error")] * 2
+    assert "update of wl-0002 failed during step switch-api" in result.findings[0].what
+    assert any(line.startswith("mixed versions NOT shown") for line in result.messages)
+    data = json.loads((ctx.run_dir / rolling.WORKLOAD_FILE).read_text())
+    assert data["steps"] == ["before", "switch-api"]
+    assert data["rpc_api_versions"] == {"base": "1.36"}
+    assert (data["report"]["total"], data["report"]["failed"]) == (2, 1)
+    assert [r["seq"] for r in data["records"]] == [1, 2]
+
+
+def test_rolling_report_passes_with_every_operation_ok_on_both_releases(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _ctx(tmp_path)
+    monkeypatch.setattr(rolling, "_inspect_stacks", lambda ctx, result: ([], 2))
+    records = [_rec(1, "before", 1.0), _rec(2, "after", 11.0)]
+    logs = ctx.deployment.logs
+    logs.mkdir()
+    for record, engine in zip(records, ("heat-base-engine-2", "heat-target-engine-1"),
+                              strict=True):
+        record.request_ids = [f"req-0f0e0d0c-0b0a-4909-8807-06050403020{record.seq}"]
+        (logs / f"{engine}.log").write_text(f"INFO [{record.request_ids[0]} - -] Updating\n")
+    result = StepResult(rolling.STEP, Status.PASSED)
+    rolling._report(ctx, result, records, ["before", "after"], {}, rolling._Services.of(ctx))
+    assert (result.status, result.findings) == (Status.PASSED, [])
+    assert not any("mixed versions NOT shown" in line for line in result.messages)
+    assert "workload stacks deleted after the report: 2" in result.messages
+    assert any(line.startswith("workload slow #2 show") for line in result.messages)
+    assert [r.engines for r in records] == [["heat-base-engine-2"], ["heat-target-engine-1"]]

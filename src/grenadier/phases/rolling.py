@@ -17,27 +17,35 @@ operation carries the step it started in.
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grenadier.checks.api import Finding
-from grenadier.phases.context import RUNNER, RunContext
+from grenadier.errors import EnvironmentProblem
+from grenadier.host import write_atomic
+from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
 from grenadier.plugins.heat.client import HeatClient
-from grenadier.services.api import ServiceEvent
-from grenadier.workload.generator import OpRecord, Workload, WorkloadLimits
+from grenadier.report.impact import rpc_versions
+from grenadier.services.api import ServiceSpec
+from grenadier.services.keystone import TokenTransport
+from grenadier.workload.generator import OpRecord, Workload, WorkloadLimits, parse_mix
 from grenadier.workload.report import WorkloadReport, build_report
 
 STEP = "rolling-upgrade"
 WORKLOAD_FILE = "workload.json"
+#: the workload's stacks are named <prefix>-<seq>
+WORKLOAD_PREFIX = "wl"
+ROLES = ("base", "target")
 #: seconds the workload runs on the base release before, and on the target after, the upgrade
 SETTLE_SECONDS = 10.0
 #: an operation slower than this is listed (a stall, not a failure)
 SLOW_SECONDS = 10.0
 _REQ = re.compile(rb"req-[0-9a-f-]{36}")
-_RPC_VERSION = re.compile(r"RPC_API_VERSION = '([0-9.]+)'")
 
 
 def _client_factory(ctx: RunContext) -> Any:
@@ -51,8 +59,6 @@ def _client_factory(ctx: RunContext) -> Any:
         # blindly (see HeatClient.request)
         transport = None
         if keystone is not None:
-            from grenadier.services.keystone import TokenTransport
-
             transport = TokenTransport(keystone.creds.v3, keystone.creds.tests)
         return HeatClient(url, project, user, retries=8, backoff=0.25, transport=transport)
 
@@ -61,13 +67,55 @@ def _client_factory(ctx: RunContext) -> Any:
 
 def rpc_api_versions(ctx: RunContext) -> dict[str, str]:
     """The engine RPC API version each release's heat-engine speaks (from its source)."""
-    versions = {}
-    for role in ("base", "target"):
-        release = ctx.release(role)
-        found = list(release.venv.glob("lib/python*/site-packages/heat/engine/service.py"))
-        match = _RPC_VERSION.search(found[0].read_text(encoding="utf-8")) if found else None
-        versions[role] = match.group(1) if match else "unknown"
-    return versions
+    return {role: rpc_versions(ctx.release(role))["engine"] or "unknown" for role in ROLES}
+
+
+def _log_file(spec: ServiceSpec) -> Path:
+    """Where the service logs: its ``--log-file`` (Heat's processes), else its output."""
+    cmd = [str(part) for part in spec.cmd]
+    if "--log-file" in cmd[:-1]:
+        return Path(cmd[cmd.index("--log-file") + 1])
+    return spec.log
+
+
+@dataclass(frozen=True)
+class _Role:
+    """One release's processes, as the project specifies them: its API and its engines."""
+
+    api: ServiceSpec
+    engines: list[ServiceSpec]
+
+    @classmethod
+    def of(cls, ctx: RunContext, role: str) -> _Role:
+        specs = ctx.project.services(ctx.release(role), ctx.deployment, role)
+        apis = [spec for spec in specs if spec.name.endswith("-api")]
+        engines = [spec for spec in specs if not spec.name.endswith("-api")]
+        if len(apis) != 1 or len(engines) != ctx.deployment.engines:
+            raise EnvironmentProblem(
+                f"--mode rolling needs one API and {ctx.deployment.engines} engine services "
+                f"for the {role} release; {ctx.project.name} gives "
+                f"{', '.join(spec.name for spec in specs)}")
+        return cls(apis[0], engines)
+
+
+@dataclass(frozen=True)
+class _Services:
+    base: _Role
+    target: _Role
+
+    @classmethod
+    def of(cls, ctx: RunContext) -> _Services:
+        return cls(_Role.of(ctx, "base"), _Role.of(ctx, "target"))
+
+    def engine_logs(self) -> dict[str, Path]:
+        return {spec.name: _log_file(spec) for spec in [*self.base.engines, *self.target.engines]}
+
+    def role_of(self, name: str) -> str:
+        """``base`` or ``target`` for one of the services ("" for another)."""
+        for role, specs in (("base", self.base), ("target", self.target)):
+            if name in {spec.name for spec in [specs.api, *specs.engines]}:
+                return role
+        return ""
 
 
 class _Timeline:
@@ -79,17 +127,10 @@ class _Timeline:
     def step(self, label: str, detail: str = "") -> None:
         self.workload.set_step(label)
         self.order.append(label)
-        self.ctx.supervisor.events.append(ServiceEvent(time.time(), "rolling-upgrade", label,
-                                                       detail))
+        self.ctx.supervisor.note(STEP, label, detail)
         self.result.messages.append(f"[{time.monotonic() - self.started:6.1f} s] step {label}"
                                     + (f": {detail}" if detail else ""))
         self.ctx.say(f"rolling: {label}")
-
-
-def _engine_logs(ctx: RunContext) -> dict[str, Path]:
-    logs = ctx.deployment.logs
-    return {f"heat-{role}-engine-{i}": logs / f"heat-{role}-engine-{i}.log"
-            for role in ("base", "target") for i in range(1, ctx.deployment.engines + 1)}
 
 
 def attribute_engines(records: list[OpRecord], logs: dict[str, Path]) -> None:
@@ -119,76 +160,88 @@ def _cleanup(client: HeatClient, prefix: str) -> int:
     return len(mine)
 
 
+def _workload(ctx: RunContext) -> Workload:
+    options = ctx.options
+    limits = WorkloadLimits(max_ops=options.workload_ops, max_seconds=options.workload_seconds,
+                            rate=options.workload_rate)
+    return Workload(_client_factory(ctx), limits, parse_mix(options.workload_mix),
+                    prefix=WORKLOAD_PREFIX)
+
+
 def rolling_upgrade(ctx: RunContext) -> StepResult:
     """Upgrade base -> target one service at a time while a workload keeps running."""
     result = StepResult(STEP, Status.PASSED)
+    services = _Services.of(ctx)  # before anything starts: a project it cannot upgrade fails
     ctx.start_project("base")
     base, target = ctx.release("base"), ctx.release("target")
     versions = rpc_api_versions(ctx)
     result.messages.append(f"engine RPC API: base {base.label} {versions['base']}, "
                            f"target {target.label} {versions['target']}")
-    options = ctx.options
-    limits = WorkloadLimits(max_ops=options.workload_ops, max_seconds=options.workload_seconds,
-                            rate=options.workload_rate)
-    from grenadier.workload.generator import parse_mix
-
-    workload = Workload(_client_factory(ctx), limits, parse_mix(options.workload_mix),
-                        prefix="wl")
+    workload = _workload(ctx)
     timeline = _Timeline(ctx, workload, result)
-    target_specs = ctx.project.services(target, ctx.deployment, "target")
-    api_spec, engine_specs = target_specs[0], target_specs[1:]
     workload.start()
     try:
         time.sleep(SETTLE_SECONDS)
-        timeline.step("db-sync", f"heat-manage db_sync of {target.label} with {base.label} "
-                                 "running")
-        outcome = ctx.project.db_sync(target, ctx.deployment)
-        result.messages.append(f"db_sync {target.label}: exit {outcome.returncode} in "
-                               f"{outcome.duration:.1f} s")
-        if not outcome.ok:
-            result.findings.append(Finding(
-                STEP, "error", f"db_sync of {target.label} failed under the running base",
-                found=f"exit {outcome.returncode}", remedy="see logs/db_sync-*.log"))
-            return result
-        timeline.step("start-target-engines",
-                      ", ".join(spec.name for spec in engine_specs))
-        for spec in engine_specs:
-            svc = ctx.supervisor.start(spec)
-            result.messages.append(f"{spec.name} ready after {svc.ready_after or 0:.1f} s")
-        for index in range(1, ctx.deployment.engines + 1):
-            name = f"{ctx.project.name}-base-engine-{index}"
-            timeline.step(f"stop-base-engine-{index}", f"{name} (graceful, SIGTERM)")
-            code = ctx.supervisor.stop(name)
-            result.messages.append(f"{name} stopped: exit code {code}")
-        timeline.step("switch-api", f"heat-base-api -> {api_spec.name}")
-        ctx.supervisor.stop(f"{ctx.project.name}-base-api")
-        svc = ctx.supervisor.start(api_spec)
-        result.messages.append(f"{api_spec.name} ready after {svc.ready_after or 0:.1f} s")
-        ctx.running_role = "target"
-        ctx.write_endpoint()
-        timeline.step("after", f"{target.label} only")
-        time.sleep(SETTLE_SECONDS)
-        # the workload goes on until it has made its minimum (bounded by its own limits)
-        while len(workload.records) < options.workload_min_ops and not workload.done:
-            time.sleep(0.5)
+        if _upgrade(ctx, services, timeline):
+            time.sleep(SETTLE_SECONDS)
+            # the workload goes on until it has made its minimum (bounded by its own limits)
+            while len(workload.records) < ctx.options.workload_min_ops and not workload.done:
+                time.sleep(0.5)
     finally:
         records = workload.stop()
-        _report(ctx, result, records, timeline.order, versions)
+        _report(ctx, result, records, timeline.order, versions, services)
     return result
 
 
-def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order: list[str],
-            versions: dict[str, str]) -> WorkloadReport | None:
-    attribute_engines(records, _engine_logs(ctx))
-    in_progress: list[dict[str, Any]] = []
-    cleaned = 0
+def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline) -> bool:
+    """The procedure, db_sync to the API switch; False when db_sync failed (a finding)."""
+    result, base, target = timeline.result, ctx.release("base"), ctx.release("target")
+    timeline.step("db-sync", f"heat-manage db_sync of {target.label} with {base.label} running")
+    outcome = ctx.project.db_sync(target, ctx.deployment)
+    result.messages.append(f"db_sync {target.label}: exit {outcome.returncode} in "
+                           f"{outcome.duration:.1f} s")
+    if not outcome.ok:
+        result.findings.append(Finding(
+            STEP, "error", f"db_sync of {target.label} failed under the running base",
+            found=f"exit {outcome.returncode}", remedy="see logs/db_sync-*.log"))
+        return False
+    timeline.step("start-target-engines",
+                  ", ".join(spec.name for spec in services.target.engines))
+    for spec in services.target.engines:
+        svc = ctx.supervisor.start(spec)
+        result.messages.append(f"{spec.name} ready after {svc.ready_after or 0:.1f} s")
+    for index, spec in enumerate(services.base.engines, start=1):
+        timeline.step(f"stop-base-engine-{index}", f"{spec.name} (graceful, SIGTERM)")
+        code = ctx.supervisor.stop(spec.name)
+        result.messages.append(f"{spec.name} stopped: exit code {code}")
+    api = services.target.api
+    timeline.step("switch-api", f"{services.base.api.name} -> {api.name}")
+    ctx.supervisor.stop(services.base.api.name)
+    svc = ctx.supervisor.start(api)
+    result.messages.append(f"{api.name} ready after {svc.ready_after or 0:.1f} s")
+    ctx.running_role = "target"
+    ctx.write_endpoint()
+    timeline.step("after", f"{target.label} only")
+    return True
+
+
+def _inspect_stacks(ctx: RunContext, result: StepResult) -> tuple[list[dict[str, Any]], int]:
+    """The workload's stacks left IN_PROGRESS; when none is, the stacks are deleted (how many
+    is the second value)."""
+    prefix = f"{WORKLOAD_PREFIX}-"
     try:
         with _client_factory(ctx)() as client:
-            in_progress = _left_in_progress(client, "wl-")
-            if not in_progress:
-                cleaned = _cleanup(client, "wl-")
+            in_progress = _left_in_progress(client, prefix)
+            return in_progress, 0 if in_progress else _cleanup(client, prefix)
     except Exception as exc:  # the API may be down when the procedure itself failed
         result.messages.append(f"workload stacks not inspected: {exc}")
+        return [], 0
+
+
+def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order: list[str],
+            versions: dict[str, str], services: _Services) -> WorkloadReport:
+    attribute_engines(records, services.engine_logs())
+    in_progress, cleaned = _inspect_stacks(ctx, result)
     report = build_report(records, order, in_progress)
     result.messages.extend(report.lines())
     for record in records:
@@ -196,28 +249,34 @@ def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order:
             result.messages.append(
                 f"workload slow #{record.seq} {record.op} {record.stack}: "
                 f"{record.latency:.1f} s, started in {record.step}, ended in {record.end_step}")
+        if record.resent:
+            result.messages.append(
+                f"workload re-sent #{record.seq} {record.op} {record.stack}: its answer was "
+                f"lost {record.resent} time(s), started in {record.step}, ended in "
+                f"{record.end_step}")
     if cleaned:
         result.messages.append(f"workload stacks deleted after the report: {cleaned}")
-    roles = {e.split("-")[1] for e in report.engines}
-    if not {"base", "target"} <= roles:
+    if not set(ROLES) <= {services.role_of(name) for name in report.engines}:
         result.messages.append("mixed versions NOT shown: operations were served by "
                                f"{', '.join(sorted(report.engines)) or 'no engine seen'}")
-    for failure in report.failures:
-        result.findings.append(Finding(
-            "workload", "error", f"{failure['op']} of {failure['stack']} failed during step "
-            f"{failure['step']}", where=f"operation #{failure['seq']} (ended in "
-            f"{failure['end_step']})", found=failure["error"]))
-    for stack in report.in_progress:
-        result.findings.append(Finding(
-            "workload", "error", f"stack {stack['name']} left {stack['status']}",
-            where=stack["id"], found=stack["reason"],
-            remedy="a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md"))
+    result.findings.extend(_findings(report))
     data = {"report": report.to_dict(), "records": [r.to_dict() for r in records],
             "rpc_api_versions": versions, "steps": order}
-    ctx.store.save(RUNNER, "workload", data)
-    import json
-
-    (ctx.run_dir / WORKLOAD_FILE).write_text(json.dumps(data, indent=1), encoding="utf-8")
+    write_atomic(ctx.run_dir / WORKLOAD_FILE, json.dumps(data, indent=1))
     if result.failed_findings:
         result.status = Status.FAILED
     return report
+
+
+def _findings(report: WorkloadReport) -> list[Finding]:
+    """An error per failed operation and per stack left IN_PROGRESS."""
+    found = [Finding(
+        "workload", "error", f"{failure['op']} of {failure['stack']} failed during step "
+        f"{failure['step']}", where=f"operation #{failure['seq']} (ended in "
+        f"{failure['end_step']})", found=failure["error"]) for failure in report.failures]
+    found += [Finding(
+        "workload", "error", f"stack {stack['name']} left {stack['status']}",
+        where=stack["id"], found=stack["reason"],
+        remedy="a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md")
+        for stack in report.in_progress]
+    return found

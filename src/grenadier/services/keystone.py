@@ -111,14 +111,13 @@ def new_credentials() -> KeystoneCredentials:
         stack_domain_admin="heat_domain_admin", stack_domain_admin_password=password())
 
 
-def issue_token(v3: str, account: Account, timeout: float = 30.0) -> tuple[str, dict[str, Any]]:
-    """A project-scoped token for ``account``: (token id, token body)."""
+def issue_token(v3: str, account: Account, timeout: float = 30.0) -> str:
+    """A project-scoped token for ``account`` (its id)."""
     response = httpx.post(f"{v3}/auth/tokens", json=account.auth_body(), timeout=timeout)
     if response.status_code != 201:
         raise EnvironmentProblem(f"Keystone refused a token to {account.user}: "
                                  f"{response.status_code} {response.text[:200]}")
-    body: dict[str, Any] = response.json()["token"]
-    return response.headers["X-Subject-Token"], body
+    return response.headers["X-Subject-Token"]
 
 
 class TokenTransport(httpx.BaseTransport):
@@ -134,12 +133,11 @@ class TokenTransport(httpx.BaseTransport):
         self.inner = inner or httpx.HTTPTransport()
         self._token: str | None = None
         self._lock = threading.Lock()
-        self.token_body: dict[str, Any] = {}
 
     def token(self, *, renew: bool = False) -> str:
         with self._lock:
             if self._token is None or renew:
-                self._token, self.token_body = issue_token(self.v3, self.account)
+                self._token = issue_token(self.v3, self.account)
             return self._token
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -187,9 +185,6 @@ class KeystoneAPI:
 
     def post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return self._checked(self.http.post(path, json=dict(body)))
-
-    def patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self._checked(self.http.patch(path, json=dict(body)))
 
     def put(self, path: str) -> None:
         self._checked(self.http.put(path))
@@ -288,7 +283,10 @@ class Keystone:
         return ensure_tool(self.cache, KEYSTONE_REQUIREMENT, log=log)
 
     def bootstrap(self, tool: Tool) -> None:
-        """db_sync, keys, admin user and identity endpoint: once per run (marker file)."""
+        """db_sync, keys, admin user and identity endpoint: once per run (marker file).
+
+        Idempotent: a second call (a resumed run) only rewrites ``keystone.conf``.
+        """
         conf = self.dir / "keystone.conf"
         self.dir.mkdir(parents=True, exist_ok=True)
         conf.write_text(self.conf_text(), encoding="utf-8")
@@ -309,10 +307,8 @@ class Keystone:
     def _ready(self) -> bool:
         return httpx.get(self.creds.v3, timeout=2).status_code == 200
 
-    def start(self, supervisor: Supervisor, tool: Tool | None = None) -> None:
-        """Install (cached), bootstrap (once), serve, provision (once)."""
-        tool = tool or self.install()
-        self.bootstrap(tool)
+    def start(self, supervisor: Supervisor, tool: Tool) -> None:
+        """Serve, then provision (once): after :meth:`install` and :meth:`bootstrap`."""
         require_port_free(self.creds.port, "this run's Keystone",
                           hint="stop what holds it, or start a new run")
         cmd = [str(tool.python), str(SERVER), "serve", "--config-file",

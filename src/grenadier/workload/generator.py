@@ -36,6 +36,14 @@ TEMPLATE: dict[str, Any] = {
     "outputs": {"word": {"value": {"get_attr": ["word", "value"]}}},
 }
 REQUEST_ID = "x-openstack-request-id"
+#: the API went away with the request in flight (the base API stopped at the switch): the
+#: request may or may not have reached Heat
+ANSWER_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+#: how often a change whose answer was lost is sent again
+RESENDS = 3
+#: what Heat answers a change sent again when the first one did reach it: a create whose
+#: stack exists (409), a delete of a stack gone (404) or being deleted (400 with trusts, 409)
+_ALREADY_DONE = frozenset({400, 404, 409})
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -70,6 +78,8 @@ class OpRecord:
     request_ids: list[str] = field(default_factory=list)
     #: engine services whose logs mention the request (filled in after the run)
     engines: list[str] = field(default_factory=list)
+    #: times a change was sent again because its answer was lost
+    resent: int = 0
 
     @property
     def latency(self) -> float:
@@ -77,11 +87,6 @@ class OpRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "latency": round(self.latency, 4)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> OpRecord:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass
@@ -126,20 +131,14 @@ class Workload:
         self._clients: list[HeatClient] = []
         self._thread: threading.Thread | None = None
         self._futures: list[Future[None]] = []
-        self.started_at = 0.0
 
     # step labels ------------------------------------------------------------------------
-    @property
-    def step(self) -> str:
-        return self._step
-
     def set_step(self, label: str) -> None:
         with self._lock:
             self._step = label
 
     # lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        self.started_at = time.time()
         self._thread = threading.Thread(target=self._loop, name="workload", daemon=True)
         self._thread.start()
 
@@ -159,10 +158,6 @@ class Workload:
     @property
     def done(self) -> bool:
         return self._thread is not None and not self._thread.is_alive()
-
-    def stacks(self) -> list[StackRef]:
-        with self._lock:
-            return list(self._idle)
 
     def _loop(self) -> None:
         interval = 1.0 / self.limits.rate if self.limits.rate > 0 else 0.0
@@ -237,21 +232,41 @@ class Workload:
             record.request_ids.append(rid)
         return response
 
+    def _change(self, client: HeatClient, record: OpRecord, method: str, path: str,
+                **kwargs: Any) -> httpx.Response | None:
+        """Send a request that changes a stack, again when its answer was lost, as a client
+        behind a load balancer would. None: a request sent again found the first one had
+        reached Heat (see ``_ALREADY_DONE``); the operation's wait for its stack decides."""
+        while True:
+            try:
+                return self._call(client, record, method, path, **kwargs)
+            except ANSWER_LOST:
+                if record.resent >= RESENDS:
+                    raise
+                record.resent += 1
+            except HeatError as exc:
+                if not record.resent or exc.status not in _ALREADY_DONE:
+                    raise
+                return None
+
+    def _create(self, client: HeatClient, record: OpRecord) -> StackRef:
+        body = {"stack_name": record.stack, "template": TEMPLATE,
+                "parameters": {"salt": "0"}, "disable_rollback": True}
+        response = self._change(client, record, "POST", "stacks", json=body)
+        if response is not None:
+            ref = StackRef(record.stack, response.json()["stack"]["id"])
+        else:  # the POST whose answer was lost did create it
+            found = client.find_stack(record.stack)
+            if found is None:
+                raise AssertionError(f"stack {record.stack} was neither created nor found")
+            ref = found
+        client.wait_for(ref, {"CREATE_COMPLETE"}, self.limits.op_timeout)
+        return ref
+
     def _run(self, client: HeatClient, record: OpRecord, ref: StackRef | None) -> StackRef | None:
         timeout = self.limits.op_timeout
         if record.op == "create":
-            body = {"stack_name": record.stack, "template": TEMPLATE,
-                    "parameters": {"salt": "0"}, "disable_rollback": True}
-            try:
-                created = self._call(client, record, "POST", "stacks", json=body).json()
-                ref = StackRef(record.stack, created["stack"]["id"])
-            except HeatError as exc:
-                found = client.find_stack(record.stack) if exc.status == 409 else None
-                if found is None:
-                    raise
-                ref = found  # a retried POST whose first attempt reached Heat
-            client.wait_for(ref, {"CREATE_COMPLETE"}, timeout)
-            return ref
+            return self._create(client, record)
         assert ref is not None
         if record.op == "show":
             stack = self._call(client, record, "GET", ref.path,
@@ -261,15 +276,15 @@ class Workload:
                                      f"{stack.get('stack_status_reason')}")
         elif record.op == "update":
             before = client.get_stack(ref)
-            self._call(client, record, "PATCH", ref.path,
-                       json={"parameters": {"salt": str(record.seq)}})
+            self._change(client, record, "PATCH", ref.path,
+                         json={"parameters": {"salt": str(record.seq)}})
             client.wait_for(ref, {"UPDATE_COMPLETE"}, timeout, before=before)
         elif record.op == "signal":
-            self._call(client, record, "POST", f"{ref.path}/resources/handle/signal",
-                       json={"status": "SUCCESS", "reason": "workload",
-                             "data": str(record.seq), "id": str(record.seq)})
+            self._change(client, record, "POST", f"{ref.path}/resources/handle/signal",
+                         json={"status": "SUCCESS", "reason": "workload",
+                               "data": str(record.seq), "id": str(record.seq)})
         elif record.op == "delete":
-            self._call(client, record, "DELETE", ref.path)
+            self._change(client, record, "DELETE", ref.path)
             client.wait_for(ref, {"DELETE_COMPLETE"}, timeout)
         return ref
 

@@ -49,6 +49,8 @@ class WorkloadReport:
     engines: dict[str, int]
     total: int
     succeeded: int
+    #: operations that sent a change again because its answer was lost (see generator.py)
+    resent: int = 0
 
     @property
     def failed(self) -> int:
@@ -62,7 +64,8 @@ class WorkloadReport:
         out = [s.line() for s in self.steps]
         served = ", ".join(f"{k} {v}" for k, v in sorted(self.engines.items())) or "none seen"
         out.append(f"workload total: {self.total} ops, {self.succeeded} ok, {self.failed} "
-                   f"failed; operations served per engine: {served}")
+                   f"failed, {self.resent} sent a change again after its answer was lost; "
+                   f"operations served per engine: {served}")
         for failure in self.failures:
             out.append(f"workload FAILED #{failure['seq']} {failure['op']} {failure['stack']} "
                        f"during {failure['step']}: {failure['error']}")
@@ -73,7 +76,8 @@ class WorkloadReport:
     def to_dict(self) -> dict[str, Any]:
         return {"steps": [asdict(s) for s in self.steps], "failures": self.failures,
                 "in_progress": self.in_progress, "engines": self.engines,
-                "total": self.total, "succeeded": self.succeeded, "failed": self.failed}
+                "total": self.total, "succeeded": self.succeeded, "failed": self.failed,
+                "resent": self.resent}
 
 
 def build_report(records: Iterable[OpRecord], step_order: Sequence[str] = (),
@@ -100,4 +104,5 @@ def build_report(records: Iterable[OpRecord], step_order: Sequence[str] = (),
                  "end_step": r.end_step, "error": r.error, "latency": round(r.latency, 3)}
                 for r in records if not r.ok]
     return WorkloadReport(steps, failures, list(in_progress), engines_total,
-                          total=len(records), succeeded=sum(r.ok for r in records))
+                          total=len(records), succeeded=sum(r.ok for r in records),
+                          resent=sum(r.resent > 0 for r in records))

@@ -44,14 +44,15 @@ from typing import Any
 import pytest
 
 from grenadier.execute import ExecuteRequest, run
-from grenadier.pytest_plugin import Connection, DbInfo, UpgradeState, discover
+from grenadier.plugins.heat.suite import catalog
+from grenadier.pytest_plugin import Connection, DbInfo, UpgradeState, discover, namespace_for
 from grenadier.state.store import StateStore
 
 HERE = Path(__file__).resolve().parent
 SCENARIO_FILE = "scenario.json"
 RESULT_FILE = "crafted.json"
 #: the built-in suite's state-store namespace: what its pre-upgrade test recorded
-SUITE_NAMESPACE = "tests/test_heat_upgrade.py"
+SUITE_NAMESPACE = namespace_for("test_heat_upgrade.py")
 #: how long after the watch (and the upgrade step) started the vanishing happens
 VANISH_AFTER = 4.0
 #: the tag that hides a stack from the target's stack list (``hidden_stack_tags``)
@@ -136,10 +137,9 @@ def scenario() -> dict[str, Any]:
 def suite_records(conn: Connection) -> dict[str, Record]:
     """The built-in suite's pre-upgrade records, by stack key (params, group, ...)."""
     assert conn.state_path is not None, "no state store: not run by grenadier"
-    state = UpgradeState(StateStore(conn.state_path), SUITE_NAMESPACE)
-    keys = ("params", "group", "nested", "software_config", "wait_condition", "retain",
-            "suspended", "in_progress", "evolve")
-    records: dict[str, Record] = {key: state.get(f"stack:{key}") for key in keys}
+    saved = UpgradeState(StateStore(conn.state_path), SUITE_NAMESPACE).all()
+    records: dict[str, Record] = {spec.key: saved.get(f"stack:{spec.key}")
+                                  for spec in catalog.SPECS}
     missing = [key for key, rec in records.items() if not rec]
     assert not missing, f"the built-in suite recorded no stack {missing}"
     return records

@@ -28,13 +28,15 @@ from typing import Any
 
 import pytest
 
+from grenadier.pytest_plugin import namespace_for
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier
 
 TAMPER = Path(__file__).with_name("tamper.py")
 SUITE = "test_heat_upgrade"
-SUITE_NAMESPACE = "tests/test_heat_upgrade.py"
+SUITE_NAMESPACE = namespace_for(f"{SUITE}.py")
 WATCH_TEST = f"{SUITE}::test_stacks_and_resources_stay_in_db"
 STUCK_TEST = "test_stack_left_in_progress_by_dead_engine"
+STUCK_CHECK = "heat.stack-left-in-progress"
 #: GRENADIER_SETTLE_SECONDS of the tampered run: how long its stuck stack is waited for
 SETTLE = "10"
 
@@ -83,10 +85,14 @@ def crafted_run(name: str, workdir: Path, cache_dir: Path, *args: str,
     assert (run.run_dir / "report.json").is_file(), run.err[-3000:]
     done_file = tests / "crafted.json"
     done = json.loads(done_file.read_text(encoding="utf-8")) if done_file.is_file() else {}
+    return Crafted(run, done, suite_records(run))
+
+
+def suite_records(run: Run) -> Records:
+    """What the built-in suite's pre-upgrade test recorded, by stack key."""
     state = json.loads((run.run_dir / "state.json").read_text(encoding="utf-8"))
-    records = {key.split(":", 1)[1]: value for key, value in
-               state["namespaces"].get(SUITE_NAMESPACE, {}).items() if key.startswith("stack:")}
-    return Crafted(run, done, records)
+    return {key.split(":", 1)[1]: value for key, value in
+            state["namespaces"].get(SUITE_NAMESPACE, {}).items() if key.startswith("stack:")}
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +253,28 @@ def _tests(run: Run, step: str) -> dict[str, str]:
     return {str(t["name"]): str(t["status"]) for t in tests}  # type: ignore[attr-defined]
 
 
+def assert_stuck_stack_reported(run: Run, severity: str) -> None:
+    """The stuck-stack test wrote one finding naming the in_progress stack, in findings.jsonl
+    and in report.json's post-upgrade step."""
+    stack = ref(suite_records(run)["in_progress"])
+    lines = (run.run_dir / "findings.jsonl").read_text(encoding="utf-8").splitlines()
+    written = [f for f in map(json.loads, lines) if f["check"] == STUCK_CHECK]
+    assert len(written) == 1, written
+    assert written[0]["phase"] == "post-upgrade", written
+    assert written[0]["test"].endswith(f"{SUITE}.py::{STUCK_TEST}"), written
+    assert (written[0]["severity"], written[0]["where"]) == (severity, f"stack {stack}"), written
+    assert written[0]["found"].startswith("CREATE_IN_PROGRESS"), written
+    reported = [f for f in run.steps()["post-upgrade"]["findings"]  # type: ignore[attr-defined]
+                if f["check"] == STUCK_CHECK]
+    assert [(f["severity"], f["where"]) for f in reported] == [(severity, f"stack {stack}")]
+
+
+def test_clean_run_reports_the_stuck_stack_as_a_warning(default_run: Run) -> None:
+    """Report mode (the default): the test passes, and its warning is in the run's findings."""
+    assert _tests(default_run, "post-upgrade")[f"{SUITE}::{STUCK_TEST}"] == "passed"
+    assert_stuck_stack_reported(default_run, "warning")
+
+
 # -- the tampered run: each post-upgrade check fails with its message ---------------------------
 
 def test_tampered_run_crafted_everything(tampered: Crafted) -> None:
@@ -264,10 +292,11 @@ def test_tampered_check_fails(tampered: Crafted, name: str) -> None:
     assert_failed_saying(tampered, "post-upgrade", name, expected(tampered.records))
 
 
-def test_tampered_run_untouched_detectors_stay_quiet(tampered: Crafted) -> None:
-    """The crafting happened after the watch's last pass; the stuck stack is only reported."""
-    assert tampered.tests("during-upgrade")[WATCH_TEST] == "passed"
+def test_tampered_run_stuck_stack_is_still_only_reported(tampered: Crafted) -> None:
+    """The stuck stack's show was crafted (and the read-only check fails on it), yet the
+    stuck-stack test still finds it stuck, reports its warning and passes on the remedy."""
     assert tampered.tests("post-upgrade")[f"{SUITE}::{STUCK_TEST}"] == "passed"
+    assert_stuck_stack_reported(tampered.run, "warning")
 
 
 # -- the vanished run --------------------------------------------------------------------------
@@ -307,6 +336,11 @@ def test_rows_vanishing_during_the_upgrade_are_caught(vanished: Crafted) -> None
 def test_vanished_run_check_fails(vanished: Crafted, name: str) -> None:
     _, expected = VANISHED[name]
     assert_failed_saying(vanished, "post-upgrade", name, expected(vanished.records))
+
+
+def test_vanished_run_reports_the_stuck_stack_as_an_error(vanished: Crafted) -> None:
+    """--fail-on-stuck: the same finding, as an error."""
+    assert_stuck_stack_reported(vanished.run, "error")
 
 
 def test_vanished_run_untouched_checks_pass(vanished: Crafted) -> None:

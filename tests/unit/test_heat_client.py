@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from grenadier.errors import EnvironmentProblem
+from grenadier.plugins.api import Deployment
+from grenadier.plugins.heat import project as heat_project
 from grenadier.plugins.heat.client import (
     HeatClient,
     HeatError,
@@ -17,6 +22,8 @@ from grenadier.plugins.heat.client import (
     StackWaitError,
     stack_id_from_links,
 )
+from grenadier.services.keystone import Keystone, TokenTransport
+from grenadier.services.sqlite import SqliteDatabase
 
 URL = "http://heat.test"
 PROJECT = "p1"
@@ -162,20 +169,102 @@ def test_gives_up_after_the_retries() -> None:
     assert len(calls) == 3
 
 
-def test_create_whose_retried_post_conflicts_finds_the_stack() -> None:
+def test_create_that_conflicts_finds_the_stack_an_earlier_attempt_made() -> None:
     posts = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
             posts.append(json.loads(request.content))
-            if len(posts) == 1:  # the first attempt reached Heat, its answer was lost
-                raise httpx.ReadError("Connection reset by peer", request=request)
             return httpx.Response(409, json={"error": {"message": "Stack web already exists"}})
+        assert request.url.path == f"/v1/{PROJECT}/stacks/web"
         return httpx.Response(200, json=stack_body("CREATE_IN_PROGRESS"))
 
     assert make(handler).create_stack("web", {"heat_template_version": "2018-08-31"}) == REF
+    assert len(posts) == 1
     assert posts[0]["stack_name"] == "web"
     assert posts[0]["disable_rollback"] is True
+
+
+def test_create_that_conflicts_with_no_stack_found_is_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(409, json={"error": {"message": "conflict"}})
+        return httpx.Response(404, json={"error": {"message": "not found"}})
+
+    with pytest.raises(HeatError) as caught:
+        make(handler).create_stack("web", {"heat_template_version": "2018-08-31"})
+    assert caught.value.status == 409
+
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _failing_first(error: type[httpx.TransportError], failures: int,
+                   calls: list[httpx.Request]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) <= failures:
+            raise error("Connection reset by peer", request=request)
+        return httpx.Response(200, json={})
+
+    return handler
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_connection_that_never_reached_heat_is_retried_whatever_the_method(
+        method: str) -> None:
+    calls: list[httpx.Request] = []
+    heat = make(_failing_first(httpx.ConnectError, 2, calls))
+    assert heat.request(method, "stacks").status_code == 200
+    assert [c.method for c in calls] == [method] * 3
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_lost_answer_to_a_read_is_retried(method: str,
+                                            error: type[httpx.TransportError]) -> None:
+    calls: list[httpx.Request] = []
+    assert make(_failing_first(error, 2, calls)).request(method, "stacks").status_code == 200
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("error", [httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_a_request_that_may_have_reached_heat_is_not_retried(
+        method: str, error: type[httpx.TransportError]) -> None:
+    calls: list[httpx.Request] = []
+    with pytest.raises(error):
+        make(_failing_first(error, 1, calls)).request(method, "stacks")
+    assert len(calls) == 1  # a repeated suspend, PATCH or DELETE could answer 409
+
+
+def test_an_action_whose_answer_was_lost_is_not_sent_twice() -> None:
+    actions: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            actions.append(request)
+            raise httpx.ReadError("Connection reset by peer", request=request)
+        return httpx.Response(200, json=stack_body("CREATE_COMPLETE"))
+
+    with pytest.raises(httpx.ReadError):
+        make(handler).suspend(REF)
+    assert len(actions) == 1
+
+
+def test_status_counts_a_stack_heat_no_longer_finds_as_deleted() -> None:
+    answers = iter([httpx.Response(200, json=stack_body("UPDATE_IN_PROGRESS")),
+                    httpx.Response(404, json={"error": {"message": "not found"}})])
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return next(answers)
+
+    heat = make(handler)
+    assert heat.status(REF) == "UPDATE_IN_PROGRESS"
+    assert heat.status(REF) == "DELETE_COMPLETE"
+    assert paths == [STACK_PATH, STACK_PATH]  # name and id: no lookup, no redirect
 
 
 def test_error_message_is_heats_own() -> None:
@@ -259,3 +348,84 @@ def test_a_400_on_a_live_stack_is_still_an_error() -> None:
     client = HeatClient("http://heat", "p", transport=httpx.MockTransport(handler))
     with pytest.raises(HeatError):
         client.delete_stack("s/1")
+
+
+# -- HeatProject.client and the runner's inventory -------------------------------------------
+
+def _deployment(tmp_path: Path, *, serial: bool, keystone: Any = None) -> Deployment:
+    db = SqliteDatabase(tmp_path)
+    db.serial = serial
+    return Deployment(tmp_path, db, 18004, keystone=keystone)
+
+
+def _patch_transport(monkeypatch: pytest.MonkeyPatch, handler: Handler) -> None:
+    monkeypatch.setattr(heat_project, "HeatClient",
+                        partial(HeatClient, transport=httpx.MockTransport(handler)))
+
+
+def _inventory_handler(seen: list[str]) -> Handler:
+    stacks = [{"id": "1", "stack_name": "web", "stack_status": "CREATE_COMPLETE"},
+              {"id": "2", "stack_name": "web-child-x", "stack_status": "CREATE_COMPLETE",
+               "parent": "1"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.url.path}?{request.url.query.decode()}".rstrip("?"))
+        if request.url.path.endswith("/stacks"):
+            return httpx.Response(200, json={"stacks": stacks})
+        name = request.url.path.split("/")[-3]
+        return httpx.Response(200, json={"resources": [
+            {"resource_name": f"{name}-b", "resource_type": "T", "resource_status": "C",
+             "physical_resource_id": "p"},
+            {"resource_name": f"{name}-a", "resource_type": "T", "resource_status": "C"}]})
+
+    return handler
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_inventory_lists_each_stacks_resources_by_name_and_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serial: bool) -> None:
+    seen: list[str] = []
+    _patch_transport(monkeypatch, _inventory_handler(seen))
+    deployment = _deployment(tmp_path, serial=serial)
+    inventory = heat_project.HeatProject().inventory(deployment)
+    project = heat_project.HeatProject().endpoint(deployment)["project"]
+    assert sorted(seen) == [f"/v1/{project}/stacks/web-child-x/2/resources",
+                            f"/v1/{project}/stacks/web/1/resources",
+                            f"/v1/{project}/stacks?show_nested=true"]
+    assert [s["name"] for s in inventory["stacks"]] == ["web", "web-child-x"]
+    assert inventory["stacks"][1]["parent"] == "1"
+    assert inventory["stacks"][0]["resources"] == [
+        {"name": "web-a", "type": "T", "status": "C", "physical_id": None},
+        {"name": "web-b", "type": "T", "status": "C", "physical_id": "p"}]
+
+
+@pytest.mark.parametrize("failure", ["status", "connection"])
+def test_inventory_failure_is_one_environment_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failure == "connection":
+            raise httpx.ConnectError("Connection refused", request=request)
+        return httpx.Response(500, text="Internal error\nwith a traceback")
+
+    _patch_transport(monkeypatch, handler)
+    with pytest.raises(EnvironmentProblem, match="inventory of Heat's stacks") as caught:
+        heat_project.HeatProject().inventory(_deployment(tmp_path, serial=False))
+    assert "\n" not in caught.value.one_line()
+
+
+def test_client_as_admin_needs_keystone(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs Keystone"):
+        heat_project.HeatProject().client(_deployment(tmp_path, serial=True), "admin")
+
+
+def test_client_with_keystone_uses_tokens_of_the_account_in_its_project(tmp_path: Path) -> None:
+    keystone = Keystone(tmp_path, cache=None, heat_port=18004)  # type: ignore[arg-type]
+    keystone.creds.ids.update({"tests_project": "tp", "admin_project": "ap",
+                               "stack_domain": "d"})
+    deployment = _deployment(tmp_path, serial=True, keystone=keystone)
+    for account, project in (("tests", "tp"), ("admin", "ap")):
+        with heat_project.HeatProject().client(deployment, account) as heat:  # type: ignore[arg-type]
+            transport = heat._http._transport
+            assert isinstance(transport, TokenTransport)
+            assert transport.account == getattr(keystone.creds, account)
+            assert heat.project == project

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
 from grenadier.plugins.heat import conf
 
@@ -52,30 +51,25 @@ def test_heat_conf_has_the_options_single_process_heat_needs(tmp_path: Path) -> 
     assert not parsed.has_section("oslo_policy")
 
 
-def test_policy_file_and_extra_options(tmp_path: Path) -> None:
-    params = _params(
-        tmp_path,
-        policy_file=tmp_path / "policy.yaml",
-        extra={"DEFAULT": {"debug": "true", "max_stacks_per_tenant": "100"}, "cache": {"x": "%y"}},
-    )
-    parsed = _parse(conf.render_heat_conf(params))
-    assert parsed["oslo_policy"]["policy_file"] == str(tmp_path / "policy.yaml")
-    assert parsed["DEFAULT"]["debug"] == "true"  # extra wins over the default
-    assert parsed["DEFAULT"]["max_stacks_per_tenant"] == "100"
-    assert parsed["cache"]["x"] == "%y"  # no interpolation
+def test_no_policy_overrides_the_token_roles_satisfy_the_defaults(tmp_path: Path) -> None:
+    parsed = _parse(conf.render_heat_conf(_params(tmp_path)))
+    assert not parsed.has_section("oslo_policy")
+    roles = {r["name"] for r in json.loads(conf.render_token(18004, "p", "u"))["token"]["roles"]}
+    assert {"member", "reader"} <= roles  # what Heat's new rule defaults ask for
 
 
-def test_known_options_filter_extra_but_never_core(tmp_path: Path) -> None:
-    params = _params(tmp_path, extra={"clients_vitrage": {"endpoint_type": "public"}})
-    known = {("DEFAULT", "debug")}
-    parsed = _parse(conf.render_heat_conf(params, known_options=known))
-    assert not parsed.has_section("clients_vitrage")
-    assert parsed["heat_api"]["bind_port"] == "18004"
-    kept, dropped = conf.split_known(
-        {"DEFAULT": {"debug": "true"}, "clients_vitrage": {"endpoint_type": "x"}}, known
-    )
-    assert kept == {"DEFAULT": {"debug": "true"}}
-    assert dropped == [("clients_vitrage", "endpoint_type")]
+def test_split_noauth_accepts_the_legacy_policy_defaults_without_a_policy_file(
+        tmp_path: Path) -> None:
+    parsed = _parse(conf.render_heat_conf(_params(tmp_path, split_noauth=True)))
+    section = parsed["oslo_policy"]
+    own = {key: section[key] for key in set(section) - set(parsed.defaults())}
+    assert own == {"enforce_new_defaults": "false", "enforce_scope": "false"}
+
+
+def test_values_are_written_as_they_are(tmp_path: Path) -> None:
+    url = "postgresql+psycopg2://heat:p%40ss%y@/heat?host=/tmp/pg"
+    assert _parse(conf.render_heat_conf(_params(tmp_path, db_url=url)))["database"][
+        "connection"] == url  # no interpolation of '%'
 
 
 @pytest.mark.parametrize(
@@ -83,7 +77,7 @@ def test_known_options_filter_extra_but_never_core(tmp_path: Path) -> None:
     [
         ({"auth_encryption_key": "short"}, "32 characters"),
         ({"log_file": Path("relative.log")}, "absolute"),
-        ({"extra": {"DEFAULT": {"bad": "a\nb"}}}, "newline"),
+        ({"db_url": "sqlite:///a\nb"}, "newline"),
     ],
 )
 def test_invalid_params_are_refused(
@@ -111,13 +105,6 @@ def test_token_is_a_keystone_v3_token_with_the_catalog(tmp_path: Path) -> None:
         assert {e["interface"] for e in service["endpoints"]} == {"public", "internal", "admin"}
         assert all(e["url"].startswith("http://127.0.0.1:18004/") for e in service["endpoints"])
     assert catalog["orchestration"]["endpoints"][0]["url"] == "http://127.0.0.1:18004/v1/proj1"
-
-
-def test_policy_overrides_metadata_rule() -> None:
-    text = conf.render_policy({"stacks:global_index": "rule:deny_everybody"})
-    rules = yaml.safe_load(text)
-    assert rules["software_deployments:metadata"] == conf.METADATA_POLICY_RULE
-    assert rules["stacks:global_index"] == "rule:deny_everybody"
 
 
 def test_api_paste_ini_found_in_venv_etc(tmp_path: Path) -> None:

@@ -9,8 +9,19 @@ from pathlib import Path
 import pytest
 
 from grenadier.checks.api import Finding
-from grenadier.pytest_plugin import Concurrently, UpgradeWatch, discover
+from grenadier.pytest_plugin import (
+    Concurrently,
+    Endpoint,
+    UpgradeState,
+    UpgradeWatch,
+    discover,
+    heat_client,
+    namespace_for,
+    watch_seconds,
+)
 from grenadier.pytest_plugin.connection import ENV
+from grenadier.services.keystone import TokenTransport, new_credentials
+from grenadier.state.store import StateStore
 
 pytest_plugins = ["pytester"]
 
@@ -262,3 +273,61 @@ def test_findings_are_reported_without_failing(pytester: pytest.Pytester,
     assert record["phase"] == "post-upgrade"
     assert Finding.from_dict(record).check == "x.stuck"
     assert "grenadier_finding" in (path / "junit.xml").read_text(encoding="utf-8")
+
+
+def test_namespace_is_the_module_file_name_wherever_it_lies() -> None:
+    assert namespace_for("/a/b/test_x.py") == namespace_for(Path("test_x.py")) == \
+        "tests/test_x.py"
+
+
+def test_upgrade_state_all_reads_the_store_once(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    store = StateStore(tmp_path / "state.json")
+    store.save("tests/test_a.py", "k1", 1)
+    store.save("tests/test_a.py", "k2", {"x": 2})
+    store.save("tests/test_b.py", "k1", 3)
+    reads: list[int] = []
+    read = StateStore._read
+    monkeypatch.setattr(StateStore, "_read", lambda self: reads.append(1) or read(self))
+    assert UpgradeState(store, namespace_for("test_a.py")).all() == {"k1": 1, "k2": {"x": 2}}
+    assert reads == [1]
+    assert UpgradeState(store, "tests/test_none.py").all() == {}
+
+
+def test_upgrade_state_require_goes_through_get(tmp_path: Path) -> None:
+    class Mapped(UpgradeState):
+        def get(self, key: str, default: object = None) -> object:
+            return f"mapped {key}"
+
+    assert Mapped(StateStore(tmp_path / "s.json"), "ns").require("k") == "mapped k"
+
+
+def test_watch_seconds_bound(tmp_path: Path) -> None:
+    path = run_dir(tmp_path)
+    during = discover({ENV.RUN_DIR: str(path), ENV.PHASE: "during-upgrade"})
+    assert watch_seconds(during, {}) == 600.0
+    assert watch_seconds(during, {ENV.WATCH_SECONDS: "5.5"}) == 5.5
+    # one pass outside a run's during-upgrade phase: nothing upgrades concurrently
+    assert watch_seconds(discover({ENV.PHASE: "during-upgrade"}), {}) == 0.0
+    assert watch_seconds(discover({ENV.RUN_DIR: str(path), ENV.PHASE: "post-upgrade"}), {}) == 0.0
+
+
+def test_heat_client_as_the_tests_or_as_admin(tmp_path: Path) -> None:
+    noauth = Endpoint("http://heat:8004", "p1", "u1", serial=False, release=None)
+    with heat_client(noauth) as heat:
+        assert (heat.project, heat._http.headers["X-Auth-User"]) == ("p1", "u1")
+    with pytest.raises(ValueError, match="needs a run with Keystone"):
+        heat_client(noauth, "admin")
+    creds = new_credentials()
+    (tmp_path / "creds.json").write_text(creds.to_json(), encoding="utf-8")
+    auth = {"type": "keystone", "credentials": str(tmp_path / "creds.json"),
+            "admin_project": "ap"}
+    keystone = Endpoint("http://heat:8004", "tp", "grenadier", False, None, auth=auth)
+    for account, project, who in (("tests", "tp", creds.tests), ("admin", "ap", creds.admin)):
+        with heat_client(keystone, account) as heat:  # type: ignore[arg-type]
+            transport = heat._http._transport
+            assert isinstance(transport, TokenTransport)
+            assert (heat.project, transport.account) == (project, who)
+    down = Endpoint(None, "p1", "u1", serial=False, release=None)
+    with pytest.raises(ValueError, match="Heat is down"):
+        heat_client(down)

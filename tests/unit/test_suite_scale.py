@@ -1,9 +1,14 @@
-"""The suite's opt-in scale knob: GRENADIER_SUITE_EXTRA_STACKS extra simple stacks."""
+"""The suite's catalog: how each stack is settled, and the opt-in scale knob
+(GRENADIER_SUITE_EXTRA_STACKS extra simple stacks)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import pytest
 
+from grenadier.plugins.heat.client import StackRef
 from grenadier.plugins.heat.suite import catalog
 
 
@@ -45,5 +50,55 @@ def test_extra_specs_are_simple_distinct_stacks_after_the_builtin_set() -> None:
 
 def test_extra_specs_are_the_same_for_the_same_count() -> None:
     # post-upgrade rebuilds the keys from the count saved by pre-upgrade
-    assert [s.key for s in catalog.extra_specs(200)] == [s.key for s in catalog.extra_specs(200)]
     assert catalog.extra_specs(200)[-1].key == "extra_0200"
+
+
+class FakeHeat:
+    """Records what ``catalog.create`` asks of Heat; every resource and wait succeeds."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def create_stack(self, name: str, *args: Any) -> StackRef:
+        self.calls.append(("create",))
+        return StackRef(name, "id")
+
+    def get_resource(self, ref: StackRef, resource: str) -> dict[str, Any]:
+        self.calls.append(("resource", resource))
+        return {"resource_status": "CREATE_IN_PROGRESS" if resource == "slow"
+                else "CREATE_COMPLETE"}
+
+    def signal_resource(self, ref: StackRef, resource: str, data: Any) -> None:
+        self.calls.append(("signal", resource, data["data"]))
+
+    def wait_for(self, ref: StackRef, statuses: Collection[str], timeout: float) -> None:
+        self.calls.append(("wait", *sorted(statuses)))
+
+    def suspend(self, ref: StackRef) -> None:
+        self.calls.append(("suspend",))
+
+
+@pytest.mark.parametrize(("key", "calls"), [
+    ("params", [("create",), ("wait", "CREATE_COMPLETE")]),
+    ("in_progress", [("create",), ("resource", "slow")]),  # not waited for
+    ("wait_condition", [("create",), ("resource", "handle"), ("signal", "handle", "pre"),
+                        ("wait", "CREATE_COMPLETE")]),
+    ("suspended", [("create",), ("wait", "CREATE_COMPLETE"), ("suspend",),
+                   ("wait", "SUSPEND_COMPLETE")]),
+])
+def test_each_stack_is_brought_to_the_state_its_spec_settles(
+        key: str, calls: list[tuple[Any, ...]]) -> None:
+    heat = FakeHeat()
+    catalog.create(heat, catalog.SPEC_BY_KEY[key])  # type: ignore[arg-type]
+    assert heat.calls == calls
+
+
+def test_settled_states_are_the_ones_create_knows() -> None:
+    assert {s.settled for s in catalog.SPECS} == {catalog.COMPLETE, catalog.SUSPENDED,
+                                                   catalog.IN_PROGRESS}
+    with pytest.raises(ValueError, match="cannot be left UPDATE_COMPLETE"):
+        catalog.StackSpec("x", "inner.yaml", "x", settled="UPDATE_COMPLETE")
+    with pytest.raises(ValueError, match="started"):
+        catalog.StackSpec("x", "inner.yaml", "x", settled=catalog.IN_PROGRESS)
+    with pytest.raises(ValueError, match="started"):
+        catalog.StackSpec("x", "inner.yaml", "x", started="slow")

@@ -2,7 +2,8 @@
 
 Markers ``smoke``, ``pre_upgrade``, ``during_upgrade``, ``post_upgrade`` and ``requires``;
 fixtures ``heat``, ``heat_endpoint``, ``upgrade_state``, ``releases``, ``phase``,
-``upgrade_watch``, ``concurrently``, ``findings`` and ``grenadier_connection``.
+``upgrade_watch``, ``concurrently``, ``findings`` and ``grenadier_connection``; helpers
+``heat_client``, ``namespace_for`` and ``watch_seconds`` for what the fixtures do not cover.
 See docs/writing-upgrade-tests.md.
 """
 
@@ -16,6 +17,9 @@ from grenadier.pytest_plugin.plugin import (
     Tick,
     UpgradeState,
     UpgradeWatch,
+    heat_client,
+    namespace_for,
+    watch_seconds,
 )
 
 __all__ = [
@@ -30,4 +34,7 @@ __all__ = [
     "UpgradeState",
     "UpgradeWatch",
     "discover",
+    "heat_client",
+    "namespace_for",
+    "watch_seconds",
 ]

@@ -11,11 +11,12 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -122,20 +123,31 @@ def heat_endpoint(grenadier_connection: Connection) -> Endpoint:
     return endpoint
 
 
-@pytest.fixture(scope="session")
-def heat(heat_endpoint: Endpoint) -> Iterator[HeatClient]:
-    """A Heat client for the running release (noauth headers of the run's project)."""
+def heat_client(endpoint: Endpoint, account: Literal["tests", "admin"] = "tests") -> HeatClient:
+    """A Heat client for ``endpoint`` as ``account``: ``tests`` (the run's project: noauth
+    headers, a given token, or the tests' Keystone user) or ``admin`` (the run's Keystone admin
+    in the admin project; needs a run with Keystone)."""
     # imported here: unrelated pytest runs load this plugin and should not pay for httpx
     from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.keystone import heat_transport
 
-    assert heat_endpoint.url is not None
-    transport = None
-    if heat_endpoint.auth:  # real Keystone tokens instead of noauth headers
-        from grenadier.services.keystone import heat_transport
+    if endpoint.url is None:
+        raise ValueError("Heat is down: no endpoint URL")
+    auth = endpoint.auth
+    if account == "admin":
+        if not auth:
+            raise ValueError("a Heat client as admin needs a run with Keystone")
+        return HeatClient(endpoint.url, str(auth["admin_project"]), "admin",
+                          transport=heat_transport(auth, "admin"))
+    transport = heat_transport(auth) if auth else None  # real tokens instead of noauth headers
+    return HeatClient(endpoint.url, endpoint.project, endpoint.user, transport=transport,
+                      token=endpoint.token)
 
-        transport = heat_transport(heat_endpoint.auth)
-    with HeatClient(heat_endpoint.url, heat_endpoint.project, heat_endpoint.user,
-                    transport=transport, token=heat_endpoint.token) as client:
+
+@pytest.fixture(scope="session")
+def heat(heat_endpoint: Endpoint) -> Iterator[HeatClient]:
+    """A Heat client for the running release, in the run's project (see :func:`heat_client`)."""
+    with heat_client(heat_endpoint) as client:
         yield client
 
 
@@ -154,6 +166,14 @@ def phase(grenadier_connection: Connection) -> str | None:
     return grenadier_connection.phase
 
 
+def namespace_for(path: str | os.PathLike[str]) -> str:
+    """The state-store namespace of the test module at ``path``: ``tests/<file name>``.
+
+    The file name, not the node id: it is the same whatever rootdir each phase's run has.
+    """
+    return f"tests/{Path(path).name}"
+
+
 class UpgradeState:
     """grenade's resource_save / resource_get: one namespace per test module file."""
 
@@ -167,9 +187,13 @@ class UpgradeState:
     def get(self, key: str, default: Any = None) -> Any:
         return self.store.get(self.namespace, key, default)
 
+    def all(self) -> dict[str, Any]:
+        """Every key of this namespace and its value, in one read of the store."""
+        return self.store.namespace(self.namespace)
+
     def require(self, key: str) -> Any:
         """The saved value; fails the test when the pre-upgrade tests never saved it."""
-        value = self.store.get(self.namespace, key)
+        value = self.get(key)
         if value is None:
             pytest.fail(f"nothing saved under {self.namespace}/{key} in {self.store.path}: "
                         "did this module's pre_upgrade tests run in this run?", pytrace=False)
@@ -183,8 +207,7 @@ def upgrade_state(request: pytest.FixtureRequest,
     path = grenadier_connection.state_path
     if path is None:
         pytest.skip(f"no state store: set {ENV.RUN_DIR} or {ENV.STATE}")
-    # The file name, not the node id: it is the same whatever rootdir each phase's run has.
-    return UpgradeState(StateStore(path), f"tests/{request.path.name}")
+    return UpgradeState(StateStore(path), namespace_for(request.path))
 
 
 @dataclass(frozen=True)
@@ -227,17 +250,21 @@ class UpgradeWatch:
             time.sleep(max(0.0, self.interval - (time.monotonic() - began)))
 
 
+def watch_seconds(conn: Connection, environ: Mapping[str, str] | None = None) -> float:
+    """The longest a during-upgrade watch lasts: ``GRENADIER_WATCH_SECONDS``; else 600 s in a
+    run's during-upgrade phase, 0 (one pass) outside one."""
+    environ = os.environ if environ is None else environ
+    if ENV.WATCH_SECONDS in environ:
+        return float(environ[ENV.WATCH_SECONDS])
+    # Only the runner upgrades concurrently; run by hand, one pass is what can be checked.
+    during = conn.phase == "during-upgrade" and conn.upgrade_done_path is not None
+    return DEFAULT_WATCH_SECONDS if during else 0.0
+
+
 @pytest.fixture
 def upgrade_watch(grenadier_connection: Connection) -> UpgradeWatch:
     """Iterate to check continuously while the upgrade step runs (during-upgrade tests)."""
-    conn = grenadier_connection
-    if ENV.WATCH_SECONDS in os.environ:
-        max_seconds = float(os.environ[ENV.WATCH_SECONDS])
-    else:
-        # Only the runner upgrades concurrently; run by hand, one pass is what can be checked.
-        during = conn.phase == "during-upgrade" and conn.upgrade_done_path is not None
-        max_seconds = DEFAULT_WATCH_SECONDS if during else 0.0
-    return UpgradeWatch(conn.upgrade_done, max_seconds)
+    return UpgradeWatch(grenadier_connection.upgrade_done, watch_seconds(grenadier_connection))
 
 
 class Concurrently:

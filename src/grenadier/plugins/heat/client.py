@@ -18,8 +18,13 @@ import httpx
 __all__ = ["HeatClient", "HeatError", "HeatNotFound", "StackRef", "StackWaitError"]
 
 JSON = dict[str, Any]
-#: errors where the request most likely never reached Heat's application code
-_RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+#: errors where the request never reached Heat: retried whatever the method
+_NOT_SENT: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError,)
+#: errors where the request may have reached Heat and only its answer was lost: retried only
+#: for methods that change nothing (a repeated suspend, PATCH or DELETE may answer 409)
+_ANSWER_LOST: tuple[type[httpx.TransportError], ...] = (
+    httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
 _DELETED = "DELETE_COMPLETE"
 #: how long a state equal to the one before an operation is taken as not yet changed
 STALE_GRACE_SECONDS = 5.0
@@ -127,13 +132,19 @@ class HeatClient:
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: Mapping[str, Any] | None = None) -> httpx.Response:
-        """Send one request; retry on a connection reset (a full API backlog), raise on >= 400."""
+        """Send one request, raise on >= 400.
+
+        A connection Heat refused or reset before taking the request (a busy API) is retried
+        with a backoff, whatever the method; a request whose answer was lost on the way back
+        (it may have reached Heat) is retried only when it is a GET or HEAD.
+        """
+        retried = _NOT_SENT + _ANSWER_LOST if method.upper() in _SAFE_METHODS else _NOT_SENT
         attempt = 0
         while True:
             try:
                 response = self._http.request(method, path, json=json, params=params)
                 break
-            except _RETRYABLE:
+            except retried:
                 if attempt >= self.retries:
                     raise
                 time.sleep(self.backoff * 2**attempt)
@@ -170,7 +181,8 @@ class HeatClient:
         try:
             created = self._json("POST", "stacks", json=body)["stack"]
         except HeatError as exc:
-            # A retried POST whose first attempt did reach Heat: the stack exists already.
+            # The stack exists already: an earlier attempt of this creation (whose answer
+            # was lost, then retried by the caller) did reach Heat.
             found = self.find_stack(name) if exc.status == 409 else None
             if found is None:
                 raise
@@ -243,12 +255,14 @@ class HeatClient:
         except HeatError as exc:
             # With trusts, a deleted stack stays visible as DELETE_COMPLETE until its trust is
             # gone, and deleting it again meanwhile answers 400: it is deleted all the same.
-            if exc.status != 400 or self._status_or_gone(ref) != _DELETED:
+            if exc.status != 400 or self.status(ref) != _DELETED:
                 raise
 
-    def _status_or_gone(self, ref: StackRef) -> str:
+    def status(self, stack: Stack) -> str:
+        """The stack's status now; DELETE_COMPLETE once Heat no longer finds it (404), as
+        :meth:`wait_for` counts it."""
         try:
-            return str(self._json("GET", ref.path)["stack"].get("stack_status", ""))
+            return str(self.get_stack(stack).get("stack_status", ""))
         except HeatNotFound:
             return _DELETED
 
@@ -306,10 +320,6 @@ class HeatClient:
         events: list[JSON] = self._json("GET", f"{self.ref(stack).path}/events",
                                         params=params)["events"]
         return events
-
-    def software_config(self, config_id: str) -> JSON:
-        body: JSON = self._json("GET", f"software_configs/{config_id}")["software_config"]
-        return body
 
     # -- waiting ---------------------------------------------------------------------------
 

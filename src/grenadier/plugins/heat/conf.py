@@ -1,11 +1,10 @@
 """Render the files Heat needs: heat.conf (one process or split, noauth or Keystone), an engine's
-host file, the fake token, the policy overrides.
+host file, the fake token.
 
 Pure functions: nothing here reads or writes files except `api_paste_ini`, which only looks for
-an existing file in a release venv. Every option written by default is known to openstack-heat
-25.0.2, 26.0.2 and 27.0.1 (or to the oslo libraries / launcher that read it), so one rendering
-serves every release; options a caller adds through `HeatConfParams.extra` can be filtered
-against a release's known option names with `split_known`.
+an existing file in a release venv. Every option written is known to openstack-heat 25.0.2,
+26.0.2 and 27.0.1 (or to the oslo libraries / launcher that read it), so one rendering serves
+every release. A user's own options come in their own file (`grenadier run --config`).
 """
 
 from __future__ import annotations
@@ -15,24 +14,19 @@ import io
 import json
 import secrets
 import string
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 __all__ = [
     "FAKE_KEYSTONE_BACKEND",
     "LAUNCHER_OPTIONS",
-    "METADATA_POLICY_RULE",
     "HeatConfParams",
     "KeystoneParams",
     "api_paste_ini",
     "new_auth_encryption_key",
     "render_heat_conf",
     "render_host_conf",
-    "render_policy",
     "render_token",
-    "split_known",
 ]
 
 FAKE_KEYSTONE_BACKEND = "heat.engine.clients.os.keystone.fake_keystoneclient.FakeKeystoneClient"
@@ -42,20 +36,6 @@ FAKE_KEYSTONE_BACKEND = "heat.engine.clients.os.keystone.fake_keystoneclient.Fak
 LAUNCHER_OPTIONS: frozenset[tuple[str, str]] = frozenset(
     {("heat_api", "bind_host"), ("heat_api", "bind_port")}
 )
-
-# Heat's noauth middleware gives every request the single role `admin`.  Today's oslo.policy
-# enforces Heat's new rule defaults, which ask for `member` / `reader` (real Keystone implies
-# both for an admin), so plain noauth answers 403 even to stacks:create; launcher.py therefore
-# grants the roles listed in the token (render_token: admin, member, reader).  This override is
-# a second line for the one rule named in heat-notes.md, `software_deployments:metadata`: it
-# also accepts a project admin, which keeps that API working where only `admin` is granted.
-METADATA_POLICY_RULE = (
-    "(role:admin and project_id:%(project_id)s)"
-    " or (role:reader and project_id:%(project_id)s)"
-    " or (role:heat_stack_user and project_id:%(project_id)s)"
-)
-
-_EMPTY: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -85,11 +65,11 @@ class HeatConfParams:
     token_file: Path  # [noauth] token_response: JSON from render_token()
     auth_encryption_key: str  # exactly 32 characters: new_auth_encryption_key()
     transport_url: str = "fake://"  # fake:// only works with everything in one process
-    extra: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
-    policy_file: Path | None = None  # [oslo_policy] policy_file: YAML from render_policy()
     keystone: KeystoneParams | None = None  # None: noauth and the fake Keystone client
-    # heat-wsgi-api under noauth grants the one role `admin` (launcher.py patches that, a
-    # separate API process cannot): also accept the pre-RBAC policy defaults, which admit it
+    # Heat's noauth middleware grants every request the one role `admin`, which today's policy
+    # defaults (`member` / `reader`) do not accept. launcher.py makes it grant the token's
+    # roles (render_token: admin, member, reader); a separate heat-wsgi-api cannot be patched,
+    # so split noauth also accepts the pre-RBAC policy defaults, which admit `admin`
     split_noauth: bool = False
     # oslo.service's wait (default 60 s) for an engine's in-flight stack operations on stop;
     # None leaves it alone (the single-process launcher has its own 5 s grace)
@@ -133,8 +113,6 @@ def _base_options(p: HeatConfParams) -> dict[str, dict[str, str]]:
         _noauth_options(p, opts)
     else:
         _keystone_options(p.keystone, opts)
-    if p.policy_file is not None:
-        opts.setdefault("oslo_policy", {})["policy_file"] = str(p.policy_file)
     return opts
 
 
@@ -174,36 +152,10 @@ def _keystone_options(k: KeystoneParams, opts: dict[str, dict[str, str]]) -> Non
     opts["clients_keystone"] = {"auth_uri": k.url}
 
 
-def split_known(
-    extra: Mapping[str, Mapping[str, str]], known_options: Collection[tuple[str, str]]
-) -> tuple[dict[str, dict[str, str]], list[tuple[str, str]]]:
-    """Split `extra` into (options the release knows, dropped (section, key) pairs).
-
-    `known_options` holds (group, name) pairs, group "DEFAULT" for the default group, as listed
-    by e.g. `oslo-config-generator --format json` run in the release venv.
-    """
-    known = {(s, k) for s, k in known_options} | LAUNCHER_OPTIONS
-    kept: dict[str, dict[str, str]] = {}
-    dropped: list[tuple[str, str]] = []
-    for section, values in extra.items():
-        for key, value in values.items():
-            if (section, key) in known:
-                kept.setdefault(section, {})[key] = value
-            else:
-                dropped.append((section, key))
-    return kept, dropped
-
-
-def render_heat_conf(
-    p: HeatConfParams, known_options: Collection[tuple[str, str]] | None = None
-) -> str:
-    """heat.conf text.  `extra` wins over the defaults; with `known_options`, extras the release
-    doesn't know are left out (see `split_known`)."""
+def render_heat_conf(p: HeatConfParams) -> str:
+    """heat.conf text."""
     opts = _base_options(p)
-    extra = p.extra if known_options is None else split_known(p.extra, known_options)[0]
-    for section, values in extra.items():
-        opts.setdefault(section, {}).update(values)
-    # interpolation=None: values such as URLs or policy strings may hold '%'.
+    # interpolation=None: values such as URLs or passwords may hold '%'.
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     for section, values in opts.items():
@@ -225,15 +177,6 @@ def render_host_conf(host: str) -> str:
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"bad engine host name {host!r}")
     return f"# Rendered by grenadier: this engine's name.\n[DEFAULT]\nhost = {host}\n"
-
-
-def render_policy(extra_rules: Mapping[str, str] | None = None) -> str:
-    """Policy overrides for [oslo_policy] policy_file, as YAML (JSON policy files are
-    deprecated, see `heat-status upgrade check`): METADATA_POLICY_RULE plus `extra_rules`."""
-    rules = {"software_deployments:metadata": METADATA_POLICY_RULE, **(extra_rules or {})}
-    # JSON strings are valid YAML scalars, so no YAML library is needed.
-    lines = [f"{json.dumps(name)}: {json.dumps(rule)}" for name, rule in sorted(rules.items())]
-    return "# Rendered by grenadier: policy overrides for noauth.\n" + "\n".join(lines) + "\n"
 
 
 def render_token(port: int, project_id: str, user: str) -> str:

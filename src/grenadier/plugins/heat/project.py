@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -20,9 +21,10 @@ from grenadier.execute import ExecuteRequest, Outcome, run
 from grenadier.host import write_private
 from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.heat import conf
+from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
 from grenadier.releases import Release
 from grenadier.services import ServiceSpec
-from grenadier.services.keystone import Keystone, TokenTransport
+from grenadier.services.keystone import Keystone, heat_transport
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
 SUITE = Path(__file__).with_name("suite")
@@ -32,14 +34,10 @@ DB_SYNC_TIMEOUT = 900.0
 ENGINE_STOP_GRACE = 5
 #: what heat-engine (25-27) logs as its RPC servers start (heat.engine.worker, INFO)
 ENGINE_STARTED = b"Starting engine_worker ("
-
-
-def _get(client: httpx.Client, url: str, **kwargs: Any) -> Any:
-    response = client.get(url, **kwargs)
-    if response.status_code >= 400:
-        raise EnvironmentProblem(f"Heat API GET {url} answered {response.status_code}: "
-                                 f"{response.text[:200]}")
-    return response.json()
+#: concurrent resource listings of an inventory (one when the DB is serial: SQLite)
+INVENTORY_WORKERS = 8
+#: who a client is: the tests' project, or (with Keystone) the admin in the admin project
+Account = Literal["tests", "admin"]
 
 
 def engine_host(role: str, index: int) -> str:
@@ -82,14 +80,12 @@ class HeatProject(Project):
         token = etc / "token.json"
         token.write_text(conf.render_token(deployment.port, ident["project"], ident["user"]),
                          encoding="utf-8")
-        policy = etc / "policy.yaml"
-        policy.write_text(conf.render_policy(), encoding="utf-8")
         keystone = deployment.keystone
         params = conf.HeatConfParams(
             host="grenadier-engine", port=deployment.port, db_url=deployment.db.url(),
             log_file=(deployment.logs / "heat.log").resolve(), api_paste_config=paste.resolve(),
             token_file=token.resolve(), auth_encryption_key=ident["auth_encryption_key"],
-            policy_file=policy.resolve(), transport_url=deployment.transport_url,
+            transport_url=deployment.transport_url,
             keystone=keystone_params(keystone) if keystone is not None else None,
             split_noauth=deployment.topology == "split" and keystone is None,
             graceful_shutdown_timeout=ENGINE_STOP_GRACE if deployment.topology == "split"
@@ -121,12 +117,6 @@ class HeatProject(Project):
                "db_sync"]
         log = deployment.logs / f"db_sync-{release.version}.log"
         return run(ExecuteRequest(cmd, timeout=DB_SYNC_TIMEOUT, log=log))
-
-    def db_version(self, release: Release, deployment: Deployment) -> Outcome:
-        cmd = [str(release.bin("heat-manage")), *self._config_args(deployment),
-               "--log-file", str(deployment.logs / f"heat-manage-{release.version}.log"),
-               "db_version"]
-        return run(ExecuteRequest(cmd, timeout=120))
 
     # processes ------------------------------------------------------------------------
     def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
@@ -187,58 +177,51 @@ class HeatProject(Project):
                 "auth": {**keystone.auth(), "admin_project": c.ids["admin_project"]},
                 "topology": deployment.topology, "engines": deployment.engines}
 
-    def _client(self, deployment: Deployment, *, admin: bool = False) -> _Session:
-        return _Session(self, deployment, admin)
+    def client(self, deployment: Deployment, account: Account = "tests", *,
+               retries: int = 4) -> HeatClient:
+        """A client of this run's Heat as ``account``: ``tests`` (the project the tests use:
+        noauth headers, or the tests' user with Keystone) or ``admin`` (Keystone's admin in
+        the admin project, where Keystone resources live; only with Keystone)."""
+        ep = self.endpoint(deployment)
+        url, keystone = str(ep["url"]), deployment.keystone
+        if keystone is None:
+            if account != "tests":
+                raise ValueError(f"account {account!r} needs Keystone (noauth has only tests)")
+            return HeatClient(url, str(ep["project"]), str(ep["user"]), retries=retries)
+        c = keystone.creds
+        return HeatClient(url, c.ids[f"{account}_project"], getattr(c, account).user,
+                          retries=retries, transport=heat_transport(keystone.auth(), account))
 
     def inventory(self, deployment: Deployment) -> dict[str, Any]:
-        """Every stack (nested ones included) with its status, outputs and resources; with
-        Keystone, the tests' project and the admin project (where Keystone resources live)."""
+        """Every stack (nested ones included) with its status and resources; with Keystone,
+        the tests' project and the admin project (where Keystone resources live)."""
+        accounts: list[Account] = ["tests"] if deployment.keystone is None else ["tests", "admin"]
+        workers = 1 if deployment.db.serial else INVENTORY_WORKERS
         stacks: list[dict[str, Any]] = []
-        scopes = [False] if deployment.keystone is None else [False, True]
-        for admin in scopes:
-            with self._client(deployment, admin=admin) as (client, base):
-                stacks += _stacks(client, base)
+        try:
+            for account in accounts:
+                with self.client(deployment, account) as heat:
+                    stacks += _stacks(heat, workers)
+        except (HeatError, httpx.HTTPError) as exc:
+            raise EnvironmentProblem(f"cannot take the inventory of Heat's stacks: {exc}") from exc
         return {"stacks": sorted(stacks, key=lambda s: str(s["name"]))}
 
     def test_paths(self) -> list[Path]:
         return [SUITE]
 
 
-class _Session:
-    """An httpx client for one project of the run: noauth headers, or a Keystone token."""
-
-    def __init__(self, project: HeatProject, deployment: Deployment, admin: bool) -> None:
-        ep = project.endpoint(deployment)
-        keystone = deployment.keystone
-        transport: httpx.BaseTransport | None = None
-        headers = {"X-Auth-User": str(ep["user"]), "X-Auth-Project": str(ep["project"])}
-        scope = str(ep["project"])
-        if keystone is not None:
-            c = keystone.creds
-            transport = TokenTransport(c.v3, c.admin if admin else c.tests)
-            scope = c.ids["admin_project" if admin else "tests_project"]
-        self.base = f"{ep['url']}/v1/{scope}"
-        self.client = httpx.Client(headers=headers, timeout=60, transport=transport)
-
-    def __enter__(self) -> tuple[httpx.Client, str]:
-        return self.client, self.base
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-
-
-def _stacks(client: httpx.Client, base: str) -> list[dict[str, Any]]:
-    listed = _get(client, f"{base}/stacks", params={"show_nested": "true"})["stacks"]
-    stacks = []
-    for stack in listed:
-        path = f"{base}/stacks/{stack['stack_name']}/{stack['id']}"
-        resources = _get(client, f"{path}/resources")["resources"]
-        stacks.append({
-            "id": stack["id"], "name": stack["stack_name"], "status": stack["stack_status"],
-            "parent": stack.get("parent"),
-            "resources": sorted(
-                ({"name": r["resource_name"], "type": r["resource_type"],
-                  "status": r["resource_status"], "physical_id": r.get("physical_resource_id")}
-                 for r in resources), key=lambda r: str(r["name"])),
-        })
-    return stacks
+def _stacks(heat: HeatClient, workers: int) -> list[dict[str, Any]]:
+    """The project's stacks, nested ones too, each with its resources."""
+    listed = heat.list_stacks(show_nested=True)
+    with ThreadPoolExecutor(max(1, min(workers, len(listed)))) as pool:
+        resources = list(pool.map(
+            lambda stack: heat.list_resources(StackRef(stack["stack_name"], stack["id"])),
+            listed))
+    return [{
+        "id": stack["id"], "name": stack["stack_name"], "status": stack["stack_status"],
+        "parent": stack.get("parent"),
+        "resources": sorted(
+            ({"name": r["resource_name"], "type": r["resource_type"],
+              "status": r["resource_status"], "physical_id": r.get("physical_resource_id")}
+             for r in found), key=lambda r: str(r["name"])),
+    } for stack, found in zip(listed, resources, strict=True)]

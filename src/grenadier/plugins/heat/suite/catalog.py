@@ -25,6 +25,10 @@ TEMPLATES = Path(__file__).with_name("templates")
 OPERATION_TIMEOUT = 120.0
 #: the status a stack has when pre-upgrade is done with it
 COMPLETE = "CREATE_COMPLETE"
+#: a stack left suspended
+SUSPENDED = "SUSPEND_COMPLETE"
+#: a stack whose creation is still running when Heat goes down
+IN_PROGRESS = "CREATE_IN_PROGRESS"
 #: opt-in scale knob: this many extra simple stacks join the pre-upgrade set (default 0)
 EXTRA_STACKS_ENV = "GRENADIER_SUITE_EXTRA_STACKS"
 #: the key prefix of the extra stacks (``extra_0001``...)
@@ -56,8 +60,20 @@ class StackSpec:
     covers: str
     files: tuple[str, ...] = ()
     parameters: Mapping[str, Any] = field(default_factory=dict)
-    #: the status recorded at the end of pre-upgrade
+    #: the status the stack is left in at the end of pre-upgrade: COMPLETE, SUSPENDED or
+    #: IN_PROGRESS (see :func:`create`)
     settled: str = COMPLETE
+    #: IN_PROGRESS: the resource whose creation must have started (it takes long enough)
+    started: str = ""
+    #: a WaitConditionHandle the stack waits for: signalled (PRE_SIGNAL) once it exists
+    signal: str = ""
+
+    def __post_init__(self) -> None:
+        if self.settled not in (COMPLETE, SUSPENDED, IN_PROGRESS):
+            raise ValueError(f"stack {self.key}: cannot be left {self.settled}")
+        if (self.settled == IN_PROGRESS) != bool(self.started):
+            raise ValueError(f"stack {self.key}: `started` names the resource whose start "
+                             f"settles a stack left {IN_PROGRESS}, and only such a stack")
 
     def stack_name(self) -> str:
         return unique_name(self.key)
@@ -75,12 +91,13 @@ SPECS: tuple[StackSpec, ...] = (
     StackSpec("nested", "nested.yaml", "a nested stack through a template resource",
               files=("inner.yaml",)),
     StackSpec("software_config", "software_config.yaml", "a SoftwareConfig"),
-    StackSpec("wait_condition", "wait_condition.yaml", "a WaitCondition signalled through the API"),
+    StackSpec("wait_condition", "wait_condition.yaml", "a WaitCondition signalled through the API",
+              signal="handle"),
     StackSpec("retain", "retain.yaml", "deletion_policy: Retain", files=("inner.yaml",)),
     StackSpec("suspended", "suspended.yaml", "a stack left suspended", files=("inner.yaml",),
-              settled="SUSPEND_COMPLETE"),
+              settled=SUSPENDED),
     StackSpec("in_progress", "in_progress.yaml", "a stack left IN_PROGRESS at shutdown",
-              settled="CREATE_IN_PROGRESS"),
+              settled=IN_PROGRESS, started="slow"),
     StackSpec("evolve", "evolve.yaml", "a stack whose template changes after the upgrade"),
 )
 SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
@@ -140,16 +157,16 @@ def create(heat: HeatClient, spec: StackSpec) -> StackRef:
     """Create the stack of ``spec`` and bring it to ``spec.settled``."""
     ref = heat.create_stack(spec.stack_name(), template(spec.template), spec.parameters,
                             files_map(*spec.files))
-    if spec.key == "in_progress":
+    if spec.settled == IN_PROGRESS:
         # Not waited for: it must still be running when Heat goes down. Its resource having
         # started is what makes the state deterministic.
-        wait_resource(heat, ref, "slow", {"CREATE_IN_PROGRESS"})
+        wait_resource(heat, ref, spec.started, {IN_PROGRESS})
         return ref
-    if spec.key == "wait_condition":
-        wait_resource(heat, ref, "handle", {"CREATE_COMPLETE"})
-        heat.signal_resource(ref, "handle", PRE_SIGNAL)
+    if spec.signal:
+        wait_resource(heat, ref, spec.signal, {COMPLETE})
+        heat.signal_resource(ref, spec.signal, PRE_SIGNAL)
     heat.wait_for(ref, {COMPLETE}, OPERATION_TIMEOUT)
-    if spec.key == "suspended":
+    if spec.settled == SUSPENDED:
         heat.suspend(ref)
-        heat.wait_for(ref, {"SUSPEND_COMPLETE"}, OPERATION_TIMEOUT)
+        heat.wait_for(ref, {SUSPENDED}, OPERATION_TIMEOUT)
     return ref

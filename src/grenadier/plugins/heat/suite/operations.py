@@ -10,17 +10,19 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from grenadier.plugins.heat.client import HeatClient, HeatNotFound, StackRef
+from grenadier.plugins.heat.client import HeatClient, StackRef
 from grenadier.plugins.heat.suite import catalog, inventory
 from grenadier.plugins.heat.suite.catalog import OPERATION_TIMEOUT
 
 Record = Mapping[str, Any]
+R = TypeVar("R", bound=Record)
 #: GRENADIER_SETTLE_SECONDS: how long stacks may stay *_IN_PROGRESS after the upgrade
 DEFAULT_SETTLE_SECONDS = 60.0
 POST_SIGNAL = {"status": "SUCCESS", "reason": "signalled after the upgrade", "data": "post",
                "id": "post"}
+DELETED = "DELETE_COMPLETE"
 
 
 def _check(condition: bool, message: str) -> None:
@@ -163,28 +165,37 @@ def retained_child(rec: Record) -> str:
 def delete_and_check_retained(heat: HeatClient, rec: Record) -> None:
     """Delete an old stack; nested stacks go with it, except a Retain'ed one."""
     ref = inventory.ref_of(rec)
-    act(heat, ref, lambda: heat.delete_stack(ref), "DELETE_COMPLETE")
+    act(heat, ref, lambda: heat.delete_stack(ref), DELETED)
     kept = retained_child(rec) if rec["key"] == "retain" else None
+    # one listing, not a lookup per nested stack; Heat lists no deleted stack
+    left = {s["id"]: s for s in heat.list_stacks(show_nested=True)} \
+        if rec["nested_stack_ids"] else {}
     for nested_id in rec["nested_stack_ids"]:
-        status = stack_status(heat, nested_id)
+        status = str(left[nested_id]["stack_status"]) if nested_id in left else DELETED
         if nested_id == kept:
-            _check(status not in ("GONE", "DELETE_COMPLETE", "DELETE_IN_PROGRESS"),
+            _check(status not in (DELETED, "DELETE_IN_PROGRESS"),
                    f"deletion_policy Retain not honoured: nested stack {nested_id} (resource "
                    f"'kept') is {status} after its parent {ref} was deleted")
         else:
-            _check(status in ("GONE", "DELETE_COMPLETE"),
+            _check(status == DELETED,
                    f"nested stack {nested_id} of deleted stack {ref} is still {status}")
     if kept:
         # the retained stack was proven to survive; now it is the suite's to clean up
-        heat.delete_stack(kept)
-        heat.wait_for(kept, {"DELETE_COMPLETE"}, OPERATION_TIMEOUT)
+        child = StackRef(str(left[kept]["stack_name"]), kept)
+        heat.delete_stack(child)
+        heat.wait_for(child, {DELETED}, OPERATION_TIMEOUT)
 
 
-def stack_status(heat: HeatClient, stack_id: str) -> str:
-    try:
-        return str(heat.get_stack(stack_id)["stack_status"])
-    except HeatNotFound:
-        return "GONE"
+def in_complete_state(heat: HeatClient, records: list[R]) -> list[R]:
+    """The records whose stack is in a ``*_COMPLETE`` state (not deleted) now: from one stack
+    listing, and a show of each stack the listing does not have (e.g. hidden by a tag)."""
+    listed = {s["id"]: str(s["stack_status"]) for s in heat.list_stacks()}
+
+    def complete(rec: R) -> bool:
+        status = listed.get(rec["id"]) or heat.status(inventory.ref_of(rec))
+        return status.endswith("_COMPLETE") and status != DELETED
+
+    return [rec for rec in records if complete(rec)]
 
 
 # -- settling ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from grenadier.plugins.heat.client import HeatClient, StackRef
-from grenadier.plugins.heat.suite import catalog
+from grenadier.plugins.heat.suite import catalog, operations
 from grenadier.plugins.heat.suite.catalog import OPERATION_TIMEOUT
 
 pytestmark = pytest.mark.smoke
@@ -35,10 +35,9 @@ def test_show(heat: HeatClient, smoke_stack: StackRef) -> None:
 
 
 def test_update(heat: HeatClient, smoke_stack: StackRef) -> None:
-    before = heat.get_stack(smoke_stack)
     old = str(heat.output_values(smoke_stack)["value"])
-    heat.patch_update(smoke_stack, {"label": "after"})
-    heat.wait_for(smoke_stack, {"UPDATE_COMPLETE"}, OPERATION_TIMEOUT, before=before)
+    operations.act(heat, smoke_stack, lambda: heat.patch_update(smoke_stack, {"label": "after"}),
+                   "UPDATE_COMPLETE")
     new = str(heat.output_values(smoke_stack)["value"])
     assert new == "after:" + old.split(":", 1)[1], f"output after update: {old!r} -> {new!r}"
 

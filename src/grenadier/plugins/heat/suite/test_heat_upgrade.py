@@ -25,30 +25,32 @@ from grenadier.pytest_plugin import (
     UpgradeState,
     UpgradeWatch,
 )
+from grenadier.pytest_plugin.connection import ENV
 
 Record = dict[str, Any]
-#: GRENADIER_STUCK_STACKS=fail makes a stack left IN_PROGRESS by a dead engine fail the run
-STUCK_ENV = "GRENADIER_STUCK_STACKS"
-
-
 #: state key of the number of extra stacks pre-upgrade created (GRENADIER_SUITE_EXTRA_STACKS)
 EXTRA_KEY = "extra-stacks"
 
 
-def _specs(state: UpgradeState) -> tuple[StackSpec, ...]:
-    """The stacks pre-upgrade set out to create: the built-in set and the extra stacks it was
-    asked for (read from the state store, so later phases need not see the same variable)."""
-    return catalog.all_specs(int(state.get(EXTRA_KEY, 0) or 0))
-
-
 def _records(state: UpgradeState) -> dict[str, Record]:
-    """The stacks pre-upgrade recorded (those whose creation failed are absent)."""
-    found = {spec.key: state.get(f"stack:{spec.key}") for spec in _specs(state)}
-    records = {key: rec for key, rec in found.items() if rec}
+    """The stacks pre-upgrade recorded (those whose creation failed are absent), in one read.
+
+    Which stacks it set out to create: the built-in set and the extra stacks it was asked for
+    (read from the state store, so later phases need not see the same variable)."""
+    saved = state.all()
+    specs = catalog.all_specs(int(saved.get(EXTRA_KEY, 0) or 0))
+    records = {spec.key: saved[f"stack:{spec.key}"] for spec in specs
+               if saved.get(f"stack:{spec.key}")}
     if not records:
         pytest.fail("the pre_upgrade tests recorded no stack in this run's state store "
                     f"({state.store.path})", pytrace=False)
     return records
+
+
+@pytest.fixture(scope="module")
+def records(upgrade_state: UpgradeState) -> dict[str, Record]:
+    """The pre-upgrade records, read once: nothing writes them after pre-upgrade."""
+    return _records(upgrade_state)
 
 
 def _need(records: dict[str, Record], key: str) -> Record:
@@ -142,9 +144,8 @@ def _untouched(records: dict[str, Record]) -> list[Record]:
 
 @pytest.mark.post_upgrade
 def test_old_stacks_listed_and_shown(heat: HeatClient, concurrently: Concurrently,
-                                     upgrade_state: UpgradeState) -> None:
+                                     records: dict[str, Record]) -> None:
     """Every old stack is listed, and shows the same fields and template as before."""
-    records = _records(upgrade_state)
     listed = {stack["id"] for stack in heat.list_stacks()}
     unlisted = [_label(rec) for rec in records.values() if rec["id"] not in listed]
     assert not unlisted, f"old stacks missing from the stack list: {unlisted}"
@@ -166,7 +167,7 @@ def test_old_stacks_listed_and_shown(heat: HeatClient, concurrently: Concurrentl
 
 @pytest.mark.post_upgrade
 def test_outputs_unchanged(heat: HeatClient, concurrently: Concurrently,
-                           upgrade_state: UpgradeState) -> None:
+                           records: dict[str, Record]) -> None:
     """Every output of every old stack has the value it had before the upgrade."""
 
     def same(rec: Record) -> None:
@@ -174,12 +175,12 @@ def test_outputs_unchanged(heat: HeatClient, concurrently: Concurrently,
         lines = inventory.diff(rec["outputs"], inventory.output_view(heat.outputs(ref)))
         assert not lines, inventory.diff_report("outputs", ref, lines)
 
-    _each(concurrently, same, _untouched(_records(upgrade_state)))
+    _each(concurrently, same, _untouched(records))
 
 
 @pytest.mark.post_upgrade
 def test_resources_unchanged(heat: HeatClient, concurrently: Concurrently,
-                             upgrade_state: UpgradeState) -> None:
+                             records: dict[str, Record]) -> None:
     """Every resource, nested ones too, has the type, physical id and status it had."""
 
     def same(rec: Record) -> None:
@@ -188,7 +189,7 @@ def test_resources_unchanged(heat: HeatClient, concurrently: Concurrently,
         lines = inventory.diff(rec["resources"], now)
         assert not lines, inventory.diff_report("resources", ref, lines)
 
-    _each(concurrently, same, _untouched(_records(upgrade_state)))
+    _each(concurrently, same, _untouched(records))
 
 
 # -- post-upgrade: operations, overlapped ------------------------------------------------------
@@ -211,7 +212,7 @@ def _suspend_resume(heat: HeatClient, concurrently: Concurrently,
 
 def _operations(heat: HeatClient, concurrently: Concurrently,
                 records: dict[str, Record]) -> dict[str, Callable[[], Any]]:
-    """Each mutating test's operation, keyed by the test's name.
+    """Each mutating test's operation, keyed by the test's name (see ``own_operation``).
 
     They run side by side, so no two of them may touch the same stack."""
     return {
@@ -231,19 +232,27 @@ def _operations(heat: HeatClient, concurrently: Concurrently,
 @pytest.fixture(scope="module")
 def post_operations(request: pytest.FixtureRequest, heat: HeatClient,
                     concurrently: Concurrently,
-                    upgrade_state: UpgradeState) -> Iterator[operations.Background]:
+                    records: dict[str, Record]) -> Iterator[operations.Background]:
     """Starts, together, the operations of the selected mutating tests (after the read-only
     tests, which never ask for this fixture); each test then awaits and judges its own."""
     background = operations.Background(concurrently.serial)
     selected = {item.name for item in request.session.items if item.path == request.path}
-    jobs = _operations(heat, concurrently, _records(upgrade_state))
+    jobs = _operations(heat, concurrently, records)
     background.start({name: job for name, job in jobs.items() if name in selected})
     yield background
     background.close()
 
 
+@pytest.fixture
+def own_operation(request: pytest.FixtureRequest,
+                  post_operations: operations.Background) -> Callable[[], Any]:
+    """Awaits the requesting test's own operation (keyed by its name): its result, or its
+    exception raised in the test, which then fails (not errors) with it."""
+    return lambda: post_operations.result(request.node.name)
+
+
 @pytest.mark.post_upgrade
-def test_stack_left_in_progress_by_dead_engine(post_operations: operations.Background,
+def test_stack_left_in_progress_by_dead_engine(own_operation: Callable[[], Any],
                                                findings: FindingReporter) -> None:
     """Report the stack the base engine died in the middle of, apply the remedy, check it works.
 
@@ -251,11 +260,10 @@ def test_stack_left_in_progress_by_dead_engine(post_operations: operations.Backg
     starts. Reported as a warning by default; GRENADIER_STUCK_STACKS=fail makes it an error that
     fails this test (after the remedy was verified either way).
     """
-    mode = os.environ.get(STUCK_ENV, "report").strip().lower()
+    mode = os.environ.get(ENV.STUCK_STACKS, "report").strip().lower()
     if mode not in ("report", "fail"):
-        pytest.fail(f"{STUCK_ENV}={mode!r}: expected 'report' or 'fail'", pytrace=False)
-    outcome: operations.StuckOutcome = post_operations.result(
-        "test_stack_left_in_progress_by_dead_engine")
+        pytest.fail(f"{ENV.STUCK_STACKS}={mode!r}: expected 'report' or 'fail'", pytrace=False)
+    outcome: operations.StuckOutcome = own_operation()
     if not outcome.stuck:
         pytest.skip(f"the in_progress stack is {outcome.status} under the target: its creation "
                     "was not cut short by the shutdown")
@@ -275,45 +283,45 @@ def test_stack_left_in_progress_by_dead_engine(post_operations: operations.Backg
                                          f"{outcome.remedy_error}"
     if mode == "fail":
         pytest.fail("\n".join([*finding.lines(), "(remedy verified; failing because "
-                               f"{STUCK_ENV}=fail)"]), pytrace=False)
+                               f"{ENV.STUCK_STACKS}=fail)"]), pytrace=False)
 
 
 @pytest.mark.post_upgrade
-def test_update_with_parameter_change(post_operations: operations.Background) -> None:
+def test_update_with_parameter_change(own_operation: Callable[[], Any]) -> None:
     """PATCH updates changing parameters: a plain stack, a ResourceGroup, a nested stack."""
-    post_operations.result("test_update_with_parameter_change")
+    own_operation()
 
 
 @pytest.mark.post_upgrade
-def test_update_with_template_change(post_operations: operations.Background) -> None:
+def test_update_with_template_change(own_operation: Callable[[], Any]) -> None:
     """PUT a new template that removes one resource and adds another."""
-    post_operations.result("test_update_with_template_change")
+    own_operation()
 
 
 @pytest.mark.post_upgrade
-def test_suspend_and_resume(post_operations: operations.Background) -> None:
+def test_suspend_and_resume(own_operation: Callable[[], Any]) -> None:
     """The stack suspended before the upgrade resumes; another one (with a nested stack)
     suspends and resumes."""
-    post_operations.result("test_suspend_and_resume")
+    own_operation()
 
 
 @pytest.mark.post_upgrade
-def test_signal_wait_condition_again(post_operations: operations.Background) -> None:
+def test_signal_wait_condition_again(own_operation: Callable[[], Any]) -> None:
     """The WaitCondition signalled before the upgrade waits for, and takes, a new signal."""
-    post_operations.result("test_signal_wait_condition_again")
+    own_operation()
 
 
 @pytest.mark.post_upgrade
-def test_create_and_delete_new_stack(post_operations: operations.Background) -> None:
+def test_create_and_delete_new_stack(own_operation: Callable[[], Any]) -> None:
     """The target release creates and deletes a new stack with a nested stack."""
-    post_operations.result("test_create_and_delete_new_stack")
+    own_operation()
 
 
 # -- post-upgrade: after the operations ------------------------------------------------------
 
 @pytest.mark.post_upgrade
 def test_stack_check(heat: HeatClient, concurrently: Concurrently,
-                     upgrade_state: UpgradeState,
+                     records: dict[str, Record],
                      post_operations: operations.Background) -> None:
     """`stack check` passes on every old stack that is in a COMPLETE state."""
     post_operations.settle()
@@ -322,10 +330,7 @@ def test_stack_check(heat: HeatClient, concurrently: Concurrently,
         ref = inventory.ref_of(rec)
         operations.act(heat, ref, lambda: heat.check(ref), "CHECK_COMPLETE")
 
-    records = list(_records(upgrade_state).values())
-    complete = [rec for rec in records
-                if operations.stack_status(heat, rec["id"]).endswith("_COMPLETE")]
-    _each(concurrently, check, complete)
+    _each(concurrently, check, operations.in_complete_state(heat, list(records.values())))
 
 
 @pytest.mark.post_upgrade
@@ -343,10 +348,10 @@ def test_no_stack_left_in_progress(heat: HeatClient,
 
 @pytest.mark.post_upgrade
 def test_delete_old_stacks(heat: HeatClient, concurrently: Concurrently,
-                           upgrade_state: UpgradeState,
+                           records: dict[str, Record],
                            post_operations: operations.Background) -> None:
     """Every old stack deletes to DELETE_COMPLETE with its nested stacks, except the one
     deletion_policy Retain keeps (it is then deleted on its own)."""
     post_operations.settle()
     _each(concurrently, lambda rec: operations.delete_and_check_retained(heat, rec),
-          list(_records(upgrade_state).values()))
+          list(records.values()))

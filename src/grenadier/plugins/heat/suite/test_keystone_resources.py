@@ -16,15 +16,12 @@ its test joins it and judges what it saw.
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,29 +29,32 @@ import pytest
 from grenadier.checks.api import Finding
 from grenadier.errors import GrenadierError
 from grenadier.plugins.heat.client import HeatClient
-from grenadier.plugins.heat.suite import catalog
-from grenadier.pytest_plugin import Connection, FindingReporter, UpgradeState
-from grenadier.services.keystone import KeystoneAPI, api_from, heat_transport
+from grenadier.plugins.heat.suite import catalog, inventory, operations
+from grenadier.pytest_plugin import (
+    Connection,
+    Endpoint,
+    FindingReporter,
+    UpgradeState,
+    discover,
+    heat_client,
+    namespace_for,
+    watch_seconds,
+)
+from grenadier.services.keystone import KeystoneAPI, api_from
 from grenadier.state.store import StateStore
 
 #: this module's state-store namespace (what the ``upgrade_state`` fixture uses for it)
-NAMESPACE = f"tests/{Path(__file__).name}"
+NAMESPACE = namespace_for(__file__)
 KEY = "stack:keystone_identity"
 TEMPLATE = "keystone_identity.yaml"
 UPDATED = "updated through Heat after the upgrade"
-#: longest a watch lasts when the runner never says the upgrade is over
-WATCH_MAX_SECONDS = float(os.environ.get("GRENADIER_WATCH_SECONDS", "600"))
 Record = dict[str, Any]
 
 
-def keystone_auth(run_dir: Path | None) -> dict[str, Any] | None:
+def keystone_auth(conn: Connection) -> Mapping[str, Any] | None:
     """endpoint.json's ``auth`` block when the run has a Keystone, else None."""
-    try:
-        data = json.loads((Path(str(run_dir)) / "endpoint.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    auth = data.get("auth") if isinstance(data, dict) else None
-    return auth if isinstance(auth, dict) and auth.get("type") == "keystone" else None
+    auth = conn.endpoint.auth if conn.endpoint is not None else None
+    return auth if auth is not None and auth.get("type") == "keystone" else None
 
 
 # -- what is checked in Keystone ----------------------------------------------------------------
@@ -118,7 +118,8 @@ class KeystoneWatch:
     stack: str
     probes: list[Probe]
     api: KeystoneAPI
-    done_flag: Path
+    done: Callable[[], bool]  # the upgrade step has ended
+    max_seconds: float  # longest the watch lasts when the step never ends
     seen: list[Seen] = field(default_factory=list)
     passes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -132,9 +133,9 @@ class KeystoneWatch:
     def run(self) -> None:
         begin = time.monotonic()
         while True:
-            done = self.done_flag.exists()  # before the pass: the last pass sees the end state
+            done = self.done()  # before the pass: the last pass sees the end state
             self.check_once(time.monotonic() - begin)
-            if done or time.monotonic() - begin >= WATCH_MAX_SECONDS:
+            if done or time.monotonic() - begin >= self.max_seconds:
                 break
             time.sleep(1.0)
         self.ended = datetime.now(timezone.utc)
@@ -159,19 +160,20 @@ class KeystoneWatch:
         return [seen for seen in self.seen if seen.first_missing is not None]
 
 
+def _new_watch(rec: Record, auth: Mapping[str, Any], conn: Connection) -> KeystoneWatch:
+    return KeystoneWatch(rec["name"], probes(rec), api_from(auth), conn.upgrade_done,
+                         watch_seconds(conn))
+
+
 def _start_background_watch() -> KeystoneWatch | None:
     """The during-upgrade watch, started at collection (see the module docstring)."""
-    if os.environ.get("GRENADIER_PHASE") != "during-upgrade":
-        return None
-    run_dir = os.environ.get("GRENADIER_RUN_DIR")
-    auth = keystone_auth(Path(run_dir)) if run_dir else None
-    if auth is None or run_dir is None:
-        return None
-    state = os.environ.get("GRENADIER_STATE") or str(Path(run_dir) / "state.json")
     try:  # never break the collection of the suite: the test then reports what is wrong
-        rec = StateStore(Path(state)).get(NAMESPACE, KEY)
-        watch = KeystoneWatch(rec["name"], probes(rec), api_from(auth),
-                              Path(run_dir) / "upgrade-done") if rec else None
+        conn = discover()
+        auth = keystone_auth(conn)
+        if conn.phase != "during-upgrade" or auth is None or conn.state_path is None:
+            return None
+        rec = StateStore(conn.state_path).get(NAMESPACE, KEY)
+        watch = _new_watch(rec, auth, conn) if rec else None
     except (GrenadierError, KeyError, TypeError):
         return None
     if watch is not None:
@@ -185,30 +187,25 @@ _WATCH = _start_background_watch()
 # -- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def keystone_auth_block(grenadier_connection: Connection) -> dict[str, Any]:
-    auth = keystone_auth(grenadier_connection.run_dir)
+def keystone_auth_block(grenadier_connection: Connection) -> Mapping[str, Any]:
+    auth = keystone_auth(grenadier_connection)
     if auth is None:
         pytest.skip("no Keystone in this run (grenadier run --auth keystone)")
     return auth
 
 
 @pytest.fixture(scope="module")
-def keystone(keystone_auth_block: dict[str, Any]) -> Iterator[KeystoneAPI]:
+def keystone(keystone_auth_block: Mapping[str, Any]) -> Iterator[KeystoneAPI]:
     """Keystone's REST API with the run's admin credentials: checks that bypass Heat."""
     with api_from(keystone_auth_block) as api:
         yield api
 
 
 @pytest.fixture(scope="module")
-def admin_heat(keystone_auth_block: dict[str, Any],
-               grenadier_connection: Connection) -> Iterator[HeatClient]:
+def admin_heat(keystone_auth_block: Mapping[str, Any],
+               heat_endpoint: Endpoint) -> Iterator[HeatClient]:
     """Heat as the run's admin, in the admin project (OS::Keystone::* need an admin)."""
-    endpoint = grenadier_connection.endpoint
-    if endpoint is None or endpoint.url is None:
-        pytest.skip(f"Heat is down in this phase ({grenadier_connection.phase})")
-    transport = heat_transport(keystone_auth_block, "admin")
-    with HeatClient(endpoint.url, str(keystone_auth_block["admin_project"]), "admin",
-                    transport=transport) as client:
+    with heat_client(heat_endpoint, "admin") as client:
         yield client
 
 
@@ -256,18 +253,16 @@ def _vanished_report(watch: KeystoneWatch) -> list[tuple[str, str]]:
 
 @pytest.mark.during_upgrade
 def test_keystone_resources_stay_while_heat_is_down(
-        keystone_auth_block: dict[str, Any], upgrade_state: UpgradeState,
+        keystone_auth_block: Mapping[str, Any], upgrade_state: UpgradeState,
         grenadier_connection: Connection, findings: FindingReporter) -> None:
     """With Heat down and being upgraded, every Keystone resource of the stack stays in
     Keystone, checked directly (not through Heat) about once a second until the upgrade ends."""
     rec = _record(upgrade_state)
     watch = _WATCH
     if watch is None:  # run by hand (e.g. tox -e during-upgrade): watch from now on
-        assert grenadier_connection.run_dir is not None
-        watch = KeystoneWatch(rec["name"], probes(rec), api_from(keystone_auth_block),
-                              grenadier_connection.run_dir / "upgrade-done")
+        watch = _new_watch(rec, keystone_auth_block, grenadier_connection)
         watch.thread.start()
-    watch.thread.join(WATCH_MAX_SECONDS + 60)
+    watch.thread.join(watch.max_seconds + 60)
     gone = _vanished_report(watch)
     for where, found in gone:
         findings.report(Finding("keystone.resource-vanished", "error",
@@ -297,7 +292,7 @@ def test_keystone_resources_after_upgrade(admin_heat: HeatClient, keystone: Keys
     """The target Heat shows the same physical ids, and Keystone still has every resource."""
     rec = _record(upgrade_state)
     now = {r["resource_name"]: r["physical_resource_id"]
-           for r in admin_heat.list_resources(rec["id"])}
+           for r in admin_heat.list_resources(inventory.ref_of(rec))}
     was = {name: res["physical_id"] for name, res in rec["resources"].items()}
     assert now == was, f"stack {rec['name']}: physical ids {was} became {now}"
     missing = [p.label for p in probes(rec) if not p.present(keystone)]
@@ -309,10 +304,9 @@ def test_update_keystone_resources_through_heat(admin_heat: HeatClient, keystone
                                                 upgrade_state: UpgradeState) -> None:
     """An update through the target Heat changes the user, group and project in Keystone."""
     rec = _record(upgrade_state)
-    ref = admin_heat.ref(rec["id"])
-    before = admin_heat.get_stack(ref, resolve_outputs=False)
-    admin_heat.patch_update(ref, {"description": UPDATED})
-    admin_heat.wait_for(ref, {"UPDATE_COMPLETE"}, catalog.OPERATION_TIMEOUT, before=before)
+    ref = inventory.ref_of(rec)
+    operations.act(admin_heat, ref, lambda: admin_heat.patch_update(ref, {"description": UPDATED}),
+                   "UPDATE_COMPLETE")
     ids = {name: res["physical_id"] for name, res in rec["resources"].items()}
     stale = {}
     for kind, name in (("users", "user"), ("groups", "group"), ("projects", "project")):
@@ -328,7 +322,7 @@ def test_delete_removes_keystone_resources(admin_heat: HeatClient, keystone: Key
     """Deleting the stack removes the user, group, role and assignments from Keystone; the
     project (deletion_policy Retain) stays, and is then removed directly."""
     rec = _record(upgrade_state)
-    ref = admin_heat.ref(rec["id"])
+    ref = inventory.ref_of(rec)
     admin_heat.delete_stack(ref)
     admin_heat.wait_for(ref, {"DELETE_COMPLETE"}, catalog.OPERATION_TIMEOUT)
     left = [p.label for p in probes(rec) if p.resource != "project" and p.present(keystone)]

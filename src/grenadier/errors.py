@@ -51,9 +51,3 @@ class UpgradeFailed(GrenadierError):
     """The upgrade under test broke something."""
 
     exit_code = ExitCode.UPGRADE_FAILED
-
-
-class Interrupted(GrenadierError):
-    """The run was interrupted by a signal."""
-
-    exit_code = ExitCode.INTERRUPTED

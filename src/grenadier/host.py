@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -81,11 +82,14 @@ def write_private(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) across processes."""
+def file_lock(path: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) across processes.
+
+    With ``wait=False`` a lock another process holds raises :class:`BlockingIOError` at once.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:
@@ -98,6 +102,11 @@ def open_path_to(path: Path) -> None:
         mode = parent.stat().st_mode
         if mode & 0o001 == 0:
             parent.chmod(mode | 0o001)
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """``text`` as a file name: each run of characters other than ``A-Za-z0-9.+-`` is ``_``."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)[:limit]
 
 
 def unique_dir(parent: Path, name: str, what: str) -> Path:

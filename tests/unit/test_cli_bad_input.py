@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grenadier.host import file_lock
 from tests.conftest import CliRunner, one_error_line
 
 
@@ -98,3 +99,71 @@ def test_down_on_a_non_run(cli: CliRunner, tmp_path: Path) -> None:
     result = cli("down", str(tmp_path))
     assert result.returncode == 2
     assert "not a grenadier run directory" in one_error_line(result)
+
+
+def _run_dir(tmp_path: Path, options: dict[str, object]) -> Path:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"base": "26.0.2", "target": "27.0.1",
+                                                  **options}))
+    return run_dir
+
+
+@pytest.mark.parametrize(("options", "says"), [
+    ({"engines": "x"}, "wrong type"), ({"db": "oracle"}, "invalid option"),
+    ({"shutdown": "sideways"}, "invalid option"), ({"port": 70000}, "invalid option"),
+])
+def test_resume_with_a_damaged_option(cli: CliRunner, tmp_path: Path,
+                                      options: dict[str, object], says: str) -> None:
+    result = cli("run", "--resume", str(_run_dir(tmp_path, options)))
+    assert result.returncode == 2
+    assert says in one_error_line(result)
+
+
+def test_resume_refuses_run_options_instead_of_dropping_them(cli: CliRunner,
+                                                             tmp_path: Path) -> None:
+    result = cli("run", "--resume", str(_run_dir(tmp_path, {})), "--base", "25.0.2",
+                 "--db", "sqlite")
+    assert result.returncode == 2
+    assert "--base, --db cannot be combined with --resume" in one_error_line(result)
+
+
+def test_resume_of_a_run_in_progress_is_refused(cli: CliRunner, tmp_path: Path) -> None:
+    run_dir = _run_dir(tmp_path, {})
+    with file_lock(run_dir / "run.lock"):  # what the grenadier running it holds
+        result = cli("run", "--resume", str(run_dir))
+    assert result.returncode == 2
+    assert "is in progress in another grenadier" in one_error_line(result)
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--db-url", "notaurl", "--db-url must be a postgresql:// or mysql:// URL"),
+    ("--db-url", "postgresql://u:secret@db:abc/heat", "--db-url has a bad port"),
+    ("--bus-url", "rabbit://u:secret@h:99999/", "--bus-url has a bad port"),
+    ("--bus-url", "http://h/", "--bus-url must be a rabbit://"),
+])
+def test_bad_urls_are_refused_before_a_run_directory_exists(
+        cli: CliRunner, tmp_path: Path, flag: str, value: str, says: str) -> None:
+    result = cli("run", flag, value, "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert says in line
+    assert "secret" not in line
+    assert _runs(tmp_path / "w") == []
+
+
+def test_config_must_be_a_file_and_cache_dir_a_directory(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli("run", "--config", str(tmp_path), "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "is not a file" in one_error_line(result)
+    (tmp_path / "file").write_text("")
+    result = cli("run", "--cache-dir", str(tmp_path / "file"), "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "is not a directory" in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
+def test_run_options_are_not_abbreviated(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli("run", "--ba", "25.0.2", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "unrecognized arguments: --ba" in result.err

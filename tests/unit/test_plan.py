@@ -39,3 +39,8 @@ def test_only() -> None:
 def test_stop_after_a_step_already_passed() -> None:
     with pytest.raises(UsageError):
         plan_steps(stop_after="install", only=None, done=_done("install", "setup-base"))
+
+
+def test_resuming_the_upgrade_rewinds_to_its_background_watch() -> None:
+    done = _done(*BODY[:BODY.index("during-upgrade") + 1])
+    assert plan_steps(stop_after=None, only=None, done=done)[:2] == ["during-upgrade", "upgrade"]

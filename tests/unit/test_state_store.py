@@ -15,15 +15,7 @@ def test_round_trip_and_namespaces(tmp_path: Path) -> None:
     assert store.get("a", "k") == {"x": 1}
     assert store.get("b", "k") == [1, 2]
     assert store.get("a", "missing", "dflt") == "dflt"
-    assert store.namespaces() == ["a", "b"]
-    assert store.get_typed("b", "k", list) == [1, 2]
-
-
-def test_typed_accessor_rejects_wrong_type(tmp_path: Path) -> None:
-    store = StateStore(tmp_path / "state.json")
-    store.save("a", "k", "text")
-    with pytest.raises(StoreCorrupt, match="expected int"):
-        store.get_typed("a", "k", int)
+    assert store.namespace("b") == {"k": [1, 2]}
 
 
 def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -49,4 +41,12 @@ def test_foreign_or_future_file(tmp_path: Path, payload: object) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps(payload))
     with pytest.raises(StoreCorrupt):
+        StateStore(path).validate()
+
+
+def test_broken_namespace_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps({"format": "grenadier-state", "version": 1,
+                                "namespaces": {"runner": []}}))
+    with pytest.raises(StoreCorrupt, match="broken"):
         StateStore(path).validate()

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from grenadier.cli.progress import ConsoleReporter
-from grenadier.errors import ExitCode, GrenadierError, UsageError
-from grenadier.host import unique_dir
+from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
+from grenadier.host import file_lock, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import RunOptions, check_step
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
+from grenadier.releases.spec import PACKAGE
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
 from grenadier.runner.plan import plan_steps
 from grenadier.runner.runner import Runner
 from grenadier.services.api import reap_recorded
-from grenadier.state import StateStore, StoreCorrupt
+from grenadier.state import RUNNER, StateStore, StoreCorrupt
 
+#: held by the grenadier that is running a run directory
+RUN_LOCK = "run.lock"
 VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
             ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
             ExitCode.INTERRUPTED: "interrupted"}
@@ -52,8 +55,9 @@ def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
 
 def _slug(text: str) -> str:
-    name = Path(text).name if "/" in text else text
-    return re.sub(r"[^A-Za-z0-9.+-]+", "_", name)[:40] or "release"
+    # a source tree by its folder name; a pin without its package name (as the matrix gives)
+    name = Path(text).name if "/" in text else text.removeprefix(f"{PACKAGE}==")
+    return safe_name(name, 40) or "release"
 
 
 def _new_run_dir(workdir: Path, options: RunOptions) -> Path:
@@ -64,11 +68,14 @@ def _new_run_dir(workdir: Path, options: RunOptions) -> Path:
 def _options_from(args: argparse.Namespace) -> RunOptions:
     for spec in (args.base, args.target):
         parse_spec(spec)
-    for path in [*args.tests, *args.config]:
+    for path in args.tests:
         if not Path(path).exists():
             raise UsageError(f"{path} does not exist")
-    if args.port is not None and not 1 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a TCP port number")
+    for path in args.config:
+        if not Path(path).is_file():
+            raise UsageError(f"--config {path} is not a file")
+    if args.cache_dir and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
+        raise UsageError(f"--cache-dir {args.cache_dir} is not a directory")
     return RunOptions(
         base=args.base, target=args.target, db=args.db, db_url=args.db_url,
         shutdown=args.shutdown, port=args.port,
@@ -84,35 +91,80 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
     )
 
 
+#: flags that steer this invocation, allowed with --resume (the rest live in run.json)
+INVOCATION_FLAGS = {"command", "resume", "stop_after", "only", "keep_running"}
+
+
+def _refuse_run_options(args: argparse.Namespace) -> None:
+    """With --resume, the run's options come from its run.json: refuse others, don't drop them."""
+    from grenadier.cli.main import build_parser
+
+    defaults = vars(build_parser().parse_args(["run"]))
+    given = sorted(k for k, v in vars(args).items()
+                   if k not in INVOCATION_FLAGS and v != defaults.get(k))
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UsageError(f"{flags} cannot be combined with --resume: the run's options are in "
+                         "its run.json", hint="start a new run to change them")
+
+
+def _resumed(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path, RunOptions]:
+    _refuse_run_options(args)
+    run_dir = Path(args.resume).resolve()
+    options = RunOptions.load(run_dir)
+    try:
+        StateStore(run_dir / "state.json").validate()
+    except StoreCorrupt as exc:
+        raise UsageError(exc.message, hint="start a new run; this one cannot be resumed") \
+            from exc
+    return run_dir, options
+
+
 def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path, RunOptions]:
-    if args.stop_after:
-        check_step(args.stop_after, "--stop-after")
-    if args.only:
-        check_step(args.only, "--only")
     if args.only and args.stop_after:
         raise UsageError("--only and --stop-after cannot be combined")
-    manager = plugin_manager()
     if args.resume:
-        run_dir = Path(args.resume).resolve()
-        options = RunOptions.load(run_dir)
-        try:
-            StateStore(run_dir / "state.json").validate()
-        except StoreCorrupt as exc:
-            raise UsageError(exc.message, hint="start a new run; this one cannot be resumed") \
-                from exc
-        left = reap_recorded(run_dir / "services.json")
-        if left:
-            reporter.say(f"stopped services left running by the previous run: {', '.join(left)}")
-        return run_dir, options
-    options = _options_from(args)
-    make_registry(manager).validate([*options.checks, *options.skip_checks])
-    run_dir = _new_run_dir(Path(args.workdir), options)
-    options.save(run_dir)
+        run_dir, options = _resumed(args, reporter)
+    else:
+        options = _options_from(args)
+        make_registry(plugin_manager()).validate([*options.checks, *options.skip_checks])
+    for flag, step in (("--stop-after", args.stop_after), ("--only", args.only)):
+        if step:
+            check_step(step, flag, options.step_names)
+    if not args.resume:
+        run_dir = _new_run_dir(Path(args.workdir), options)
+        options.save(run_dir)
     return run_dir, options
+
+
+@contextlib.contextmanager
+def _owning(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory for this process's life: a second grenadier on the same run
+    (a --resume or a down while it still runs) would stop services it is using."""
+    try:
+        with file_lock(run_dir / RUN_LOCK, wait=False):
+            yield
+    except BlockingIOError as exc:
+        raise UsageError(f"run {run_dir} is in progress in another grenadier",
+                         hint="wait for it, or stop it with Ctrl-C") from exc
+    except OSError as exc:  # e.g. a read-only or full run directory
+        raise EnvironmentProblem(f"cannot lock run directory {run_dir}: {exc.strerror}",
+                                 hint="the run directory must be writable") from exc
 
 
 def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     run_dir, options = _prepare_run(args, reporter)
+    with _owning(run_dir):
+        if args.resume:
+            left = reap_recorded(run_dir / "services.json")
+            if left:
+                reporter.say(f"stopped services left running by the previous run: "
+                             f"{', '.join(left)}")
+        return _run(args, run_dir, options, reporter)
+
+
+def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
+         reporter: ConsoleReporter) -> int:
     reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}, "
                            f"{options.control_plane}  ({run_dir})", markup=False,
                            highlight=False)
@@ -120,31 +172,43 @@ def run_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     ctx = RunContext(run_dir, options, plugin_manager(), cache, reporter.say)
     ctx.keep_running = args.keep_running
     runner = Runner(ctx, reporter)
-    steps = plan_steps(stop_after=args.stop_after, only=args.only, done=runner.results)
+    steps = plan_steps(stop_after=args.stop_after, only=args.only, done=runner.results,
+                       steps=options.step_names)
     code = ExitCode.OK
     try:
         code = runner.run(steps)
     finally:
-        ctx.close(keep_running=args.keep_running)
-        results = list(runner.results.values())
-        header = {"grenadier": "run", "base": options.base, "target": options.target,
-                  "options": options.to_dict(), "verdict": VERDICTS.get(code, str(code)),
-                  "exit_code": int(code), "releases": {
-                      role: ctx.store.get("runner", f"release-{role}")
-                      for role in ("base", "target")}}
-        try:
-            write_json(run_dir, header, results, {
-                "timeline": ctx.supervisor.timeline(),
-                "facts": ctx.store.get("runner", "upgrade-facts")})
-            write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
-            _write_html(run_dir, reporter)
-        except OSError as exc:
-            # A full disk or read-only run directory: say so, keep the run's own error first.
-            reporter.say(f"reports not written in {run_dir}: {exc.strerror}")
-    reporter.summary(results, VERDICTS.get(code, str(code)), str(run_dir))
+        ctx.close()
+        _write_reports(ctx, runner, code, reporter)
+    reporter.summary(list(runner.results.values()), _verdict(runner, code), str(run_dir))
+    if runner.bug is not None:
+        raise runner.bug  # a bug shows its traceback, after everything was stopped and written
     if runner.error is not None:
         raise runner.error
     return int(code)
+
+
+def _verdict(runner: Runner, code: ExitCode) -> str:
+    return "internal error (a bug in grenadier)" if runner.bug else VERDICTS.get(code, str(code))
+
+
+def _write_reports(ctx: RunContext, runner: Runner, code: ExitCode,
+                   reporter: ConsoleReporter) -> None:
+    options, run_dir = ctx.options, ctx.run_dir
+    results = list(runner.results.values())
+    header = {"grenadier": "run", "base": options.base, "target": options.target,
+              "options": options.shown(), "verdict": _verdict(runner, code),
+              "exit_code": int(code),
+              "releases": {role: ctx.store.get(RUNNER, f"release-{role}")
+                           for role in ("base", "target")}}
+    try:
+        write_json(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
+                                              "facts": ctx.store.get(RUNNER, "upgrade-facts")})
+        write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
+        _write_html(run_dir, reporter)
+    except OSError as exc:
+        # A full disk or read-only run directory: say so, keep the run's own error first.
+        reporter.say(f"reports not written in {run_dir}: {exc.strerror}")
 
 
 def _write_html(run_dir: Path, reporter: ConsoleReporter) -> None:
@@ -158,11 +222,7 @@ def _write_html(run_dir: Path, reporter: ConsoleReporter) -> None:
 def down_command(run_dir: Path, reporter: ConsoleReporter) -> int:
     if not (run_dir / "services.json").is_file():
         raise UsageError(f"{run_dir} is not a grenadier run directory (no services.json)")
-    stopped = reap_recorded(run_dir / "services.json")
+    with _owning(run_dir):
+        stopped = reap_recorded(run_dir / "services.json")
     reporter.say(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     return int(ExitCode.OK)
-
-
-def cache_dir_from(args: argparse.Namespace) -> Path | None:
-    value = getattr(args, "cache_dir", None) or os.environ.get("GRENADIER_CACHE")
-    return Path(value) if value else None

@@ -35,7 +35,9 @@ def _csv(text: str) -> list[str]:
 
 
 def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
-    run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it")
+    # no abbreviations: `--ba` in a matrix path's extra arguments must not become --base
+    run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it",
+                         allow_abbrev=False)
     run.add_argument("--base", default="latest-1",
                      help="base release: 26.0.2, openstack-heat==26.0.2, latest, latest-1, "
                           "or a Heat source tree (default: latest-1)")

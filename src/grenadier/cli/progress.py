@@ -22,7 +22,8 @@ class ConsoleReporter:
     """Prints a line as each step starts and ends; a spinner with elapsed time in a terminal."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True,
+                                         emoji=False)
         self._spinner: Spinner | None = None
         self._started = 0.0
         self.run_started = time.monotonic()
@@ -43,8 +44,7 @@ class ConsoleReporter:
             self._spinner.stop()
             self._spinner = None
         total = time.monotonic() - self.run_started
-        if result.status.ok and not result.tests and any(
-                "in the background" in m for m in result.messages):
+        if result.background and result.status.ok:
             self.console.print(f"[dim]{'...':>6}[/] {result.name:<15} runs in the background "
                                "until the upgrade step ends")
             return

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from grenadier.execute.api import ExecuteRequest, Outcome
-from grenadier.execute.run import run, stop_process_group
+from grenadier.execute.run import run
 
-__all__ = ["ExecuteRequest", "Outcome", "run", "stop_process_group"]
+__all__ = ["ExecuteRequest", "Outcome", "run"]

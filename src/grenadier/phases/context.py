@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,6 @@ import pluggy
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
-from grenadier.errors import UsageError
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.phases.options import RunOptions
 from grenadier.plugins.api import Deployment, Project
@@ -25,9 +22,8 @@ from grenadier.services import Supervisor
 from grenadier.services.db import Database
 from grenadier.services.keystone import Keystone
 from grenadier.services.rabbitmq import ExternalBus, MessageBus, RabbitMQ
-from grenadier.state import StateStore
+from grenadier.state import RUNNER, StateStore
 
-RUNNER = "runner"
 ENDPOINT_FILE = "endpoint.json"
 DB_FILE = "db.json"
 UPGRADE_DONE = "upgrade-done"
@@ -195,18 +191,9 @@ class RunContext:
 
     def stop_project(self, *, crash: bool = False) -> list[str]:
         """Stop the project's services; return the names of those stopped."""
-        mine = [svc for svc in self.supervisor.running()
-                if svc.spec.name.startswith(f"{self.project.name}-")]
-        if not crash:
-            # Ask them all at once: each engine may wait a grace period for its in-flight
-            # stack operations, and N engines then wait together, not one after the other.
-            for svc in mine:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(svc.pid, svc.spec.stop_signal)
-        stopped = []
-        for svc in mine:  # in start order; each is waited for (and killed past its timeout)
-            self.supervisor.stop(svc.spec.name, crash=crash)
-            stopped.append(svc.spec.name)
+        stopped = [svc.spec.name for svc in self.supervisor.running()
+                   if svc.spec.name.startswith(f"{self.project.name}-")]
+        self.supervisor.stop_many(stopped, crash=crash)
         self.running_role = None
         self.write_endpoint()
         return stopped
@@ -227,13 +214,14 @@ class RunContext:
         # db.json may carry a database password (MariaDB, --db-url): owner-only, like etc/
         write_private(self.run_dir / name, json.dumps(data, indent=1))
 
-    def close(self, *, keep_running: bool = False) -> list[str]:
-        """Stop everything this run started (always called, Ctrl-C included).
+    def close(self) -> list[str]:
+        """Stop everything this run started (always called, Ctrl-C included; idempotent).
 
-        With ``keep_running`` the services stay up for tests run by hand (tox envs); the run's
-        ``services.json`` lists them for ``grenadier down`` or the next ``--resume``.
+        With ``keep_running`` the services stay up for tests run by hand (tox envs): the
+        names of those left are returned, and the run's ``services.json`` lists them for
+        ``grenadier down`` or the next ``--resume``.
         """
-        if keep_running:
+        if self.keep_running:
             return self.supervisor.detach()
         try:
             try:
@@ -274,10 +262,3 @@ class RunContext:
     def upgrade_done_flag(self) -> Path:
         return self.run_dir / UPGRADE_DONE
 
-    def elapsed(self, started: float) -> float:
-        return time.monotonic() - started
-
-    def check_user_paths(self) -> None:
-        for item in [*self.options.tests, *self.options.config]:
-            if not Path(item).exists():
-                raise UsageError(f"{item} does not exist")

@@ -6,8 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from grenadier.errors import UsageError
+from grenadier.host import write_private
 
 STEPS = (
     "install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown",
@@ -27,14 +29,35 @@ MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
 
 
+def mask_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> None:
     if value not in choices:
         raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
 
 
-def check_step(name: str, flag: str) -> str:
-    if name not in STEPS:
-        raise UsageError(f"unknown step {name!r} for {flag}", hint=f"steps: {', '.join(STEPS)}")
+def step_names(mode: str) -> tuple[str, ...]:
+    """The steps of a run in ``mode``: rolling replaces the cold steps by ``rolling-upgrade``."""
+    if mode != "rolling":
+        return STEPS
+    names: list[str] = []
+    for step in STEPS:
+        name = ROLLING_STEP if step in COLD_ONLY_STEPS else step
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def check_step(name: str, flag: str, steps: tuple[str, ...] = STEPS) -> str:
+    if name not in steps:
+        raise UsageError(f"unknown step {name!r} for {flag}", hint=f"steps: {', '.join(steps)}")
     return name
 
 
@@ -84,9 +107,20 @@ class RunOptions:
 
     def validate(self) -> None:
         """Refuse combinations that cannot run; settle the topology (UsageError: exit 2)."""
+        _choice(self.db, DATABASES, "--db")
+        _choice(self.shutdown, SHUTDOWN_MODES, "--shutdown")
         _choice(self.bus, BUSES, "--bus")
         _choice(self.auth, AUTHS, "--auth")
+        if self.port is not None and not 1 <= self.port <= 65535:
+            raise UsageError(f"--port {self.port} is not a TCP port number")
+        if self.db_url:
+            from grenadier.services.external import check_db_url
+
+            check_db_url(self.db_url)
         if self.bus_url:
+            from grenadier.services.rabbitmq import check_bus_url
+
+            check_bus_url(self.bus_url)
             self.bus = "rabbit"  # the URL names a RabbitMQ: none is started
         if self.topology is None:
             self.topology = "split" if self.bus != "fake" or self.engines > 1 else "all-in-one"
@@ -120,16 +154,9 @@ class RunOptions:
         mode = ", rolling upgrade" if self.mode == "rolling" else ""
         return f"{self.topology}{engines}, bus {bus}, auth {self.auth}{mode}"
 
-    def steps(self, planned: list[str]) -> list[str]:
-        """``planned`` for this mode: rolling replaces the cold steps by ``rolling-upgrade``."""
-        if self.mode != "rolling":
-            return planned
-        out: list[str] = []
-        for step in planned:
-            name = ROLLING_STEP if step in COLD_ONLY_STEPS else step
-            if name not in out:
-                out.append(name)
-        return out
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        return step_names(self.mode)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,7 +167,16 @@ class RunOptions:
         return cls(**known)
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / OPTIONS_FILE).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
+        # --db-url / --bus-url may hold passwords; --resume starts from this file: private, atomic
+        write_private(run_dir / OPTIONS_FILE, json.dumps(self.to_dict(), indent=1))
+
+    def shown(self) -> dict[str, Any]:
+        """The options as reports show them: passwords in URLs masked."""
+        data = self.to_dict()
+        for key in ("db_url", "bus_url"):
+            if data[key]:
+                data[key] = mask_password(data[key])
+        return data
 
     @classmethod
     def load(cls, run_dir: Path) -> RunOptions:
@@ -159,4 +195,11 @@ class RunOptions:
         if not isinstance(data, dict):
             raise UsageError(f"{path} is corrupt, this run cannot be resumed",
                              hint="start a new run")
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except UsageError as exc:
+            raise UsageError(f"{path} holds an invalid option ({exc.message}), this run cannot "
+                             "be resumed", hint="start a new run") from exc
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"{path} holds an option of the wrong type ({exc}), this run "
+                             "cannot be resumed", hint="start a new run") from exc

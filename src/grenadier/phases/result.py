@@ -46,6 +46,9 @@ class StepResult:
     messages: list[str] = field(default_factory=list)
     tests: list[TestOutcome] = field(default_factory=list)
     started_at: float = 0.0
+    #: the step only started work that goes on in the background (during-upgrade's watch);
+    #: its real result replaces this one when that work ends
+    background: bool = False
 
     @property
     def failed_findings(self) -> list[Finding]:
@@ -56,7 +59,7 @@ class StepResult:
             "name": self.name, "status": self.status.value, "duration": round(self.duration, 3),
             "started_at": self.started_at,
             "findings": [f.to_dict() for f in self.findings], "messages": self.messages,
-            "tests": [t.to_dict() for t in self.tests],
+            "tests": [t.to_dict() for t in self.tests], "background": self.background,
         }
 
     @classmethod
@@ -66,5 +69,5 @@ class StepResult:
             findings=[Finding.from_dict(f) for f in data.get("findings", [])],
             messages=list(data.get("messages", [])),
             tests=[TestOutcome(**t) for t in data.get("tests", [])],
-            started_at=data.get("started_at", 0.0),
+            started_at=data.get("started_at", 0.0), background=bool(data.get("background")),
         )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from grenadier.errors import UpgradeFailed
-from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
+from grenadier.state import RUNNER
 
 
 def setup_base(ctx: RunContext) -> StepResult:

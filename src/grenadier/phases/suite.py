@@ -17,6 +17,7 @@ from grenadier.execute import ExecuteRequest, run
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult, TestOutcome
 from grenadier.services import ServiceSpec
+from grenadier.services.api import PHASE_ENV, RUN_DIR_ENV
 
 MARKERS = {
     "smoke-base": "smoke", "pre-upgrade": "pre_upgrade", "during-upgrade": "during_upgrade",
@@ -50,7 +51,8 @@ def junit_path(ctx: RunContext, phase: str) -> Path:
 
 
 def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
-    return {"GRENADIER_RUN_DIR": str(ctx.run_dir), "GRENADIER_PHASE": phase,
+    # the same names the orphan reaper (services.api) looks for in a killed run's children
+    return {RUN_DIR_ENV: str(ctx.run_dir), PHASE_ENV: phase,
             "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report"}
 
 
@@ -142,7 +144,7 @@ def start_watch(ctx: RunContext) -> StepResult:
         name=WATCHER, cmd=pytest_command(ctx, "during-upgrade"), log=log, cwd=ctx.run_dir,
         env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
     ctx.watcher = WATCHER
-    result = StepResult("during-upgrade", Status.PASSED)
+    result = StepResult("during-upgrade", Status.PASSED, background=True)
     result.messages.append("checks running in the background while the upgrade step runs")
     return result
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
+from grenadier.state import RUNNER
 
 
 def teardown(ctx: RunContext) -> StepResult:
@@ -18,7 +19,7 @@ def teardown(ctx: RunContext) -> StepResult:
         run_checks(ctx.selected_checks("teardown"), ctx.check_context(), result)
     names = [svc.spec.name for svc in ctx.supervisor.running()]
     if ctx.keep_running and names:
-        ctx.close(keep_running=True)
+        ctx.close()
         result.messages.append(f"left running (--keep-running): {', '.join(names)}; "
                                f"stop them with: grenadier down {ctx.run_dir}")
         return result

@@ -6,8 +6,9 @@ import time
 
 from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db.checks import migration_failure
-from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
+from grenadier.state import RUNNER
 
 
 def run_checks(checks: list[Check], cctx: CheckContext, result: StepResult) -> None:

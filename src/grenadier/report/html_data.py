@@ -13,9 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from grenadier.phases.context import RUNNER
 from grenadier.phases.options import STEPS
-from grenadier.state import StateStore, StoreCorrupt
+from grenadier.state import RUNNER, StateStore, StoreCorrupt
 
 
 def dicts(value: Any) -> list[dict[str, Any]]:

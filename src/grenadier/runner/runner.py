@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from grenadier.errors import ExitCode, GrenadierError
-from grenadier.phases.context import RUNNER, RunContext
+from grenadier.phases.context import RunContext
 from grenadier.phases.install import install
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import rolling_upgrade
@@ -17,6 +17,7 @@ from grenadier.phases.shutdown import shutdown
 from grenadier.phases.suite import finish_watch, run_phase, start_watch
 from grenadier.phases.teardown import teardown
 from grenadier.phases.upgrade import upgrade
+from grenadier.state import RUNNER, StoreCorrupt
 
 StepFunction = Callable[[RunContext], StepResult]
 
@@ -47,6 +48,16 @@ class Reporter(Protocol):
     def step_finished(self, result: StepResult) -> None: ...
 
 
+def _recorded_results(ctx: RunContext) -> dict[str, StepResult]:
+    """The step results a previous invocation of this run recorded."""
+    recorded = ctx.store.get(RUNNER, "results") or {}
+    try:
+        return {name: StepResult.from_dict(data) for name, data in recorded.items()}
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise StoreCorrupt(f"state store {ctx.store.path}: the recorded step results are "
+                           f"corrupt ({exc!r})", hint="start a new run") from exc
+
+
 class Runner:
     def __init__(self, ctx: RunContext, reporter: Reporter) -> None:
         self.ctx = ctx
@@ -54,10 +65,9 @@ class Runner:
         self.exit_code = ExitCode.OK
         #: the expected failure that ended the run early, printed as one line by the CLI
         self.error: GrenadierError | None = None
-        self.results: dict[str, StepResult] = {
-            name: StepResult.from_dict(data)
-            for name, data in (ctx.store.get(RUNNER, "results") or {}).items()
-        }
+        #: a bug (any other exception) in a step: re-raised, with its traceback, after teardown
+        self.bug: Exception | None = None
+        self.results = _recorded_results(ctx)
 
     def _record(self, result: StepResult) -> None:
         self.results[result.name] = result
@@ -86,6 +96,10 @@ class Runner:
         except KeyboardInterrupt:
             result = StepResult(step, Status.INTERRUPTED, messages=["interrupted (SIGINT)"])
             self.exit_code = ExitCode.INTERRUPTED
+        except Exception as exc:
+            # recorded like any failed step, so teardown and the reports still happen
+            result = StepResult(step, Status.ERROR, messages=[f"internal error: {exc!r}"])
+            self.bug = self.bug or exc
         for name in self.ctx.supervisor.died():
             result.messages.append(f"{name} died during this step (see its log)")
         result.duration, result.started_at = time.monotonic() - started, wall
@@ -106,7 +120,6 @@ class Runner:
 
     def run(self, steps: list[str]) -> ExitCode:
         """Run ``steps`` then teardown; return the run's exit code."""
-        steps = self.ctx.options.steps(steps)  # the cold mode's steps are left as planned
         try:
             for step in steps:
                 result = self._run_step(step)

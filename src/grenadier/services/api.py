@@ -138,14 +138,17 @@ class Supervisor:
                 )
             time.sleep(0.1)
 
-    def stop(self, name: str, *, crash: bool = False) -> int | None:
-        """Stop one service: graceful (stop signal, SIGKILL after a timeout) or crash (KILL)."""
+    def stop(self, name: str, *, crash: bool = False, signalled: bool = False) -> int | None:
+        """Stop one service: graceful (stop signal, SIGKILL after a timeout) or crash (KILL).
+
+        ``signalled``: the stop signal was already sent (:meth:`stop_many`), only wait.
+        """
         svc = self._services.get(name)
         if svc is None:
             return None
         if svc.alive():
-            sig = signal.SIGKILL if crash else svc.spec.stop_signal
-            self._signal(svc, sig)
+            if not signalled:
+                self._signal(svc, signal.SIGKILL if crash else svc.spec.stop_signal)
             try:
                 svc.proc.wait(svc.spec.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -181,9 +184,23 @@ class Supervisor:
     def detach(self) -> list[str]:
         """Leave every service running (``--keep-running``); the PID file still lists them."""
         names = [svc.spec.name for svc in self.running()]
-        self._event("supervisor", "detach", ", ".join(names))
+        if names:
+            self._event("supervisor", "detach", ", ".join(names))
         self._services.clear()
         return names
+
+    def stop_many(self, names: list[str], *, crash: bool = False) -> None:
+        """Stop several services together: all are asked at once, then each is waited for.
+
+        Each engine may wait a grace period for its in-flight work: N engines then wait
+        together, not one after the other.
+        """
+        chosen = [self._services[n] for n in names if n in self._services]
+        for svc in chosen:
+            if svc.alive():
+                self._signal(svc, signal.SIGKILL if crash else svc.spec.stop_signal)
+        for svc in chosen:
+            self.stop(svc.spec.name, crash=crash, signalled=True)
 
     def stop_all(self, *, crash: bool = False) -> None:
         """Stop every service, newest first (Heat before its database)."""
@@ -194,7 +211,8 @@ class Supervisor:
         # Lets a later run (or a human) find processes left by a grenadier that was SIGKILLed.
         if self._pid_file is None:
             return
-        data = {name: {"pid": s.pid, "cmd": list(map(str, s.spec.cmd))}
+        data = {name: {"pid": s.pid, "cmd": list(map(str, s.spec.cmd)),
+                       "stop_signal": int(s.spec.stop_signal), "stop_timeout": s.spec.stop_timeout}
                 for name, s in self._services.items()}
         with contextlib.suppress(OSError):
             self._pid_file.write_text(json.dumps(data, indent=1), encoding="utf-8")
@@ -234,11 +252,13 @@ def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
         if not isinstance(pid, int) or pid <= 0 or not isinstance(cmd, list) or not cmd \
                 or _cmdline(pid) != cmd:
             continue
-        sig = signal.SIGINT if name == "postgresql" else signal.SIGTERM
+        # each service's own stop signal and timeout, as its ServiceSpec declared them
+        sig = info.get("stop_signal", signal.SIGTERM)
+        wait = float(info.get("stop_timeout", timeout))
         for step in (sig, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
                 os.killpg(pid, step)
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + wait
             while time.monotonic() < deadline and _cmdline(pid) == cmd:
                 time.sleep(0.1)
             if _cmdline(pid) != cmd:

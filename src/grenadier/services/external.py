@@ -32,7 +32,7 @@ def _backend(scheme: str) -> str:
     if dialect in MYSQL_SCHEMES:
         return "mysql"
     raise UsageError(f"--db-url must be a postgresql:// or mysql:// URL, not {scheme}://",
-                     hint="e.g. postgresql://heat:secret@db.example:5432/heat")
+                     hint="e.g. postgresql://heat:PASSWORD@db.example:5432/heat")
 
 
 def _pg_tool(name: str) -> Path | None:
@@ -48,12 +48,25 @@ def _pg_tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
+def check_db_url(url: str) -> SplitResult:
+    """``url`` parsed, or one line saying what is wrong with it (password never shown)."""
+    parts = urlsplit(url)
+    _backend(parts.scheme)
+    try:
+        parts.port  # noqa: B018 (urllib checks the port only when asked)
+    except ValueError as exc:
+        raise UsageError(f"--db-url has a bad port: {exc}") from exc
+    if not parts.hostname and "host=" not in parts.query:
+        raise UsageError("--db-url names no host", hint="e.g. postgresql://heat:PASSWORD@db:5432/heat")
+    return parts
+
+
 class ExternalDatabase(Database):
     kind = "external"
 
     def __init__(self, run_dir: Path, url: str) -> None:
         super().__init__(run_dir)
-        self.parts: SplitResult = urlsplit(url)
+        self.parts: SplitResult = check_db_url(url)
         self.backend = _backend(self.parts.scheme)
         self.name = unquote(self.parts.path.lstrip("/")) or "heat"
         self.query = {k: v[-1] for k, v in parse_qs(self.parts.query).items()}

@@ -99,7 +99,7 @@ class EmbeddedPostgres(Database):
             stop_signal=signal.SIGINT,
         ))
         if self.name not in self._databases():
-            self.create_database(self.name)
+            self._psql(f'CREATE DATABASE "{self.name}"')
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         return self._tool("psql", "-h", str(self.socket_dir), "-U", "postgres", "-d", database,
@@ -109,8 +109,8 @@ class EmbeddedPostgres(Database):
         return self._psql("SELECT datname FROM pg_database").split()
 
     def create_database(self, database: str) -> None:
-        if database in self._databases():
-            self._psql(f'DROP DATABASE "{database}"')
+        # two statements: psql -c runs one transaction, and CREATE DATABASE refuses those
+        self._psql(f'DROP DATABASE IF EXISTS "{database}"')
         self._psql(f'CREATE DATABASE "{database}"')
 
     def url(self, database: str | None = None) -> str:
@@ -118,10 +118,12 @@ class EmbeddedPostgres(Database):
 
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)
+        if self.user:
+            shutil.chown(dest_dir, self.user, self.user)  # pg_dump runs as the server's user
         dest = dest_dir / "heat.pgdump"
-        dump = self._tool("pg_dump", "-h", str(self.socket_dir), "-U", "postgres", "-Fp",
-                          self.name, timeout=timeout, what="pg_dump of the Heat database")
-        dest.write_text(dump, encoding="utf-8")
+        # -f: the dump goes to its file, not through memory and the tools log
+        self._tool("pg_dump", "-h", str(self.socket_dir), "-U", "postgres", "-Fp", "-f",
+                   str(dest), self.name, timeout=timeout, what="pg_dump of the Heat database")
         return dest
 
     def restore_command(self, snapshot: Path) -> str:

@@ -72,15 +72,26 @@ class MessageBus(ABC):
                                            f":{parts.port or 5672}{parts.path}"}
 
 
+def check_bus_url(url: str) -> None:
+    """One line when ``url`` is no rabbit://USER:PASS@HOST:PORT/ URL (password never shown)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (urllib checks the port only when asked)
+    except ValueError as exc:
+        raise UsageError(f"--bus-url has a bad port: {exc}") from exc
+    if parts.scheme not in ("rabbit", "amqp") or not parts.hostname:
+        raise UsageError("--bus-url must be a rabbit://USER:PASS@HOST:PORT/ URL",
+                         hint=f"got scheme {parts.scheme or 'none'!r}, "
+                              f"host {parts.hostname or 'none'!r}")
+
+
 class ExternalBus(MessageBus):
     """A RabbitMQ the user runs (``--bus-url``): used, never started nor stopped."""
 
     kind = "external"
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("rabbit", "amqp") or not parts.hostname:
-            raise UsageError(f"--bus-url must be a rabbit://USER:PASS@HOST:PORT/ URL, not {url!r}")
+        check_bus_url(url)
         self.url = url
 
     def transport_url(self) -> str:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from grenadier.state.store import StateStore, StoreCorrupt
+from grenadier.state.store import RUNNER, StateStore, StoreCorrupt
 
-__all__ = ["StateStore", "StoreCorrupt"]
+__all__ = ["RUNNER", "StateStore", "StoreCorrupt"]

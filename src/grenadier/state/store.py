@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.host import file_lock, write_atomic
 
+#: the runner's own namespace: releases, port, step results, inventories, restore command
+RUNNER = "runner"
 FORMAT = "grenadier-state"
 VERSION = 1
-T = TypeVar("T")
 
 
 class StoreCorrupt(EnvironmentProblem):
@@ -51,8 +52,10 @@ class StateStore:
                 hint="resume it with the grenadier that started it",
             )
         namespaces = data.get("namespaces")
-        if not isinstance(namespaces, dict):
-            raise StoreCorrupt(f"state store {self.path} has no namespaces")
+        if not isinstance(namespaces, dict) or not all(
+                isinstance(v, dict) for v in namespaces.values()):
+            raise StoreCorrupt(f"state store {self.path} has no namespaces, or broken ones",
+                               hint="start a new run; this one cannot be resumed")
         return namespaces
 
     def _write(self, namespaces: dict[str, dict[str, Any]]) -> None:
@@ -81,18 +84,6 @@ class StateStore:
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
         return self._read().get(namespace, {}).get(key, default)
 
-    def get_typed(self, namespace: str, key: str, kind: type[T]) -> T:
-        """The value of ``key``, which must exist and be a ``kind``."""
-        value = self.get(namespace, key)
-        if not isinstance(value, kind):
-            raise StoreCorrupt(
-                f"state store {self.path}: {namespace}/{key} is {type(value).__name__}, "
-                f"expected {kind.__name__}"
-            )
-        return value
-
     def namespace(self, namespace: str) -> dict[str, Any]:
         return dict(self._read().get(namespace, {}))
 
-    def namespaces(self) -> list[str]:
-        return sorted(self._read())

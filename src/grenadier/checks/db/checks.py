@@ -34,6 +34,7 @@ from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import write_private
 from grenadier.releases import Release
+from grenadier.state import RUNNER
 
 PROBE = Path(__file__).with_name("probe.py")
 #: seconds for one probe call; ``rows`` of a 1,000-stack database takes a few
@@ -43,7 +44,6 @@ STATUS_TIMEOUT = 120.0
 #: state-store namespace of these checks (small facts only; row digests go to files)
 NAMESPACE = "db-checks"
 #: the runner's namespace, where save-state leaves the snapshot's restore command
-RUNNER_NAMESPACE = "runner"
 FRESH_DB = "heat_fresh"
 #: Release venvs are grenadier's own cache: let Python write their bytecode even where the
 #: environment forbids it, or every probe and heat-manage call recompiles SQLAlchemy and Heat
@@ -120,7 +120,7 @@ def _version_before(ctx: CheckContext) -> list[str] | None:
 
 def snapshot_restore_hint(ctx: CheckContext) -> str:
     """How to put the pre-upgrade database back (the snapshot save-state took)."""
-    command = ctx.state.get(RUNNER_NAMESPACE, "restore-command")
+    command = ctx.state.get(RUNNER, "restore-command")
     if not command:
         return "no snapshot of the pre-upgrade database was taken (save-state did not run)"
     return f"restore the pre-upgrade database with: {command}"

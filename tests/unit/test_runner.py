@@ -1,0 +1,75 @@
+"""The runner records every step, whatever ends it, and always tears down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grenadier.errors import EnvironmentProblem, ExitCode
+from grenadier.phases.options import RunOptions
+from grenadier.phases.result import Status, StepResult
+from grenadier.runner import runner as runner_module
+from grenadier.runner.runner import Runner
+from grenadier.services import Supervisor
+from grenadier.state import StateStore
+
+
+class FakeContext:
+    def __init__(self, tmp_path: Path) -> None:
+        self.store = StateStore(tmp_path / "state.json")
+        self.supervisor = Supervisor()
+        self.options = RunOptions()
+        self.watcher = None
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.finished: list[StepResult] = []
+
+    def step_started(self, name: str) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        self.finished.append(result)
+
+
+def _runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install: object) -> Runner:
+    monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "install", install)
+    monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "teardown",
+                        lambda ctx: StepResult("teardown", Status.PASSED))
+    return Runner(FakeContext(tmp_path), Recorder())  # type: ignore[arg-type]
+
+
+def test_a_bug_in_a_step_is_recorded_and_teardown_still_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(ctx: object) -> StepResult:
+        raise ValueError("a bug")
+
+    runner = _runner(tmp_path, monkeypatch, broken)
+    code = runner.run(["install", "setup-base"])
+    assert isinstance(runner.bug, ValueError)
+    assert code == ExitCode.UPGRADE_FAILED
+    assert {n: r.status for n, r in runner.results.items()} == {
+        "install": Status.ERROR, "teardown": Status.PASSED}
+    assert runner.results["install"].messages == ["internal error: ValueError('a bug')"]
+    recorded = StateStore(tmp_path / "state.json").get("runner", "results")
+    assert set(recorded) == {"install", "teardown"}
+
+
+def test_an_expected_failure_sets_its_exit_code(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_index(ctx: object) -> StepResult:
+        raise EnvironmentProblem("the package index is unreachable")
+
+    runner = _runner(tmp_path, monkeypatch, no_index)
+    assert runner.run(["install"]) == ExitCode.ENVIRONMENT
+    assert runner.bug is None
+    assert runner.results["install"].messages == ["the package index is unreachable"]
+
+
+def test_corrupt_recorded_results_are_a_clear_error(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.json")
+    store.save("runner", "results", {"install": {"status": "weird"}})
+    with pytest.raises(EnvironmentProblem, match="recorded step results are corrupt"):
+        Runner(FakeContext(tmp_path), Recorder())  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.services.api import PHASE_ENV, RUN_DIR_ENV
 
 __all__ = [
     "ENV",
@@ -36,8 +37,9 @@ PHASES = ("smoke-base", "pre-upgrade", "during-upgrade", "smoke-target", "post-u
 class ENV:
     """Names of the environment variables read here (documented in writing-upgrade-tests.md)."""
 
-    RUN_DIR = "GRENADIER_RUN_DIR"
-    PHASE = "GRENADIER_PHASE"
+    #: the two the runner sets for every phase (and reaps leftover phase processes by)
+    RUN_DIR = RUN_DIR_ENV
+    PHASE = PHASE_ENV
     URL = "GRENADIER_HEAT_URL"
     PROJECT = "GRENADIER_HEAT_PROJECT"
     USER = "GRENADIER_HEAT_USER"

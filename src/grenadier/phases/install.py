@@ -10,11 +10,18 @@ from grenadier.phases.result import Status, StepResult
 
 
 def install(ctx: RunContext) -> StepResult:
-    """Resolve both specs and install each release (once per cache); record pip freeze."""
+    """Resolve both specs and install each release (once per cache); record pip freeze.
+
+    With ``--auth keystone`` Keystone installs here too, beside the releases: a broken install
+    is an install failure, and setup-base only bootstraps it.
+    """
     result = StepResult("install", Status.PASSED)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {role: pool.submit(ctx.release, role) for role in ("base", "target")}
+        keystone = pool.submit(ctx.keystone.install) if ctx.keystone is not None else None
         releases = {role: future.result() for role, future in futures.items()}
+        if keystone is not None:
+            result.messages.append(f"keystone: {keystone.result().label}")
     freeze_dir = ctx.run_dir / "releases"
     freeze_dir.mkdir(parents=True, exist_ok=True)
     for role, release in releases.items():

@@ -122,30 +122,43 @@ def _sqlite_immediate_transactions(timeout_ms: int = 60000) -> None:
     event.listen(Engine, "begin", _begin)
 
 
-def main() -> int:
+class _StartupFailed(Exception):
+    """Startup cannot go on: ``code`` is the exit code, the message the one stderr line."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _parse_config() -> str:
+    """Register our options, parse the command line as heat-engine does; the release string."""
     logging.register_options(CONF)
     # A release that defined them itself would raise DuplicateOptError: keep its definition.
     with contextlib.suppress(cfg.DuplicateOptError):
         CONF.register_opts(_API_OPTS, group="heat_api")
     from heat import version
 
-    release = version.version_info.version_string()
+    release: str = version.version_info.version_string()
     try:  # the way heat-engine / heat-wsgi-api parse theirs (project "heat")
         CONF(sys.argv[1:], project="heat", prog="heat-all", version=release)
     except cfg.Error as exc:  # e.g. "Failed to find some config files: ..."
-        print(f"launcher: {exc}", file=sys.stderr)
-        return 2
+        raise _StartupFailed(2, str(exc)) from exc
     logging.setup(CONF, "heat")
+    return release
 
+
+def _bind() -> _Server:
     # Bind before the slow engine start so that a busy port fails fast; clients connecting
     # meanwhile wait in the backlog and are answered once serving starts.
     host, port = CONF.heat_api.bind_host, CONF.heat_api.bind_port
     try:
-        server = _Server((host, port), _Handler)
+        return _Server((host, port), _Handler)
     except OSError as exc:
-        print(f"launcher: cannot bind {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 3
+        raise _StartupFailed(3, f"cannot bind {host}:{port}: {exc.strerror or exc}") from exc
 
+
+def _start_heat() -> tuple[Any, Any]:
+    """The started engine service and the API's WSGI app."""
     from heat.common import config, messaging, noauth
     from heat.engine import service as engine_service
     from heat.rpc import api as rpc_api
@@ -159,25 +172,16 @@ def main() -> int:
         messaging.setup()  # transport from [DEFAULT] transport_url (fake://)
         engine = engine_service.EngineService(CONF.host, rpc_api.ENGINE_TOPIC)
         engine.start()  # RPC server, worker, heartbeat timer; no fork
-        app = config.load_paste_app("heat-api")  # [paste_deploy] flavor picks the pipeline
+        return engine, config.load_paste_app("heat-api")  # [paste_deploy] flavor: pipeline
     except Exception as exc:
         LOG.exception("startup failed")
-        print(f"launcher: startup failed: {exc!r}", file=sys.stderr)
-        server.server_close()
-        return 1
-    server.set_app(app)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="wsgi", daemon=True
-    ).start()
-    LOG.info(
-        "Heat %s (engine and API in one process) serving on http://%s:%d/", release, host, port
-    )
-    print(f"ready http://{host}:{port}/", flush=True)
+        raise _StartupFailed(1, f"startup failed: {exc!r}") from exc
 
-    while not _STOP.wait(0.5):  # a timeout keeps the main thread free to run signal handlers
-        pass
-    LOG.info("stop requested")
-    # Stop taking requests first, then let the engine finish (bounded) what it is doing.
+
+def _stop(server: _Server, engine: Any) -> None:
+    """Stop taking requests first, then let the engine finish (bounded) what it is doing."""
+    from heat.common import messaging
+
     server.shutdown()
     server.server_close()
     stopper = threading.Thread(target=engine.stop, name="engine-stop", daemon=True)
@@ -188,6 +192,32 @@ def main() -> int:
     else:
         messaging.cleanup()
         LOG.info("stopped")
+
+
+def main() -> int:
+    try:
+        release = _parse_config()
+        server = _bind()
+        try:
+            engine, app = _start_heat()
+        except _StartupFailed:
+            server.server_close()
+            raise
+    except _StartupFailed as exc:
+        print(f"launcher: {exc}", file=sys.stderr)
+        return exc.code
+    server.set_app(app)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="wsgi", daemon=True
+    ).start()
+    host, port = CONF.heat_api.bind_host, CONF.heat_api.bind_port
+    LOG.info("Heat %s (engine and API in one process) serving on http://%s:%d/", release, host,
+             port)
+    print(f"ready http://{host}:{port}/", flush=True)
+    while not _STOP.wait(0.5):  # a timeout keeps the main thread free to run signal handlers
+        pass
+    LOG.info("stop requested")
+    _stop(server, engine)
     return 0
 
 

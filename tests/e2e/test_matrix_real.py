@@ -31,7 +31,7 @@ from rich.console import Console
 from grenadier.cli import export_cmd, matrix_cmd
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.exporters.grenade import READ_ONLY_TESTS
-from grenadier.matrix.run import MATRIX_JSON, SUMMARY_MD
+from grenadier.matrix.results import MATRIX_JSON, SUMMARY_MD
 from grenadier.phases.options import STEPS
 from grenadier.state import StateStore
 from tests.e2e.conftest import BASE, OLDEST, TARGET, Run, grenadier, heat_processes

@@ -25,9 +25,11 @@ from grenadier.cli import matrix_cmd
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.matrix import paths as matrix_paths
+from grenadier.matrix import results as matrix_results
 from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath, check_unique, load_file, parse_path
-from grenadier.matrix.run import MatrixRequest, default_jobs, exit_code, run_matrix
+from grenadier.matrix.results import exit_code
+from grenadier.matrix.run import MatrixRequest, default_jobs, run_matrix
 from grenadier.releases import Release
 
 GIB = 1 << 30
@@ -375,8 +377,8 @@ def test_matrix_runs_each_path_isolated_and_summarises(tmp_path: Path, fake: Pat
     # each child got its own --workdir and the shared --cache-dir
     for _, _, _, args in (e for e in events(fake) if e[0] == "start"):
         assert args[args.index("--cache-dir") + 1] == str(tmp_path / "cache")
-    assert matrix_run.step_cell(results[0]) == "upgrade: 2 warnings"
-    assert matrix_run.step_cell(results[1]) == \
+    assert matrix_results.step_cell(results[0]) == "upgrade: 2 warnings"
+    assert matrix_results.step_cell(results[1]) == \
         "upgrade: 2 warnings; post-upgrade: FAILED, 1 failed tests"
     assert any(line.startswith("[2/3] start 25.0.2 -> 26.0.2") for line in said)
     assert any(line.startswith("[1/3] PASSED") for line in said)
@@ -468,7 +470,7 @@ def test_bad_run_args_stop_the_matrix_before_any_install(
 
 def test_exit_code_order() -> None:
     path = parse_path("1.0:2.0")
-    result = matrix_run.PathResult
+    result = matrix_results.PathResult
     assert exit_code([result(path, 0), result(path, 3), result(path, 1)]) == 1
     assert exit_code([result(path, 0), result(path, 3), result(path, 2)]) == 2
     assert exit_code([result(path, 1), result(path, 130)]) == 130
@@ -534,7 +536,7 @@ def test_matrix_command_prints_table_and_returns_exit_code(
 @pytest.mark.parametrize("name", ["[slurp] x", "[/]", "[bold]y[/bold] :smile:"])
 def test_summary_table_shows_names_and_notes_as_written(name: str) -> None:
     path = UpgradePath("1.0", "2.0", name=name)
-    results = [matrix_run.PathResult(path, 3, note=f"{name}: [red]no[/red]")]
+    results = [matrix_results.PathResult(path, 3, note=f"{name}: [red]no[/red]")]
     out = io.StringIO()
     Console(file=out, width=200).print(matrix_cmd.summary_table(results))
     assert name in out.getvalue()
@@ -549,18 +551,18 @@ def test_steps_of_a_damaged_run_are_read_tolerantly(tmp_path: Path) -> None:
          "findings": [{"check": "c", "severity": "error", "what": "w"}],
          "tests": [{"name": "t", "status": "error", "duration": 0.0}]},
         "not a step"]}))
-    steps = matrix_run.read_steps(tmp_path)
+    steps = matrix_results.read_steps(tmp_path)
     assert [vars(step) for step in steps] == [
         {"name": "upgrade", "status": "exploded", "duration": 2.5, "errors": 0, "warnings": 0,
          "failed_tests": 0},
         {"name": "setup-base", "status": "passed", "duration": 1.0, "errors": 1,
          "warnings": 0, "failed_tests": 1}]
     (tmp_path / "report.json").write_text("{not json")
-    assert matrix_run.read_steps(tmp_path) == []
+    assert matrix_results.read_steps(tmp_path) == []
 
 
 def test_result_words() -> None:
-    assert [matrix_run.result_word(code) for code in (0, 1, 2, 3, 130, -9)] == [
+    assert [matrix_results.result_word(code) for code in (0, 1, 2, 3, 130, -9)] == [
         "passed", "failed", "bad input", "environment", "interrupted", "exit -9"]
 
 

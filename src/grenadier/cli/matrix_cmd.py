@@ -14,9 +14,11 @@ from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
 from grenadier.host import unique_dir
 from grenadier.matrix import paths as matrix_paths
+from grenadier.matrix import results as matrix_results
 from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath
-from grenadier.matrix.run import MatrixRequest, PathResult
+from grenadier.matrix.results import PathResult
+from grenadier.matrix.run import MatrixRequest
 from grenadier.phases.options import DATABASES
 
 RESULT_STYLE = {"passed": "green", "failed": "red", "interrupted": "yellow"}
@@ -77,7 +79,8 @@ def _directory(workdir: Path) -> Path:
 
 
 def summary_table(results: list[PathResult]) -> Table:
-    table = Table(title=f"grenadier matrix: {matrix_run.verdict(results)}", title_justify="left")
+    table = Table(title=f"grenadier matrix: {matrix_results.verdict(results)}",
+                  title_justify="left")
     for column in ("path", "result", "time", "findings per step", "report"):
         table.add_column(column, justify="right" if column == "time" else "left",
                          overflow="fold")
@@ -87,7 +90,7 @@ def summary_table(results: list[PathResult]) -> Table:
         report = " ".join(str(p) for p in (result.report(), html) if p) or str(result.log or "")
         # every cell is plain text: a path's name or a note may hold "[...]"
         table.add_row(Text(result.path.label), Text(result.result, style=style),
-                      Text(f"{result.duration:.1f} s"), Text(matrix_run.step_cell(result)),
+                      Text(f"{result.duration:.1f} s"), Text(matrix_results.step_cell(result)),
                       Text(report))
     return table
 
@@ -107,6 +110,6 @@ def matrix_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         child=matrix_run.CHILD_COMMAND)
     results = matrix_run.run_matrix(request, reporter.say)
     reporter.console.print(summary_table(results))
-    reporter.console.print(f"matrix folder: {directory} ({matrix_run.MATRIX_JSON}, "
-                           f"{matrix_run.SUMMARY_MD})", markup=False, highlight=False)
-    return int(matrix_run.exit_code(results))
+    reporter.console.print(f"matrix folder: {directory} ({matrix_results.MATRIX_JSON}, "
+                           f"{matrix_results.SUMMARY_MD})", markup=False, highlight=False)
+    return int(matrix_results.exit_code(results))

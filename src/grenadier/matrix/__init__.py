@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from grenadier.matrix.paths import MatrixFile, UpgradePath, check_unique, load_file, parse_path
-from grenadier.matrix.run import (
-    MatrixRequest,
-    PathResult,
-    default_jobs,
-    exit_code,
-    run_matrix,
-)
+from grenadier.matrix.results import PathResult, exit_code
+from grenadier.matrix.run import MatrixRequest, default_jobs, run_matrix
 
 __all__ = [
     "MatrixFile",

@@ -11,7 +11,6 @@ published mid-matrix cannot make two paths test different things.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -19,19 +18,17 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, NamedTuple
 
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.execute import ExecuteRequest
 from grenadier.execute.run import popen
-from grenadier.host import write_atomic
 from grenadier.matrix.paths import UpgradePath, check_args, slug
-from grenadier.phases.result import StepResult
+from grenadier.matrix.results import PathResult, read_steps, write_results
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.spec import PACKAGE
-from grenadier.report.html_data import load_run, num, text_of
 from grenadier.services.api import reap_recorded
 
 Say = Callable[[str], None]
@@ -47,23 +44,9 @@ MEMORY_PER_RUN = 1 << 30
 #: a child asked to stop stops its Heat and database first; after this long it is killed
 INTERRUPT_GRACE = 90.0
 POLL_SECONDS = 0.2
-MATRIX_JSON = "matrix.json"
-SUMMARY_MD = "summary.md"
 #: read by ``_memory_available``; tests point them at files of their own
 MEMINFO = Path("/proc/meminfo")
 CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
-#: what a path's exit code is called in the table, matrix.json and summary.md
-RESULT_WORDS: dict[ExitCode, str] = {
-    ExitCode.OK: "passed", ExitCode.UPGRADE_FAILED: "failed", ExitCode.USAGE: "bad input",
-    ExitCode.ENVIRONMENT: "environment", ExitCode.INTERRUPTED: "interrupted"}
-
-
-def result_word(code: int) -> str:
-    """``passed``, ``failed`` ... for a documented exit code; ``exit N`` for any other."""
-    try:
-        return RESULT_WORDS[ExitCode(code)]
-    except ValueError:
-        return f"exit {code}"
 
 
 def _cpus() -> int:
@@ -101,82 +84,6 @@ def default_jobs(paths: int, cpus: int | None = None,
 
 
 @dataclass
-class StepSummary:
-    """One step of a path's run, as its report.json (or state.json) tells it."""
-
-    name: str
-    status: str
-    duration: float
-    errors: int = 0
-    warnings: int = 0
-    failed_tests: int = 0
-
-    @classmethod
-    def of(cls, step: StepResult) -> StepSummary:
-        return cls(step.name, step.status.value, step.duration,
-                   errors=len(step.failed_findings),
-                   warnings=sum(1 for f in step.findings if f.severity == "warning"),
-                   failed_tests=sum(1 for t in step.tests if t.status in ("failed", "error")))
-
-
-def read_steps(run_dir: Path) -> list[StepSummary]:
-    """A run's steps, read by the report page's tolerant loader: a damaged run never raises.
-
-    A step that is not a whole ``StepResult`` still shows its name, status and duration.
-    """
-    steps = []
-    for data in load_run(run_dir).steps:
-        try:
-            steps.append(StepSummary.of(StepResult.from_dict(data)))
-        except (KeyError, ValueError, TypeError, AttributeError):
-            steps.append(StepSummary(text_of(data, "name") or "?",
-                                     text_of(data, "status") or "?", num(data, "duration")))
-    return steps
-
-
-@dataclass
-class PathResult:
-    """What one path's run came to."""
-
-    path: UpgradePath
-    exit_code: int | None  # None: never started
-    duration: float = 0.0
-    run_dir: Path | None = None
-    log: Path | None = None
-    steps: list[StepSummary] = field(default_factory=list)
-    note: str = ""
-    interrupted: bool = False
-    #: the base and target the run was given: the installed releases, pinned
-    releases: tuple[str, str] | None = None
-
-    @property
-    def result(self) -> str:
-        if self.interrupted:
-            return result_word(ExitCode.INTERRUPTED)
-        if self.exit_code is None:
-            return "not run"
-        return result_word(self.exit_code)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    def report(self, name: str = "report.json") -> Path | None:
-        path = self.run_dir / name if self.run_dir else None
-        return path if path is not None and path.is_file() else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path.label, "base": self.path.base, "target": self.path.target,
-                "db": self.path.db, "result": self.result, "exit_code": self.exit_code,
-                "duration": round(self.duration, 1), "note": self.note,
-                "run_dir": str(self.run_dir) if self.run_dir else None,
-                "log": str(self.log) if self.log else None,
-                "releases": {"base": self.releases[0], "target": self.releases[1]}
-                if self.releases else None,
-                "steps": [vars(step) for step in self.steps]}
-
-
-@dataclass
 class MatrixRequest:
     paths: Sequence[UpgradePath]
     directory: Path  # this matrix's own folder: one sub-folder per path
@@ -185,22 +92,6 @@ class MatrixRequest:
     child: Sequence[str] = CHILD_COMMAND
     preinstall: bool = True
     interrupt_grace: float = INTERRUPT_GRACE
-
-
-def exit_code(results: Sequence[PathResult]) -> ExitCode:
-    """Interrupted beats a broken upgrade, which beats an environment or input problem."""
-    codes = {r.exit_code for r in results}
-    if ExitCode.INTERRUPTED in codes or any(r.interrupted for r in results):
-        return ExitCode.INTERRUPTED
-    if ExitCode.UPGRADE_FAILED in codes:
-        return ExitCode.UPGRADE_FAILED
-    bad = sorted(c for c in codes if c is not None and c != 0)
-    if bad:
-        try:
-            return ExitCode(bad[0])
-        except ValueError:  # a child killed by a signal, or a code we do not know
-            return ExitCode.ENVIRONMENT
-    return ExitCode.ENVIRONMENT if None in codes else ExitCode.OK
 
 
 # -- releases --------------------------------------------------------------------------------
@@ -403,44 +294,3 @@ def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
     return results
 
 
-def write_results(directory: Path, results: Sequence[PathResult]) -> None:
-    """matrix.json (machine-readable) and summary.md (a CI job summary) in the matrix folder."""
-    data = {"grenadier": "matrix", "exit_code": int(exit_code(results)),
-            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "paths": [r.to_dict() for r in results]}
-    write_atomic(directory / MATRIX_JSON, json.dumps(data, indent=1))
-    write_atomic(directory / SUMMARY_MD, markdown(results))
-
-
-def step_cell(result: PathResult) -> str:
-    """The steps that did not pass, and what the others found: ``upgrade: 2 warnings``."""
-    parts = []
-    for step in result.steps:
-        bits = []
-        if step.status not in ("passed", "skipped"):
-            bits.append(step.status.upper())
-        if step.failed_tests:
-            bits.append(f"{step.failed_tests} failed tests")
-        if step.errors:
-            bits.append(f"{step.errors} errors")
-        if step.warnings:
-            bits.append(f"{step.warnings} warnings")
-        if bits:
-            parts.append(f"{step.name}: {', '.join(bits)}")
-    return "; ".join(parts) or ("no findings" if result.steps else result.note or "-")
-
-
-def markdown(results: Sequence[PathResult]) -> str:
-    lines = ["| path | result | time | findings per step | report |", "|---|---|---|---|---|"]
-    for r in results:
-        report = r.report() or r.log or ""
-        lines.append(f"| {r.path.label} | {r.result} | {r.duration:.0f} s | "
-                     f"{step_cell(r).replace('|', '/')} | {report} |")
-    return f"## grenadier matrix: {verdict(results)}\n\n" + "\n".join(lines) + "\n"
-
-
-def verdict(results: Sequence[PathResult]) -> str:
-    code = exit_code(results)
-    if code == ExitCode.INTERRUPTED:
-        return "interrupted"
-    return "all paths passed" if code == ExitCode.OK else "some paths FAILED"

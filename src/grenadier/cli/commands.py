@@ -47,6 +47,10 @@ def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         from grenadier.cli.report_cmd import report_command
 
         return report_command(args, reporter)
+    if args.command == "check":
+        from grenadier.cli.check_cmd import check_command
+
+        return check_command(args, reporter)
     if args.command == "impact":
         from grenadier.cli.impact import impact_command
 

@@ -116,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     down = sub.add_parser("down", help="stop the services a run left running")
     down.add_argument("run_dir", metavar="RUN_DIR")
-    from grenadier.cli import extra
+    from grenadier.cli import check_cmd, extra
 
     extra.add_commands(sub)
+    check_cmd.add_parser(sub)
     return parser
 
 

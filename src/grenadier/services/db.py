@@ -34,6 +34,10 @@ class Database(ABC):
         """Create an empty database beside Heat's (fresh-schema comparisons use one)."""
 
     @abstractmethod
+    def drop_database(self, database: str) -> None:
+        """Drop a database :meth:`create_database` made (a missing one is no error)."""
+
+    @abstractmethod
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         """Dump Heat's database into ``dest_dir``; return the file."""
 

@@ -61,6 +61,11 @@ def check_db_url(url: str) -> SplitResult:
     return parts
 
 
+def url_backend(url: str) -> str:
+    """``postgresql`` or ``mysql``: the kind of server a URL names (one line if neither)."""
+    return _backend(check_db_url(url).scheme)
+
+
 class ExternalDatabase(Database):
     kind = "external"
 
@@ -179,6 +184,12 @@ class ExternalDatabase(Database):
         else:
             self._query(f"DROP DATABASE IF EXISTS `{database}`; CREATE DATABASE `{database}` "
                         "CHARACTER SET utf8mb4", self.name, f"creating {database}")
+
+    def drop_database(self, database: str) -> None:
+        if database == self.name:
+            raise UsageError(f"refusing to drop the database {database} given by --db-url")
+        quoted = f'"{database}"' if self.backend == "postgresql" else f"`{database}`"
+        self._query(f"DROP DATABASE IF EXISTS {quoted}", self.name, f"dropping {database}")
 
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)

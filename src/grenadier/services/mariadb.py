@@ -46,6 +46,15 @@ def find_binary(name: str) -> Path:
     return Path(found)
 
 
+def dump_database(dump: Path) -> str | None:
+    """The database a dump made with ``--databases`` switches to (``USE `name`;``), if any."""
+    with dump.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("USE `") and line.rstrip().endswith("`;"):
+                return line.strip()[5:-2]
+    return None
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What a resumed run must find again: heat.conf already holds this port and password."""
@@ -165,6 +174,24 @@ class MariaDB(Database):
         self._sql(f"DROP DATABASE IF EXISTS `{database}`;\n"
                   f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4;\n",
                   what=f"creating MariaDB database {database}")
+
+    def drop_database(self, database: str) -> None:
+        self._sql(f"DROP DATABASE IF EXISTS `{database}`;\n",
+                  what=f"dropping MariaDB database {database}")
+
+    def load(self, dump: Path, timeout: float) -> str:
+        """Load a ``mysqldump``/``mariadb-dump`` of a Heat database into Heat's; return its log.
+
+        The client reads the file itself (``source``): a dump of a big database is not passed
+        through memory. A dump made with ``--databases`` switches to its own database by
+        ``USE``: :func:`dump_database` tells the caller which one to name this server's.
+        """
+        log = self.run_dir / "logs" / "mariadb-load.log"
+        cmd = [str(find_binary("mariadb")), "--no-defaults", f"--socket={self.socket}",
+               f"--user={self.admin}", "--batch", self.name, "-e", f"source {dump.resolve()}"]
+        run(ExecuteRequest(cmd, timeout=timeout, log=log)).assert_success(
+            f"loading {dump.name} into the private MariaDB")
+        return str(log)
 
     def url(self, database: str | None = None) -> str:
         c = self.creds

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import signal
 import tempfile
@@ -44,6 +45,22 @@ def _run_as() -> str | None:
         run(ExecuteRequest(["useradd", "--system", "--no-create-home", PG_USER], timeout=30)
             ).assert_success(f"creating system user {PG_USER}")
     return PG_USER
+
+
+#: roles a plain pg_dump names: ``OWNER TO r;``, ``GRANT ... TO r;``, ``REVOKE ... FROM r;``
+_ROLE = re.compile(r'^(?:ALTER .* OWNER TO|GRANT .* TO|REVOKE .* FROM) "?([A-Za-z0-9_$-]+)"?;')
+_BUILTIN_ROLES = {"postgres", "PUBLIC", "public", "CURRENT_USER", "SESSION_USER"}
+
+
+def dump_roles(dump: Path) -> list[str]:
+    """The roles a plain-SQL dump assigns objects or grants to (read line by line: dumps of
+    big databases do not fit in memory)."""
+    roles: set[str] = set()
+    with dump.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith(("ALTER ", "GRANT ", "REVOKE ")):
+                roles.update(_ROLE.findall(line))
+    return sorted(roles - _BUILTIN_ROLES)
 
 
 class EmbeddedPostgres(Database):
@@ -112,6 +129,32 @@ class EmbeddedPostgres(Database):
         # two statements: psql -c runs one transaction, and CREATE DATABASE refuses those
         self._psql(f'DROP DATABASE IF EXISTS "{database}"')
         self._psql(f'CREATE DATABASE "{database}"')
+
+    def drop_database(self, database: str) -> None:
+        self._psql(f'DROP DATABASE IF EXISTS "{database}"')
+
+    def load(self, dump: Path, timeout: float, custom: bool = False) -> str:
+        """Load a ``pg_dump`` of a Heat database into Heat's (empty) database; return its log.
+
+        ``custom``: an archive for ``pg_restore`` (custom or directory format), else plain SQL.
+        Owners and grants name the source's roles, which this server lacks: ``pg_restore``
+        drops them; for plain SQL the roles are created first, so that every other error still
+        stops the load. The clients run as the caller (root can read any dump; the server's
+        own user may not), on the server's socket.
+        """
+        log = self.run_dir / "logs" / "postgresql-load.log"
+        where = ["-h", str(self.socket_dir), "-U", "postgres", "-d", self.name]
+        if custom:
+            cmd = [str(self.bin / "pg_restore"), *where, "--no-owner", "--no-acl",
+                   "--exit-on-error", str(dump)]
+        else:
+            for role in dump_roles(dump):
+                self._psql(f"DO $$BEGIN CREATE ROLE \"{role}\"; "
+                           "EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+            cmd = [str(self.bin / "psql"), *where, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump)]
+        run(ExecuteRequest(cmd, timeout=timeout, log=log)).assert_success(
+            f"loading {dump.name} into the private PostgreSQL")
+        return str(log)
 
     def url(self, database: str | None = None) -> str:
         return f"postgresql+psycopg2://postgres@/{database or self.name}?host={self.socket_dir}"

@@ -26,6 +26,27 @@ class SqliteDatabase(Database):
     def create_database(self, database: str) -> None:
         self._file(database).unlink(missing_ok=True)
 
+    def drop_database(self, database: str) -> None:
+        self._file(database).unlink(missing_ok=True)
+
+    def load(self, source: Path, timeout: float) -> None:
+        """Make Heat's database a copy of the SQLite file ``source``, which is only read.
+
+        The online backup API, with ``source`` opened read-only, copies a consistent image even
+        while a Heat writes to it, and never creates a journal beside it.
+        """
+        dest = self._file()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True,
+                                 timeout=timeout)
+        writer = sqlite3.connect(dest)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+            reader.close()
+
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         # The online backup API copies a consistent image even while Heat holds the file open.
         dest_dir.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ tests/unit/test_db_checks.py.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import functools
 import io
 import json
@@ -235,6 +236,17 @@ def fresh_schema(ctx: CheckContext) -> Json:
     return probe(ctx, ctx.target, "schema", db.url(FRESH_DB))
 
 
+def drop_fresh(ctx: CheckContext) -> None:
+    """Drop the fresh database; a failure to do so is said in the log, not raised, so that
+    it never hides the check's own result or error."""
+    try:
+        ctx.deployment.db.drop_database(FRESH_DB)
+    except EnvironmentProblem as exc:
+        with contextlib.suppress(OSError), \
+                (ctx.deployment.logs / "db-probe.log").open("a", encoding="utf-8") as log:
+            log.write(f"# could not drop {FRESH_DB}: {exc.one_line()}\n")
+
+
 @_reports_failures("schema-drift")
 def check_schema_drift(ctx: CheckContext) -> list[Finding]:
     """The migrated schema must equal the target's models and a freshly created schema.
@@ -244,11 +256,16 @@ def check_schema_drift(ctx: CheckContext) -> list[Finding]:
     that really went through the upgrade. Names of tables, columns, types, indexes and
     constraints are compared, so a drift names what differs.
     """
-    # the fresh database is built while the migrated one is inspected: both take seconds
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        fresh = pool.submit(fresh_schema, ctx)
-        data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
-        fresh_data = fresh.result()
+    try:
+        # the fresh database is built while the migrated one is inspected: both take seconds
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fresh = pool.submit(fresh_schema, ctx)
+            data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+            fresh_data = fresh.result()
+    finally:
+        # on a --db-url server it would stay behind, a stray database in someone else's server
+        # (the pool has finished with it: leaving the with block waits for the thread)
+        drop_fresh(ctx)
     findings = model_findings(data["compare-models"]["diffs"], ctx.target.label)
     for diff in compare_schemas(data["schema"], fresh_data):
         findings.append(Finding(

@@ -1,0 +1,66 @@
+"""``grenadier check db``: the database upgrade rehearsed on a private copy (see
+runner/rehearsal.py)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from grenadier.cli.progress import ConsoleReporter
+from grenadier.runner.rehearsal import (
+    VERDICTS,
+    Rehearsal,
+    RehearsalOptions,
+    new_run_dir,
+    prepare,
+)
+from grenadier.services.dbcopy import PRIVATE, Source
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    check = sub.add_parser("check", help="check one part of an existing deployment")
+    kinds = check.add_subparsers(dest="check_command", required=True, metavar="WHAT",
+                                 parser_class=type(check))
+    db = kinds.add_parser(
+        "db", allow_abbrev=False,
+        help="migrate a private copy of an existing Heat database with --target and check it",
+        description="Copy an existing Heat database into a private instance (the source is "
+                    "only read), run the target's heat-manage db_sync on the copy, then the "
+                    "database checks.")
+    source = db.add_mutually_exclusive_group(required=True)
+    source.add_argument("--db-url", metavar="URL",
+                        help="the database to copy: postgresql://, mysql:// or sqlite:///PATH")
+    source.add_argument("--db-dump", metavar="FILE",
+                        help="a dump to load instead: pg_dump (plain, -Fc or -Fd), "
+                             "mysqldump/mariadb-dump, or a SQLite database file")
+    db.add_argument("--target", default="latest", help="target release (default: latest)")
+    db.add_argument("--workdir", default=".grenadier", help="where run directories go")
+    db.add_argument("--cache-dir", help="release cache (default: $GRENADIER_CACHE or user cache)")
+    db.add_argument("--checks", type=_names, default=[],
+                    help="run only these database checks (comma list)")
+    db.add_argument("--skip-checks", type=_names, default=[], help="skip these checks")
+
+
+def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    source = Source(url=args.db_url) if args.db_url else Source(dump=Path(args.db_dump))
+    options = RehearsalOptions(
+        target=args.target, source=source, workdir=Path(args.workdir),
+        cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+        checks=tuple(args.checks), skip_checks=tuple(args.skip_checks))
+    kind, _checks = prepare(options)  # bad input is one line, before a run directory exists
+    run_dir = new_run_dir(options)
+    shown = options.shown()
+    reporter.console.print(f"grenadier check db: {shown['db_url'] or shown['db_dump']} -> "
+                           f"{options.target} on a private {PRIVATE[kind]} copy ({run_dir})",
+                           markup=False, highlight=False)
+    rehearsal = Rehearsal(options, run_dir, reporter)
+    code = rehearsal.run()
+    reporter.summary(rehearsal.results, VERDICTS[code], str(run_dir))
+    if rehearsal.error is not None:
+        raise rehearsal.error
+    return int(code)

@@ -1,0 +1,289 @@
+"""``grenadier check db`` without Heat: bad input in one line, source kinds, the copy helpers.
+
+The real rehearsal (a populated 25.0.2 database migrated to 26.0.2 on a private copy, the
+source left identical) is tests/e2e/test_check_db.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grenadier.checks.api import CheckContext
+from grenadier.checks.db import checks
+from grenadier.errors import UsageError
+from grenadier.host import free_port
+from grenadier.plugins.api import Deployment
+from grenadier.plugins.heat.project import HeatProject
+from grenadier.releases.release import Release
+from grenadier.runner.rehearsal import RehearsalOptions, prepare, source_revision
+from grenadier.services import dbcopy
+from grenadier.services.dbcopy import Source, dump_kind, sqlite_path
+from grenadier.services.external import ExternalDatabase
+from grenadier.services.mariadb import dump_database
+from grenadier.services.postgres import dump_roles
+from grenadier.services.sqlite import SqliteDatabase
+from grenadier.state import StateStore
+from tests.conftest import CliRunner, one_error_line
+
+PG_PLAIN = "--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n"
+MYSQL = "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n--\n-- Host: localhost\n"
+
+
+def _runs(workdir: Path) -> list[Path]:
+    return sorted((workdir / "runs").glob("*")) if (workdir / "runs").exists() else []
+
+
+def _check(cli: CliRunner, tmp_path: Path, *args: str) -> Any:
+    return cli("check", "db", *args, "--workdir", str(tmp_path / "w"))
+
+
+# --- bad input: one line, exit 2 (or 3 for an unreachable server), no run directory ----------
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "one of the arguments --db-url --db-dump is required"),
+    (("--db-url", "postgresql://h/heat", "--db-dump", "x.sql"),
+     "argument --db-dump: not allowed with argument --db-url"),
+])
+def test_exactly_one_source(cli: CliRunner, tmp_path: Path, args: tuple[str, ...],
+                            message: str) -> None:
+    result = _check(cli, tmp_path, *args)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+
+
+def test_check_needs_what_to_check(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli("check")
+    assert result.returncode == 2
+    assert "required" in one_error_line(result)
+
+
+def test_missing_dump(cli: CliRunner, tmp_path: Path) -> None:
+    result = _check(cli, tmp_path, "--db-dump", str(tmp_path / "nope.sql"))
+    assert result.returncode == 2
+    assert "nope.sql does not exist" in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"hello, not a dump\n", "is not a PostgreSQL, MySQL/MariaDB or SQLite dump"),
+    (b"\x1f\x8b\x08\x00gzipped", "is compressed"),
+])
+def test_a_file_that_is_not_a_dump(cli: CliRunner, tmp_path: Path, content: bytes,
+                                   message: str) -> None:
+    dump = tmp_path / "dump"
+    dump.write_bytes(content)
+    result = _check(cli, tmp_path, "--db-dump", str(dump))
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--target", "newest"), "cannot understand release"),
+    (("--checks", "no-such-check"), "unknown check(s): no-such-check"),
+    # a check of the full run, not of the database: not selectable here
+    (("--skip-checks", "config-removed"), "unknown check(s): config-removed"),
+])
+def test_bad_spec_or_check(cli: CliRunner, tmp_path: Path, args: tuple[str, ...],
+                           message: str) -> None:
+    dump = tmp_path / "heat.sql"
+    dump.write_text(PG_PLAIN)
+    result = _check(cli, tmp_path, "--db-dump", str(dump), *args)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("oracle://u@db/heat", "must be a postgresql:// or mysql:// URL"),
+    ("postgresql:///heat", "names no host"),
+    ("sqlite:////no/such/heat.sqlite", "no SQLite file at /no/such/heat.sqlite"),
+])
+def test_bad_urls(cli: CliRunner, tmp_path: Path, url: str, message: str) -> None:
+    result = _check(cli, tmp_path, "--db-url", url)
+    assert result.returncode == 2
+    assert message in one_error_line(result)
+
+
+def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: Path) -> None:
+    # the source is read before the target is installed: no release needed to fail here
+    url = f"postgresql://heat:secret@127.0.0.1:{free_port()}/heat"
+    result = _check(cli, tmp_path, "--db-url", url, "--target", "26.0.2")
+    assert result.returncode == 3
+    line = one_error_line(result)
+    assert "is not reachable" in line
+    assert "secret" not in result.err
+    (run_dir,) = _runs(tmp_path / "w")
+    report = (run_dir / "report.json").read_text()
+    assert '"exit_code": 3' in report
+    assert "secret" not in report
+
+
+# --- source kinds --------------------------------------------------------------------------
+def _sqlite_file(path: Path, rows: int = 3) -> Path:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE stack (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.executemany("INSERT INTO stack (name) VALUES (?)", [(f"s{n}",) for n in range(rows)])
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.mark.parametrize(("content", "kind"), [
+    (PG_PLAIN.encode(), dbcopy.PG_SQL),
+    (b"PGDMP\x01\x10\x00", dbcopy.PG_ARCHIVE),
+    (MYSQL.encode(), dbcopy.MYSQL),
+    (b"-- MySQL dump 10.13  Distrib 8.0.36\n", dbcopy.MYSQL),
+])
+def test_dump_kinds(tmp_path: Path, content: bytes, kind: str) -> None:
+    path = tmp_path / "dump"
+    path.write_bytes(content)
+    assert dump_kind(path) == kind
+
+
+def test_sqlite_file_and_pg_directory_dumps(tmp_path: Path) -> None:
+    assert dump_kind(_sqlite_file(tmp_path / "heat.sqlite")) == dbcopy.SQLITE
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(UsageError):
+        dump_kind(tmp_path / "dir")
+    (tmp_path / "dir" / "toc.dat").write_bytes(b"PGDMP")
+    assert dump_kind(tmp_path / "dir") == dbcopy.PG_ARCHIVE
+
+
+def test_url_kinds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = _sqlite_file(tmp_path / "heat.sqlite")
+    monkeypatch.chdir(tmp_path)
+    assert sqlite_path(f"sqlite:///{db}") == db  # four slashes: an absolute path
+    assert sqlite_path("sqlite:///heat.sqlite") == Path("heat.sqlite")  # relative
+    assert sqlite_path("postgresql://h/heat") is None
+    assert Source(url=f"sqlite:///{db}").kind == dbcopy.SQLITE
+    assert Source(url="postgresql+psycopg2://u:p@h:5433/heat").kind == dbcopy.PG_SQL
+    assert Source(url="mysql+pymysql://u:p@h/heat").kind == dbcopy.MYSQL
+
+
+def test_options_mask_the_password(tmp_path: Path) -> None:
+    options = RehearsalOptions("26.0.2", Source(url="postgresql://heat:s3cret@h/heat"), tmp_path)
+    assert options.shown()["db_url"] == "postgresql://heat:***@h/heat"
+    assert [c.name for c in prepare(options)[1]] == [
+        "migration", "schema-drift", "data-preserved", "upgrade-status"]
+    only = RehearsalOptions("26.0.2", options.source, tmp_path, checks=("migration",))
+    assert [c.name for c in prepare(only)[1]] == ["migration"]
+
+
+# --- the copy ------------------------------------------------------------------------------
+def test_sqlite_copy_leaves_the_source_byte_identical(tmp_path: Path) -> None:
+    source = _sqlite_file(tmp_path / "source.sqlite", rows=50)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    source.chmod(0o444)  # only read: a write would fail (for a non-root user)
+    db = SqliteDatabase(tmp_path / "run")
+    db.start(None)  # type: ignore[arg-type]
+    dbcopy.load(db, dbcopy.SQLITE, source, 10)
+    conn = sqlite3.connect(db.url().removeprefix("sqlite:///"))
+    assert conn.execute("SELECT count(*) FROM stack").fetchone() == (50,)
+    conn.execute("DELETE FROM stack")  # the copy is ours to change
+    conn.commit()
+    conn.close()
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "source.sqlite"]
+
+
+def test_a_file_that_only_looks_like_sqlite_is_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
+    db = SqliteDatabase(tmp_path / "run")
+    db.start(None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        dbcopy.load(db, dbcopy.SQLITE, bad, 10)
+
+
+def test_plain_pg_dump_roles(tmp_path: Path) -> None:
+    dump = tmp_path / "heat.sql"
+    dump.write_text(PG_PLAIN + "ALTER TABLE public.stack OWNER TO heat;\n"
+                    'ALTER SEQUENCE public.event_id_seq OWNER TO "heat-admin";\n'
+                    "GRANT ALL ON SCHEMA public TO reader;\n"
+                    "REVOKE USAGE ON SCHEMA public FROM PUBLIC;\n"
+                    "ALTER TABLE public.x OWNER TO postgres;\n"
+                    "INSERT INTO event VALUES ('OWNER TO nobody;');\n")
+    assert dump_roles(dump) == ["heat", "heat-admin", "reader"]
+
+
+def test_mysql_dump_database(tmp_path: Path) -> None:
+    dump = tmp_path / "heat.sql"
+    dump.write_text(MYSQL + "CREATE TABLE `stack` (id int);\n")
+    assert dump_database(dump) is None
+    dump.write_text(MYSQL + "CREATE DATABASE /*!32312 IF NOT EXISTS*/ `heat_prod`;\n"
+                    "USE `heat_prod`;\n")
+    assert dump_database(dump) == "heat_prod"
+
+
+# --- the copy's revision -------------------------------------------------------------------
+REVISIONS = [
+    {"revision": "c6214ca60943", "down_revision": None, "title": "Initial revision"},
+    {"revision": "d2db381e3324", "down_revision": "c6214ca60943", "title": "Add extra_data"},
+    {"revision": "97b2a986f922", "down_revision": "d2db381e3324", "title": "state aware"},
+]
+
+
+def _probed(versions: list[str], legacy: bool = False) -> dict[str, Any]:
+    return {"current": {"versions": versions, "legacy": legacy},
+            "heads": {"heads": ["97b2a986f922"], "revisions": REVISIONS}}
+
+
+def test_source_revision_counts_what_the_target_applies() -> None:
+    facts, line = source_revision(_probed(["c6214ca60943"]), "26.0.2")
+    assert facts["pending"] == ["d2db381e3324", "97b2a986f922"]
+    assert line == "the copy is at c6214ca60943 ('Initial revision'); 26.0.2 applies 2 revision(s)"
+    facts, _ = source_revision(_probed(["97b2a986f922"]), "27.0.1")
+    assert facts["pending"] == []
+
+
+@pytest.mark.parametrize(("versions", "message"), [
+    ([], "no alembic version"),
+    (["ffffffffffff"], "at revision ffffffffffff, which 26.0.2 does not know"),
+])
+def test_source_revision_refuses_what_the_target_cannot_migrate(versions: list[str],
+                                                                message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        source_revision(_probed(versions), "26.0.2")
+    assert message in info.value.one_line()
+
+
+# --- the fresh database is dropped (issue 4's loose end on --db-url servers) ---------------
+class _RecordingDb(SqliteDatabase):
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(run_dir)
+        self.dropped: list[str] = []
+
+    def drop_database(self, database: str) -> None:
+        self.dropped.append(database)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               fails: bool) -> None:
+    db = _RecordingDb(tmp_path)
+    release = Release("26.0.2", "26.0.2", tmp_path / "venv", "pypi")
+    ctx = CheckContext(tmp_path, release, release, HeatProject(),
+                       Deployment(tmp_path, db, 8004), StateStore(tmp_path / "state.json"))
+    schema: dict[str, Any] = {"dialect": "sqlite", "tables": {}}
+
+    def probe(*_: Any, **__: Any) -> dict[str, Any]:
+        if fails:
+            raise checks.ProbeFailed("probe failed")
+        return {"compare-models": {"diffs": []}, "schema": schema}
+
+    monkeypatch.setattr(checks, "probe", probe)
+    monkeypatch.setattr(checks, "fresh_schema", lambda _ctx: schema)
+    findings = checks.check_schema_drift(ctx)
+    assert db.dropped == [checks.FRESH_DB]
+    assert [f.what for f in findings] == (["schema-drift could not run"] if fails else [])
+
+
+def test_external_drop_refuses_the_users_database(tmp_path: Path) -> None:
+    db = ExternalDatabase(tmp_path, "postgresql://u@db/heat")
+    with pytest.raises(UsageError):
+        db.drop_database("heat")

@@ -1,6 +1,8 @@
-"""ONE real rolling upgrade, 26.0.2 -> 27.0.1, 2 engines on RabbitMQ, under a live workload.
+"""Real rolling upgrades, 26.0.2 -> 27.0.1, 2 engines on RabbitMQ, under a live workload: ONE
+clean run read by most tests, and ONE run where the test hook GRENADIER_TEST_KILL_BASE_ENGINE
+SIGKILLs base engine 1 at its step instead of stopping it gracefully.
 
-Needs the Debian package rabbitmq-server (skipped without it). Every test reads the same run.
+Needs the Debian package rabbitmq-server (skipped without it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from grenadier.phases.rolling_kill import KILL_ENV
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 
 needs_rabbit = pytest.mark.skipif(
@@ -109,3 +112,74 @@ def test_timeline_records_the_procedure_in_order(rolling_run: Run) -> None:
 @needs_rabbit
 def test_rolling_run_left_nothing_running(rolling_run: Run) -> None:
     assert heat_processes(rolling_run.run_dir) == []
+
+
+# -- a base engine killed without draining (the test hook) --------------------------------------
+
+KILLED, KILL_STEP = "heat-base-engine-1", "stop-base-engine-1"
+
+
+@pytest.fixture(scope="module")
+def killed_engine_run(workdir: Path, cache_dir: Path) -> Run:
+    return grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
+                     "--topology", "split", "--engines", "2", "--mode", "rolling",
+                     "--workload-rate", "3", "--workload-min-ops", "60",
+                     workdir=workdir, cache_dir=cache_dir, env={KILL_ENV: "1"})
+
+
+@needs_rabbit
+def test_the_kill_is_recorded_in_the_timeline_at_its_step(killed_engine_run: Run) -> None:
+    timeline: list[dict[str, Any]] = killed_engine_run.report["timeline"]  # type: ignore[assignment]
+    events = [(e["service"], e["event"]) for e in timeline]
+    step = timeline[events.index(("rolling-upgrade", KILL_STEP))]
+    assert step["detail"] == f"{KILLED} (SIGKILL, not drained: test hook {KILL_ENV})"
+    [crash] = [e for e in timeline if e["service"] == KILLED and e["event"] == "crash"]
+    assert crash["detail"] == "exit code -9"
+    assert (KILLED, "stop") not in events
+    assert events.index(("rolling-upgrade", KILL_STEP)) < events.index((KILLED, "crash")) \
+        < events.index(("rolling-upgrade", "stop-base-engine-2"))
+    # the other base engine is still stopped gracefully
+    assert ("heat-base-engine-2", "stop") in events
+    assert ("heat-base-engine-2", "crash") not in events
+    killed = _workload(killed_engine_run)["killed"]
+    assert (killed["service"], killed["step"]) == (KILLED, KILL_STEP)
+    # the hook kills the engine while it works on an operation of the workload (its request
+    # id in the engine's log), so that something really is in flight
+    assert killed["busy_with"] in killed["in_flight"], killed
+
+
+@needs_rabbit
+def test_what_the_kill_did_is_reported_at_its_step(killed_engine_run: Run) -> None:
+    data = _workload(killed_engine_run)
+    report, killed = data["report"], data["killed"]
+    step: dict[str, Any] = killed_engine_run.steps()["rolling-upgrade"]
+    messages = "\n".join(step["messages"])
+    print(messages)  # the figures, for -rP
+    assert f"{KILLED} was killed (SIGKILL, test hook {KILL_ENV}) at step {KILL_STEP} with " \
+           f"{len(killed['in_flight'])} workload operation(s) in flight" in messages
+    fault = f"in flight when {KILLED} was killed at step {KILL_STEP}"
+    whats = [f["what"] for f in step["findings"] if f["severity"] == "error"]
+    for failure in report["failures"]:
+        # each failure was in flight when the engine was killed, and is reported as such,
+        # with its message
+        assert failure["seq"] in killed["in_flight"], failure
+        assert KILL_STEP in failure["steps"]
+        assert failure.get("fault") == fault
+        assert failure["error"]
+        assert f"{failure['op']} of {failure['stack']} failed during step {failure['step']}, " \
+               f"{fault}" in whats
+    for stack in report["in_progress"]:
+        assert stack.get("fault") == fault, stack
+        assert f"stack {stack['name']} left {stack['status']}, {fault}" in whats
+    if report["failures"] or report["in_progress"]:
+        assert killed_engine_run.returncode == 1, killed_engine_run.err[-3000:]
+        assert killed_engine_run.status()["rolling-upgrade"] == "failed"
+        assert "post-upgrade" not in killed_engine_run.status()
+    else:  # Heat survived the kill: the operations in flight then all finished
+        assert killed_engine_run.returncode == 0, killed_engine_run.err[-3000:]
+        assert all(r["ok"] for r in data["records"] if r["seq"] in killed["in_flight"])
+
+
+@needs_rabbit
+def test_killed_engine_run_left_nothing_running(killed_engine_run: Run) -> None:
+    assert heat_processes(killed_engine_run.run_dir) == []

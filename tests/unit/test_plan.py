@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
 from grenadier.errors import UsageError
-from grenadier.phases.options import STEPS
+from grenadier.phases import rolling
+from grenadier.phases.options import ROLLING_STEP, STEPS, check_step, step_names
 from grenadier.phases.result import Status, StepResult
 from grenadier.runner.plan import plan_steps
+from grenadier.state import RUNNER, StateStore
+from tests.conftest import CliRunner, one_error_line
 
 BODY = [s for s in STEPS if s != "teardown"]
 
@@ -44,3 +50,93 @@ def test_stop_after_a_step_already_passed() -> None:
 def test_resuming_the_upgrade_rewinds_to_its_background_watch() -> None:
     done = _done(*BODY[:BODY.index("during-upgrade") + 1])
     assert plan_steps(stop_after=None, only=None, done=done)[:2] == ["during-upgrade", "upgrade"]
+
+
+# -- --stop-after / --only in --mode rolling ----------------------------------------------------
+
+ROLLING = step_names("rolling")
+
+
+def test_rolling_stop_after_and_only_name_the_rolling_step() -> None:
+    assert plan_steps(stop_after="rolling-upgrade", only=None, done={}, steps=ROLLING) == \
+        ["install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "rolling-upgrade"]
+    done = _done(*ROLLING[:5])
+    assert plan_steps(stop_after=None, only="rolling-upgrade", done=done, steps=ROLLING) == \
+        ["rolling-upgrade"]
+    # a rolling upgrade that failed is run again, whole
+    done[ROLLING_STEP] = StepResult(ROLLING_STEP, Status.FAILED)
+    assert plan_steps(stop_after=None, only="rolling-upgrade", done=done, steps=ROLLING) == \
+        ["rolling-upgrade"]
+
+
+def test_only_rolling_upgrade_needs_the_base_set_up() -> None:
+    with pytest.raises(UsageError, match="needs a run whose setup-base passed") as info:
+        plan_steps(stop_after=None, only="rolling-upgrade", done={}, steps=ROLLING)
+    assert "--resume RUN_DIR --only rolling-upgrade" in str(info.value.hint)
+    failed = {**_done("install"), **_done("setup-base", status=Status.FAILED)}
+    with pytest.raises(UsageError, match="needs a run whose setup-base passed"):
+        plan_steps(stop_after=None, only="rolling-upgrade", done=failed, steps=ROLLING)
+
+
+def test_only_rolling_upgrade_refuses_a_run_already_upgraded() -> None:
+    done = _done(*ROLLING[:6])
+    with pytest.raises(UsageError, match="already passed in this run"):
+        plan_steps(stop_after=None, only="rolling-upgrade", done=done, steps=ROLLING)
+    # the steps after it still run alone
+    assert plan_steps(stop_after=None, only="post-upgrade", done=done, steps=ROLLING) == \
+        ["post-upgrade"]
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("shutdown", "--stop-after shutdown: --mode rolling has no shutdown step (rolling-upgrade "
+                 "replaces shutdown, during-upgrade, upgrade, start-target)"),
+    ("upgrade", "--mode rolling has no upgrade step"),
+    ("db-sync", "--stop-after db-sync: db-sync is a part of the rolling-upgrade step, which "
+                "runs whole"),
+    ("stop-base-engine-2", "stop-base-engine-2 is a part of the rolling-upgrade step"),
+    ("switch-api", "switch-api is a part of the rolling-upgrade step"),
+    ("pre_upgrade", "unknown step 'pre_upgrade' for --stop-after"),
+])
+def test_rolling_refuses_cold_steps_and_sub_steps_with_one_line(name: str, message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        check_step(name, "--stop-after", ROLLING)
+    assert message in info.value.message
+    assert "\n" not in info.value.message
+    assert "rolling-upgrade" in str(info.value.hint)
+    assert check_step("rolling-upgrade", "--only", ROLLING) == "rolling-upgrade"
+
+
+def test_cold_mode_refuses_the_rolling_step_and_knows_its_own() -> None:
+    with pytest.raises(UsageError, match="--only rolling-upgrade: a step of --mode rolling only"):
+        check_step("rolling-upgrade", "--only", STEPS)
+    with pytest.raises(UsageError, match="unknown step 'db-sync' for --only"):
+        check_step("db-sync", "--only", STEPS)  # a rolling sub-step means nothing in cold mode
+    assert [check_step(s, "--only", STEPS) for s in STEPS] == list(STEPS)
+
+
+ROLLING_ARGS = ("run", "--mode", "rolling", "--bus", "rabbit")
+
+
+def test_cli_rolling_stop_after_a_cold_step_is_one_line(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli(*ROLLING_ARGS, "--stop-after", "start-target", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--mode rolling has no start-target step" in one_error_line(result)
+    assert not (tmp_path / "w" / "runs").exists()
+
+
+def test_cli_only_rolling_upgrade_on_a_new_run_is_one_line(cli: CliRunner,
+                                                           tmp_path: Path) -> None:
+    result = cli(*ROLLING_ARGS, "--only", "rolling-upgrade", "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--only rolling-upgrade needs a run whose setup-base passed" in one_error_line(result)
+    assert ">> " not in result.out + result.err  # no step was started
+
+
+def test_a_rolling_upgrade_run_again_names_its_workload_stacks_anew(tmp_path: Path) -> None:
+    # a failed attempt leaves its workload stacks: the next attempt (--resume, --only) must not
+    # create stacks of the same names (Heat answers 409, a failed operation)
+    ctx = SimpleNamespace(store=StateStore(tmp_path / "state.json"))
+    assert rolling.workload_prefix(ctx) == "wl"  # type: ignore[arg-type]
+    for attempt, prefix in ((1, "wl"), (2, "wl2"), (3, "wl3")):
+        ctx.store.save(RUNNER, rolling.ATTEMPTS, attempt)
+        assert rolling.workload_prefix(ctx) == prefix  # type: ignore[arg-type]

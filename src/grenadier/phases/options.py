@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ MODES = ("cold", "rolling")
 #: the steps ``--mode rolling`` replaces by its one ``rolling-upgrade`` step
 COLD_ONLY_STEPS = ("shutdown", "during-upgrade", "upgrade", "start-target")
 ROLLING_STEP = "rolling-upgrade"
+#: the labels of the rolling-upgrade step's procedure (and stop-base-engine-<i>)
+ROLLING_SUBSTEPS = ("before", "db-sync", "start-target-engines", "switch-api", "after")
 #: more engines than this on a 2-core machine only measure the machine
 MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
@@ -55,10 +58,26 @@ def step_names(mode: str) -> tuple[str, ...]:
     return tuple(names)
 
 
+def is_rolling_substep(name: str) -> bool:
+    """A label of the rolling-upgrade step's procedure (phases/rolling.py), not a step."""
+    return name in ROLLING_SUBSTEPS or re.fullmatch(r"stop-base-engine-\d+", name) is not None
+
+
 def check_step(name: str, flag: str, steps: tuple[str, ...] = STEPS) -> str:
-    if name not in steps:
-        raise UsageError(f"unknown step {name!r} for {flag}", hint=f"steps: {', '.join(steps)}")
-    return name
+    """``name`` when it is one of ``steps``; else a one-line UsageError saying why not."""
+    if name in steps:
+        return name
+    hint = f"steps: {', '.join(steps)}"
+    rolling = ROLLING_STEP in steps
+    if rolling and name in COLD_ONLY_STEPS:
+        raise UsageError(f"{flag} {name}: --mode rolling has no {name} step (rolling-upgrade "
+                         f"replaces {', '.join(COLD_ONLY_STEPS)})", hint=hint)
+    if rolling and is_rolling_substep(name):
+        raise UsageError(f"{flag} {name}: {name} is a part of the rolling-upgrade step, which "
+                         "runs whole (the workload spans it)", hint=hint)
+    if name == ROLLING_STEP:
+        raise UsageError(f"{flag} {name}: a step of --mode rolling only", hint=hint)
+    raise UsageError(f"unknown step {name!r} for {flag}", hint=hint)
 
 
 @dataclass

@@ -7,7 +7,8 @@ docs/rolling-upgrade.md for which steps are followed and why):
   before        base API + base engines serve the workload
   db-sync       the target's ``heat-manage db_sync`` while the base release runs (guide step 2)
   start-target-engines  target engines started beside the base engines (guide step 5)
-  stop-base-engine-<i>  base engines stopped one at a time, gracefully (guide steps 5, 7)
+  stop-base-engine-<i>  base engines stopped one at a time, gracefully (guide steps 5, 7);
+                (a test hook SIGKILLs one instead: phases/rolling_kill.py)
   switch-api    base API stopped, target API started on the same port (guide step 6)
   after         target API + target engines serve the workload
 
@@ -18,9 +19,8 @@ operation carries the step it started in.
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,20 @@ from grenadier.errors import EnvironmentProblem
 from grenadier.host import write_atomic
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
+from grenadier.phases.rolling_kill import (
+    KILL_ENV,
+    REQ,
+    Kill,
+    blame,
+    engine_to_kill,
+    in_flight_at,
+    wait_until_busy,
+)
 from grenadier.plugins.heat.client import HeatClient
 from grenadier.report.impact import rpc_versions
 from grenadier.services.api import ServiceSpec
 from grenadier.services.keystone import TokenTransport
+from grenadier.state import RUNNER
 from grenadier.workload.generator import OpRecord, Workload, WorkloadLimits, parse_mix
 from grenadier.workload.report import WorkloadReport, build_report
 
@@ -40,15 +50,16 @@ STEP = "rolling-upgrade"
 WORKLOAD_FILE = "workload.json"
 #: the workload's stacks are named <prefix>-<seq>
 WORKLOAD_PREFIX = "wl"
+#: the state store key (RUNNER namespace) counting the attempts at this step in a run
+ATTEMPTS = "rolling-attempts"
 ROLES = ("base", "target")
 #: seconds the workload runs on the base release before, and on the target after, the upgrade
 SETTLE_SECONDS = 10.0
 #: an operation slower than this is listed (a stall, not a failure)
 SLOW_SECONDS = 10.0
-_REQ = re.compile(rb"req-[0-9a-f-]{36}")
 
 
-def _client_factory(ctx: RunContext) -> Any:
+def client_factory(ctx: RunContext) -> Any:
     endpoint = ctx.project.endpoint(ctx.deployment)
     url, project, user = str(endpoint["url"]), str(endpoint["project"]), str(endpoint["user"])
     keystone = ctx.deployment.keystone
@@ -123,6 +134,8 @@ class _Timeline:
         self.ctx, self.workload, self.result = ctx, workload, result
         self.order: list[str] = ["before"]
         self.started = time.monotonic()
+        #: the base engine the test hook killed, if it did
+        self.killed: Kill | None = None
 
     def step(self, label: str, detail: str = "") -> None:
         self.workload.set_step(label)
@@ -137,7 +150,7 @@ def attribute_engines(records: list[OpRecord], logs: dict[str, Path]) -> None:
     """Fill each record's ``engines``: the engine services whose logs carry its request ids."""
     seen: dict[str, set[bytes]] = {}
     for name, path in logs.items():
-        seen[name] = set(_REQ.findall(path.read_bytes())) if path.is_file() else set()
+        seen[name] = set(REQ.findall(path.read_bytes())) if path.is_file() else set()
     for record in records:
         ids = {rid.encode() for rid in record.request_ids}
         record.engines = sorted(name for name, found in seen.items() if ids & found)
@@ -160,18 +173,30 @@ def _cleanup(client: HeatClient, prefix: str) -> int:
     return len(mine)
 
 
+def workload_prefix(ctx: RunContext) -> str:
+    """``wl`` in a run's first attempt at the step, ``wl2``, ``wl3``... in the next ones
+    (``--resume``, ``--only``): a failed attempt leaves its stacks, and a create reusing one
+    of their names would be refused (409) and count as a failure."""
+    attempt = ctx.store.get(RUNNER, ATTEMPTS)
+    count = attempt if isinstance(attempt, int) else 1
+    return WORKLOAD_PREFIX if count <= 1 else f"{WORKLOAD_PREFIX}{count}"
+
+
 def _workload(ctx: RunContext) -> Workload:
     options = ctx.options
     limits = WorkloadLimits(max_ops=options.workload_ops, max_seconds=options.workload_seconds,
                             rate=options.workload_rate)
-    return Workload(_client_factory(ctx), limits, parse_mix(options.workload_mix),
-                    prefix=WORKLOAD_PREFIX)
+    return Workload(client_factory(ctx), limits, parse_mix(options.workload_mix),
+                    prefix=workload_prefix(ctx))
 
 
 def rolling_upgrade(ctx: RunContext) -> StepResult:
     """Upgrade base -> target one service at a time while a workload keeps running."""
     result = StepResult(STEP, Status.PASSED)
     services = _Services.of(ctx)  # before anything starts: a project it cannot upgrade fails
+    kill = engine_to_kill(len(services.base.engines))
+    attempt = ctx.store.get(RUNNER, ATTEMPTS)
+    ctx.store.save(RUNNER, ATTEMPTS, (attempt if isinstance(attempt, int) else 0) + 1)
     ctx.start_project("base")
     base, target = ctx.release("base"), ctx.release("target")
     versions = rpc_api_versions(ctx)
@@ -182,18 +207,49 @@ def rolling_upgrade(ctx: RunContext) -> StepResult:
     workload.start()
     try:
         time.sleep(SETTLE_SECONDS)
-        if _upgrade(ctx, services, timeline):
+        if _upgrade(ctx, services, timeline, kill):
             time.sleep(SETTLE_SECONDS)
             # the workload goes on until it has made its minimum (bounded by its own limits)
             while len(workload.records) < ctx.options.workload_min_ops and not workload.done:
                 time.sleep(0.5)
     finally:
         records = workload.stop()
-        _report(ctx, result, records, timeline.order, versions, services)
+        _report(ctx, result, records, timeline.order, versions, services,
+                killed=timeline.killed)
     return result
 
 
-def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline) -> bool:
+def _stop_base_engines(ctx: RunContext, services: _Services, timeline: _Timeline,
+                       kill: int | None) -> None:
+    """Base engines stopped one at a time: gracefully, or base engine ``kill`` SIGKILLed (the
+    test hook KILL_ENV)."""
+    for index, spec in enumerate(services.base.engines, start=1):
+        label, crash = f"stop-base-engine-{index}", index == kill
+        how = f"SIGKILL, not drained: test hook {KILL_ENV}" if crash else "graceful, SIGTERM"
+        timeline.step(label, f"{spec.name} ({how})")
+        if crash:
+            timeline.killed = _kill_when_busy(ctx, spec, label, timeline)
+            continue
+        code = ctx.supervisor.stop(spec.name)
+        timeline.result.messages.append(f"{spec.name} stopped: exit code {code}")
+
+
+def _kill_when_busy(ctx: RunContext, spec: ServiceSpec, label: str, timeline: _Timeline) -> Kill:
+    """SIGKILL the engine once it is working on a workload operation (see wait_until_busy)."""
+    waiting = time.monotonic()
+    busy = wait_until_busy(lambda: list(timeline.workload.records), _log_file(spec))
+    kill = Kill(spec.name, label, time.time(), busy.seq if busy else None,
+                round(time.monotonic() - waiting, 2))
+    code = ctx.supervisor.stop(spec.name, crash=True)
+    seen = f"while working on #{busy.seq} {busy.op} {busy.stack}" if busy else \
+        "with no workload operation seen in its log"
+    timeline.result.messages.append(f"{spec.name} killed {seen} (after {kill.waited:.1f} s): "
+                                    f"exit code {code}")
+    return kill
+
+
+def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
+             kill: int | None = None) -> bool:
     """The procedure, db_sync to the API switch; False when db_sync failed (a finding)."""
     result, base, target = timeline.result, ctx.release("base"), ctx.release("target")
     timeline.step("db-sync", f"heat-manage db_sync of {target.label} with {base.label} running")
@@ -210,10 +266,7 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline) -> bool:
     for spec in services.target.engines:
         svc = ctx.supervisor.start(spec)
         result.messages.append(f"{spec.name} ready after {svc.ready_after or 0:.1f} s")
-    for index, spec in enumerate(services.base.engines, start=1):
-        timeline.step(f"stop-base-engine-{index}", f"{spec.name} (graceful, SIGTERM)")
-        code = ctx.supervisor.stop(spec.name)
-        result.messages.append(f"{spec.name} stopped: exit code {code}")
+    _stop_base_engines(ctx, services, timeline, kill)
     api = services.target.api
     timeline.step("switch-api", f"{services.base.api.name} -> {api.name}")
     ctx.supervisor.stop(services.base.api.name)
@@ -228,9 +281,9 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline) -> bool:
 def _inspect_stacks(ctx: RunContext, result: StepResult) -> tuple[list[dict[str, Any]], int]:
     """The workload's stacks left IN_PROGRESS; when none is, the stacks are deleted (how many
     is the second value)."""
-    prefix = f"{WORKLOAD_PREFIX}-"
+    prefix = f"{workload_prefix(ctx)}-"
     try:
-        with _client_factory(ctx)() as client:
+        with client_factory(ctx)() as client:
             in_progress = _left_in_progress(client, prefix)
             return in_progress, 0 if in_progress else _cleanup(client, prefix)
     except Exception as exc:  # the API may be down when the procedure itself failed
@@ -239,11 +292,19 @@ def _inspect_stacks(ctx: RunContext, result: StepResult) -> tuple[list[dict[str,
 
 
 def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order: list[str],
-            versions: dict[str, str], services: _Services) -> WorkloadReport:
+            versions: dict[str, str], services: _Services, *,
+            killed: Kill | None = None) -> WorkloadReport:
     attribute_engines(records, services.engine_logs())
     in_progress, cleaned = _inspect_stacks(ctx, result)
     report = build_report(records, order, in_progress)
+    flying = in_flight_at(killed, records) if killed else []
+    blamed = blame(killed, flying, report) if killed else []
     result.messages.extend(report.lines())
+    if killed:
+        result.messages.append(f"{killed.service} was killed (SIGKILL, test hook {KILL_ENV}) "
+                               f"at step {killed.step} with {len(flying)} workload "
+                               "operation(s) in flight")
+        result.messages.extend(blamed)
     for record in records:
         if record.latency > SLOW_SECONDS:
             result.messages.append(
@@ -261,7 +322,9 @@ def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order:
                                f"{', '.join(sorted(report.engines)) or 'no engine seen'}")
     result.findings.extend(_findings(report))
     data = {"report": report.to_dict(), "records": [r.to_dict() for r in records],
-            "rpc_api_versions": versions, "steps": order}
+            "rpc_api_versions": versions, "steps": order,
+            "killed": {**asdict(killed), "in_flight": [r.seq for r in flying]}
+            if killed else None}
     write_atomic(ctx.run_dir / WORKLOAD_FILE, json.dumps(data, indent=1))
     if result.failed_findings:
         result.status = Status.FAILED
@@ -272,10 +335,12 @@ def _findings(report: WorkloadReport) -> list[Finding]:
     """An error per failed operation and per stack left IN_PROGRESS."""
     found = [Finding(
         "workload", "error", f"{failure['op']} of {failure['stack']} failed during step "
-        f"{failure['step']}", where=f"operation #{failure['seq']} (ended in "
-        f"{failure['end_step']})", found=failure["error"]) for failure in report.failures]
+        f"{failure['step']}" + (f", {failure['fault']}" if failure.get("fault") else ""),
+        where=f"operation #{failure['seq']} (ended in {failure['end_step']})",
+        found=failure["error"]) for failure in report.failures]
     found += [Finding(
-        "workload", "error", f"stack {stack['name']} left {stack['status']}",
+        "workload", "error", f"stack {stack['name']} left {stack['status']}"
+        + (f", {stack['fault']}" if stack.get("fault") else ""),
         where=stack["id"], found=stack["reason"],
         remedy="a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md")
         for stack in report.in_progress]

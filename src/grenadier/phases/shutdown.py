@@ -6,6 +6,7 @@ import socket
 
 from grenadier.checks.api import Finding
 from grenadier.phases.context import RunContext
+from grenadier.phases.crash import start_in_flight
 from grenadier.phases.result import Status, StepResult
 
 
@@ -19,6 +20,8 @@ def shutdown(ctx: RunContext) -> StepResult:
     """Take the control plane down; prove nothing of it is left running."""
     result = StepResult("shutdown", Status.PASSED)
     crash = ctx.options.shutdown == "crash"
+    if crash:  # a crash cuts operations short: make sure some are running (phases/crash.py)
+        start_in_flight(ctx, result)
     stopped = ctx.stop_project(crash=crash)
     mode = "killed (SIGKILL)" if crash else "stopped gracefully"
     result.messages.append(f"{mode}: {', '.join(stopped) or 'nothing was running'}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grenadier.errors import UsageError
-from grenadier.phases.options import STEPS
+from grenadier.phases.options import ROLLING_STEP, STEPS
 from grenadier.phases.result import StepResult
 
 #: the upgrade step is only watched when its background watch starts just before it
@@ -14,6 +14,8 @@ def plan_steps(*, stop_after: str | None, only: str | None, done: dict[str, Step
                steps: tuple[str, ...] = STEPS) -> list[str]:
     """The steps to run in order, teardown excluded (the runner always runs it last)."""
     body = [s for s in steps if s != "teardown"]
+    if only == ROLLING_STEP:
+        _check_only_rolling(done)
     if only:
         return [] if only == "teardown" else [only]
     start = 0
@@ -31,3 +33,19 @@ def plan_steps(*, stop_after: str | None, only: str | None, done: dict[str, Step
         raise UsageError(f"--stop-after {stop_after}: that step has already passed in this run",
                          hint="omit --stop-after or give a later step")
     return body[start:end]
+
+
+def _check_only_rolling(done: dict[str, StepResult]) -> None:
+    """``--only rolling-upgrade`` upgrades a base release this run set up and did not upgrade
+    yet: it starts the base's API and engines on the run's configuration and database."""
+    setup = done.get("setup-base")
+    if setup is None or not setup.status.ok:
+        raise UsageError("--only rolling-upgrade needs a run whose setup-base passed (the base "
+                         "release configured and serving)",
+                         hint="run --stop-after save-state, then --resume RUN_DIR --only "
+                              "rolling-upgrade")
+    upgraded = done.get(ROLLING_STEP)
+    if upgraded is not None and upgraded.status.ok:
+        raise UsageError("--only rolling-upgrade: the rolling upgrade already passed in this "
+                         "run; running it again would start the base release on the database "
+                         "the target has been serving", hint="start a new run")

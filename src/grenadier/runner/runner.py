@@ -8,6 +8,7 @@ from typing import Protocol
 
 from grenadier.errors import ExitCode, GrenadierError
 from grenadier.phases.context import RunContext
+from grenadier.phases.crash import post_upgrade
 from grenadier.phases.install import install
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import rolling_upgrade
@@ -30,8 +31,9 @@ STEP_FUNCTIONS: dict[str, StepFunction] = {
     "install": install, "setup-base": setup_base, "smoke-base": _phase("smoke-base"),
     "pre-upgrade": _phase("pre-upgrade"), "save-state": save_state, "shutdown": shutdown,
     "during-upgrade": start_watch, "upgrade": upgrade, "start-target": start_target,
-    "smoke-target": _phase("smoke-target"), "post-upgrade": _phase("post-upgrade"),
-    "teardown": teardown,
+    "smoke-target": _phase("smoke-target"),
+    # after --shutdown crash, the suite is framed by the recovery of the stuck stacks
+    "post-upgrade": post_upgrade, "teardown": teardown,
     # --mode rolling: replaces shutdown, during-upgrade, upgrade and start-target
     "rolling-upgrade": rolling_upgrade,
 }

@@ -67,10 +67,15 @@ class WorkloadReport:
                    f"failed, {self.resent} sent a change again after its answer was lost; "
                    f"operations served per engine: {served}")
         for failure in self.failures:
+            span = failure["step"] if failure["step"] == failure["end_step"] else \
+                f"{failure['step']} .. {failure['end_step']}"
+            fault = f" ({failure['fault']})" if failure.get("fault") else ""
             out.append(f"workload FAILED #{failure['seq']} {failure['op']} {failure['stack']} "
-                       f"during {failure['step']}: {failure['error']}")
+                       f"during {span}{fault}: {failure['error']}")
         for stack in self.in_progress:
-            out.append(f"workload stack left {stack['status']}: {stack['name']} ({stack['id']})")
+            fault = f" ({stack['fault']})" if stack.get("fault") else ""
+            out.append(f"workload stack left {stack['status']}: {stack['name']} ({stack['id']})"
+                       f"{fault}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +83,14 @@ class WorkloadReport:
                 "in_progress": self.in_progress, "engines": self.engines,
                 "total": self.total, "succeeded": self.succeeded, "failed": self.failed,
                 "resent": self.resent}
+
+
+def spanned(order: Sequence[str], first: str, last: str) -> list[str]:
+    """The steps from ``first`` to ``last`` in ``order``: those an operation was in flight in
+    (a failure may be caused in any of them, e.g. by an engine killed while it waited)."""
+    if first in order and last in order and order.index(first) <= order.index(last):
+        return list(order[order.index(first):order.index(last) + 1])
+    return list(dict.fromkeys([first, last]))
 
 
 def build_report(records: Iterable[OpRecord], step_order: Sequence[str] = (),
@@ -101,7 +114,8 @@ def build_report(records: Iterable[OpRecord], step_order: Sequence[str] = (),
                 engines_total[engine] = engines_total.get(engine, 0) + 1
         steps.append(stats)
     failures = [{"seq": r.seq, "op": r.op, "stack": r.stack, "step": r.step,
-                 "end_step": r.end_step, "error": r.error, "latency": round(r.latency, 3)}
+                 "end_step": r.end_step, "steps": spanned(order, r.step, r.end_step),
+                 "error": r.error, "latency": round(r.latency, 3)}
                 for r in records if not r.ok]
     return WorkloadReport(steps, failures, list(in_progress), engines_total,
                           total=len(records), succeeded=sum(r.ok for r in records),

@@ -1,0 +1,240 @@
+"""The crash scenario (phases/crash.py) against a Heat in memory: operations started before the
+kill, stuck stacks found under the target, the remedy applied, and what is reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from grenadier.phases import crash
+from grenadier.phases.options import RunOptions
+from grenadier.phases.result import Status, StepResult
+from grenadier.plugins.heat.client import StackRef, StackWaitError
+from grenadier.state import RUNNER, StateStore
+
+OTHER = {"stack_name": "grenadier-in-progress-abc", "id": "id-suite",
+         "stack_status": "CREATE_IN_PROGRESS", "stack_status_reason": "Stack CREATE started"}
+
+
+class _Heat:
+    """The calls the crash scenario makes; operations settle as asked; ``broken`` stacks (by
+    name) never reach what a remedy waits for."""
+
+    def __init__(self) -> None:
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.broken: set[str] = set()
+        self.refuse_creates = False
+        self.unreadable: set[str] = set()
+
+    def __enter__(self) -> _Heat:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add(self, name: str, status: str, sid: str | None = None) -> None:
+        sid = sid or f"id-{name}"
+        self.stacks[sid] = {"stack_name": name, "id": sid, "stack_status": status,
+                            "stack_status_reason": f"Stack {status.split('_')[0]} started"}
+
+    def list_stacks(self) -> list[dict[str, Any]]:
+        return [dict(s) for s in self.stacks.values()]
+
+    def create_stack(self, name: str, template: Any, params: dict[str, Any]) -> StackRef:
+        if self.refuse_creates:
+            raise RuntimeError("Heat said no")
+        self.calls.append(("create", name))
+        self.add(name, "CREATE_IN_PROGRESS" if params.get("create_wait") else "CREATE_COMPLETE")
+        return StackRef(name, f"id-{name}")
+
+    def get_resource(self, ref: StackRef, name: str) -> dict[str, Any]:
+        if ref.name in self.unreadable:
+            raise RuntimeError("resource not readable")
+        return {"resource_status": self.stacks[ref.id]["stack_status"]}
+
+    def get_stack(self, ref: StackRef) -> dict[str, Any]:
+        return dict(self.stacks[ref.id])
+
+    def patch_update(self, ref: StackRef, params: dict[str, Any]) -> None:
+        self.calls.append(("update", ref.name))
+        self.stacks[ref.id]["stack_status"] = "UPDATE_IN_PROGRESS"
+
+    def delete_stack(self, ref: StackRef) -> None:
+        self.calls.append(("delete", ref.name))
+        self.stacks[ref.id]["stack_status"] = "DELETE_IN_PROGRESS"
+
+    def wait_for(self, ref: StackRef, statuses: set[str], timeout: float,
+                 before: Any = None) -> dict[str, Any]:
+        if ref.name in self.broken:
+            raise StackWaitError(f"stack {ref}: wanted {statuses}, timed out")
+        [status] = statuses
+        if status == "DELETE_COMPLETE":
+            self.stacks.pop(ref.id)
+        else:
+            self.stacks[ref.id]["stack_status"] = status
+        return {}
+
+    def output_values(self, ref: StackRef) -> dict[str, Any]:
+        return {"value": "recovered"}
+
+
+def _ctx(tmp_path: Path, heat: _Heat, monkeypatch: pytest.MonkeyPatch,
+         running: str | None = "base", **options: Any) -> Any:
+    monkeypatch.setattr(crash, "client_factory", lambda ctx: lambda: heat)
+    return SimpleNamespace(run_dir=tmp_path, store=StateStore(tmp_path / "state.json"),
+                           running_role=running, options=RunOptions(**options))
+
+
+def test_operations_are_started_and_seen_in_flight_before_the_kill(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat = _Heat()
+    heat.add(OTHER["stack_name"], "CREATE_IN_PROGRESS", OTHER["id"])
+    ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
+    result = StepResult("shutdown", Status.PASSED)
+    crash.start_in_flight(ctx, result)
+    saved = ctx.store.get(RUNNER, crash.STORE_KEY)
+    assert [s["kind"] for s in saved["started"]] == ["create", "update", "delete"]
+    assert sorted(s["status"] for s in saved["in_flight"]) == [
+        "CREATE_IN_PROGRESS", "CREATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "UPDATE_IN_PROGRESS"]
+    assert sum(m.startswith("in flight at the kill:") for m in result.messages) == 4
+    assert result.messages[-1].startswith("crash: 3 operation(s) started just before the kill")
+    assert result.findings == []
+
+
+def test_a_failure_to_start_them_is_reported_and_does_not_stop_the_kill(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat = _Heat()
+    heat.refuse_creates = True
+    ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
+    result = StepResult("shutdown", Status.PASSED)
+    crash.start_in_flight(ctx, result)  # returns: the shutdown goes on with its kill
+    assert [(f.check, f.severity) for f in result.findings] == [("crash.in-flight",
+                                                                 "warning")] * 3
+    assert all("Heat said no" in f.found for f in result.findings)
+    assert result.messages[-1].startswith("crash: 0 operation(s) started just before the kill")
+    idle = _ctx(tmp_path / "idle", _Heat(), monkeypatch, running=None, shutdown="crash")
+    (tmp_path / "idle").mkdir()
+    crash.start_in_flight(idle, result)
+    assert "Heat is not running" in result.messages[-1]
+
+
+def test_a_stack_whose_operation_was_not_seen_in_flight_is_still_remedied(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat = _Heat()
+    ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
+    monkeypatch.setattr(crash.time, "time", lambda: 12345.0)  # the stacks' name suffix
+    heat.unreadable.add(f"{crash.PREFIX}-update-12345")
+    result = StepResult("shutdown", Status.PASSED)
+    crash.start_in_flight(ctx, result)
+    [finding] = result.findings
+    assert finding.what == "the crash scenario could not bring its update in flight before " \
+                           "the kill"
+    assert "resource not readable" in finding.found
+    # its update did start: under the target the stack is found and remedied like the others
+    found = {f.name: f for f in crash.recover(ctx)}
+    assert found[f"{crash.PREFIX}-update-12345"].kind == "update"
+    assert all(f.recovered for f in found.values())
+
+
+def _stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "",
+           **options: Any) -> tuple[_Heat, Any, list[crash.Recovery]]:
+    heat, ctx = _crashed(tmp_path, monkeypatch, broken, **options)
+    return heat, ctx, crash.recover(ctx)
+
+
+def _crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "",
+             **options: Any) -> tuple[_Heat, Any]:
+    """Heat under the target after a crash: the three crash stacks and the suite's stuck."""
+    heat = _Heat()
+    for kind, status in (("create", "CREATE_IN_PROGRESS"), ("update", "UPDATE_IN_PROGRESS"),
+                         ("delete", "DELETE_IN_PROGRESS")):
+        heat.add(f"{crash.PREFIX}-{kind}-1", status)
+    heat.add(OTHER["stack_name"], "CREATE_IN_PROGRESS", OTHER["id"])
+    heat.add("done", "CREATE_COMPLETE")
+    if broken:
+        heat.broken.add(f"{crash.PREFIX}-{broken}-1")
+    ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash", **options)
+    ctx.store.save(RUNNER, crash.STORE_KEY, {"started": [
+        {"kind": k, "name": f"{crash.PREFIX}-{k}-1", "id": f"id-{crash.PREFIX}-{k}-1"}
+        for k in crash.KINDS], "in_flight": []})
+    return heat, ctx
+
+
+def test_the_remedy_is_applied_to_the_crash_stacks_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat, ctx, found = _stuck(tmp_path, monkeypatch)
+    by_kind = {f.kind: f for f in found}
+    assert set(by_kind) == {"create", "update", "delete", ""}  # not the COMPLETE stack
+    assert by_kind["create"].after == by_kind["update"].after == "UPDATE_COMPLETE"
+    assert (by_kind["delete"].remedy, by_kind["delete"].after) == ("delete sent again",
+                                                                  "DELETE_COMPLETE")
+    assert all(f.recovered for f in found if f.kind)
+    # the other stack is left to the test that made it: no call touched it
+    assert not [c for c in heat.calls if c[1] == OTHER["stack_name"]]
+    assert not by_kind[""].recovered
+    # the remedied stacks are deleted after the check
+    assert [s["stack_name"] for s in heat.list_stacks()] == [OTHER["stack_name"], "done"]
+    heat.stacks.pop(OTHER["id"])  # the suite's test deleted it
+    crash.recheck(ctx, found)
+    assert (by_kind[""].after, by_kind[""].recovered) == ("gone (deleted)", True)
+    result = StepResult("post-upgrade", Status.PASSED)
+    crash.report(ctx, result, found)
+    assert result.status == Status.PASSED
+    assert [f.severity for f in result.findings] == ["warning"] * 3
+    assert all("recovered by the remedy" in f.what for f in result.findings)
+    assert "crash recovery: 4 stack(s) found IN_PROGRESS under the target, 4 recovered" \
+        in result.messages
+    data = json.loads((tmp_path / crash.CRASH_FILE).read_text())
+    assert data["recovered"] == 4
+    assert len(data["found"]) == 4
+
+
+def test_a_remedy_that_does_not_work_fails_the_step(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, ctx, found = _stuck(tmp_path, monkeypatch, broken="update")
+    result = StepResult("post-upgrade", Status.PASSED)
+    crash.report(ctx, result, found)
+    assert result.status == Status.FAILED
+    [error] = result.failed_findings
+    assert "the remedy did NOT work" in error.what
+    assert "timed out" in error.found
+    assert any(line.startswith(f"NOT recovered: {crash.PREFIX}-update-1") for line in
+               result.messages)
+
+
+def test_fail_on_stuck_makes_a_recovered_stack_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, found = _stuck(tmp_path, monkeypatch, fail_on_stuck=True)
+    assert [f.severity for f in crash.findings(found, fail_on_stuck=True)] == ["error"] * 3
+    assert crash.findings([f for f in found if not f.kind], fail_on_stuck=True) == []
+
+
+def test_post_upgrade_is_the_plain_suite_without_a_crash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+
+    def phase(ctx: Any, name: str) -> StepResult:
+        ran.append(name)
+        return StepResult(name, Status.PASSED)
+
+    monkeypatch.setattr(crash, "run_phase", phase)
+    heat = _Heat()
+    heat.add("grenadier-crash-update-1", "UPDATE_IN_PROGRESS")
+    graceful = _ctx(tmp_path, heat, monkeypatch)
+    result = crash.post_upgrade(graceful)
+    assert (ran, result.findings, result.messages) == (["post-upgrade"], [], [])
+    assert heat.calls == []
+    assert not (tmp_path / crash.CRASH_FILE).exists()
+    (tmp_path / "c").mkdir()
+    heat, crashed = _crashed(tmp_path / "c", monkeypatch)
+    result = crash.post_upgrade(crashed)
+    assert ran == ["post-upgrade", "post-upgrade"]
+    assert ("update", f"{crash.PREFIX}-create-1") in heat.calls  # remedied before the suite
+    assert result.messages[-1] == "crash recovery: 4 stack(s) found IN_PROGRESS under the " \
+                                  "target, 3 recovered"  # the suite's own is still stuck here
+    assert (tmp_path / "c" / crash.CRASH_FILE).is_file()

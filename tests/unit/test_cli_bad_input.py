@@ -167,3 +167,15 @@ def test_run_options_are_not_abbreviated(cli: CliRunner, tmp_path: Path) -> None
     result = cli("run", "--ba", "25.0.2", "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "unrecognized arguments: --ba" in result.err
+
+
+def test_a_plan_that_cannot_run_leaves_no_run_directory(cli: CliRunner, tmp_path: Path) -> None:
+    # --only rolling-upgrade upgrades a base this run set up: a new run has none
+    result = cli("run", "--mode", "rolling", "--bus", "rabbit", "--only", "rolling-upgrade",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--only rolling-upgrade needs a run whose setup-base passed" in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+    cold = cli("run", "--stop-after", "rolling-upgrade", "--workdir", str(tmp_path / "w"))
+    assert cold.returncode == 2, cold.err
+    assert _runs(tmp_path / "w") == []

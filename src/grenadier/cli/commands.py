@@ -136,6 +136,9 @@ def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[P
         if step:
             check_step(step, flag, options.step_names)
     if not args.resume:
+        # a plan that cannot run (e.g. --only rolling-upgrade on nothing) leaves no directory
+        plan_steps(stop_after=args.stop_after, only=args.only, done={},
+                   steps=options.step_names)
         run_dir = _new_run_dir(Path(args.workdir), options)
         options.save(run_dir)
     return run_dir, options

@@ -18,8 +18,8 @@ from grenadier.phases.options import (
     MAX_ENGINES,
     MODES,
     SHUTDOWN_MODES,
-    STEPS,
     TOPOLOGIES,
+    step_names,
 )
 
 
@@ -45,7 +45,9 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     run.add_argument("--db", choices=DATABASES, default="postgresql",
                      help="database backend (default: embedded postgresql)")
     run.add_argument("--db-url", help="use an existing PostgreSQL/MySQL server at this URL")
-    run.add_argument("--stop-after", metavar="STEP", help=f"stop after STEP ({', '.join(STEPS)})")
+    run.add_argument("--stop-after", metavar="STEP",
+                     help=f"stop after STEP (cold: {', '.join(step_names('cold'))}; rolling: "
+                          f"{', '.join(step_names('rolling'))})")
     run.add_argument("--only", metavar="STEP", help="run only STEP (with --resume: of that run)")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="continue a run from its first unfinished step")

@@ -3,10 +3,10 @@
 This file is a grenadier *user test module*: tests/e2e/test_suite_detectors.py copies it, as
 ``test_tamper.py``, into a directory of its own next to a ``scenario.json`` and passes that
 directory to ``grenadier run --tests``. Its tests are marked ``during_upgrade``, so they run in
-the real during-upgrade phase: every Heat service down, Heat's database up. They run after the
-built-in suite's during-upgrade watch (the runner lists the built-in suite first), and wait for
-the upgrade step to end, so what they change is seen by the target release only, and by none of
-the upgrade step's own database checks. The SQL is run by the base release venv's Python (it has
+the real during-upgrade phase: every Heat service down, Heat's database up, in a pytest process
+of their own beside the built-in suite's during-upgrade watch. The crafting waits for the
+upgrade step to end, so what it changes is seen by the target release only, and by none of the
+upgrade step's own database checks. The SQL is run by the base release venv's Python (it has
 SQLAlchemy and the driver), found in the run's ``db.json`` like the built-in suite does.
 
 Scenarios (``scenario.json``: ``{"scenario": NAME, "config": PATH}``):
@@ -20,9 +20,9 @@ Scenarios (``scenario.json``: ``{"scenario": NAME, "config": PATH}``):
     nested ones and refuse updates of stacks with nested stacks: collateral in the resources
     and parameter-update checks, which fail here anyway).
 ``vanished``
-    While the built-in watch runs (:data:`VANISH_AFTER` s into the upgrade step), one resource
-    row is deleted and another resource's physical id emptied, in one transaction, by a thread
-    started when this module is imported. After the upgrade step both are put back exactly as
+    Once the built-in watch has finished a pass (it saw every row), one resource row is deleted
+    and another resource's physical id emptied, in one transaction, by a thread started when
+    this module is imported. After the upgrade step both are put back exactly as
     they were, so only the during-upgrade detector sees them. Then one stack is tagged with a
     tag the target's config hides from stack lists.
 
@@ -45,7 +45,14 @@ import pytest
 
 from grenadier.execute import ExecuteRequest, run
 from grenadier.plugins.heat.suite import catalog
-from grenadier.pytest_plugin import Connection, DbInfo, UpgradeState, discover, namespace_for
+from grenadier.pytest_plugin import (
+    Connection,
+    DbInfo,
+    UpgradeState,
+    discover,
+    namespace_for,
+    wait_for_watch,
+)
 from grenadier.state.store import StateStore
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +60,10 @@ SCENARIO_FILE = "scenario.json"
 RESULT_FILE = "crafted.json"
 #: the built-in suite's state-store namespace: what its pre-upgrade test recorded
 SUITE_NAMESPACE = namespace_for("test_heat_upgrade.py")
-#: how long after the watch (and the upgrade step) started the vanishing happens
-VANISH_AFTER = 4.0
+#: the built-in during-upgrade watch (its test id contains this): the vanishing waits until it
+#: has finished this many passes, so that it saw the rows before they vanish
+BUILTIN_WATCH = "test_heat_upgrade.py"
+WATCH_PASSES = 2
 #: the tag that hides a stack from the target's stack list (``hidden_stack_tags``)
 HIDDEN_TAG = "grenadier-hidden"
 #: what a crafted WaitCondition handle carries instead of the signal sent before the upgrade
@@ -268,8 +277,8 @@ def restore_steps(target: dict[str, str], stash: Path) -> list[Step]:
 
 
 class Vanisher(threading.Thread):
-    """Deletes the rows :data:`VANISH_AFTER` s after this module was imported, i.e. while the
-    built-in during-upgrade test (the first test of the session) watches Heat's DB."""
+    """Deletes the rows once the built-in during-upgrade watch (in its own process) has
+    finished :data:`WATCH_PASSES` passes over Heat's DB: while it watches."""
 
     def __init__(self) -> None:
         super().__init__(name="vanisher", daemon=True)
@@ -284,11 +293,12 @@ class Vanisher(threading.Thread):
             assert conn.db is not None, "Heat's DB is unknown (no db.json)"
             target = vanish_targets(suite_records(conn))
             self.stash.unlink(missing_ok=True)
-            time.sleep(max(0.0, VANISH_AFTER - (time.monotonic() - self.imported)))
+            wait_for_watch(conn, BUILTIN_WATCH, passes=WATCH_PASSES)
             done = run_db_steps(conn.db, vanish_steps(target, self.stash))
             self.result = {**target, "started": done["started"], "committed": done["committed"],
                            "after_import": round(time.monotonic() - self.imported, 1)}
-        except Exception as exc:  # reported by test_rows_vanished_while_watched
+        # reported by test_rows_vanished_while_watched (pytest.fail's exception is no Exception)
+        except (Exception, pytest.fail.Exception) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
 

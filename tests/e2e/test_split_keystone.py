@@ -32,21 +32,14 @@ needs_rabbit = pytest.mark.skipif(
 SPLIT = ("--base", BASE, "--target", TARGET, "--db", "postgresql", "--bus", "rabbit",
          "--auth", "keystone", "--engines", "2", "--topology", "split")
 
-#: a user's --tests folder whose during-upgrade test deletes the stack's Keystone user behind
-#: Heat's back, a few seconds into the watch
-VANDAL_CONFTEST = '''
-def pytest_collection_modifyitems(items):
-    # during-upgrade tests run one after another, and the built-in database watch lasts until
-    # the upgrade ends: this folder's tests go first, while the upgrade still runs
-    mine = [item for item in items if "vandal" in item.nodeid]
-    items[:] = mine + [item for item in items if item not in mine]
-'''
+#: a user's --tests file whose during-upgrade test (in a process of its own, beside the built-in
+#: watches) deletes the stack's Keystone user behind Heat's back once the Keystone watch saw it
 VANDAL_TEST = '''
 import json, time
 
 import pytest
 
-from grenadier.pytest_plugin import namespace_for
+from grenadier.pytest_plugin import namespace_for, wait_for_watch
 from grenadier.services.keystone import api_from
 from grenadier.state.store import StateStore
 
@@ -57,7 +50,7 @@ def test_vandal_deletes_a_keystone_user_behind_heats_back(grenadier_connection):
     rec = StateStore(conn.state_path).get(namespace_for("test_keystone_resources.py"),
                                           "stack:keystone_identity")
     user = rec["resources"]["user"]["physical_id"]
-    time.sleep(2)  # the Keystone watch has seen the user by then
+    wait_for_watch(conn, "test_keystone_resources.py", passes=1)  # it saw the user
     with api_from(conn.endpoint.auth) as api:
         assert api.delete(f"users/{user}")
     (conn.run_dir / "vandal.json").write_text(json.dumps({"user": user, "stack": rec["name"],
@@ -152,7 +145,6 @@ def test_keystone_user_deleted_behind_heats_back_is_reported(
         tmp_path: Path, workdir: Path, cache_dir: Path) -> None:
     tests = tmp_path / "vandal"
     tests.mkdir()
-    (tests / "conftest.py").write_text(VANDAL_CONFTEST)
     (tests / "test_vandal.py").write_text(VANDAL_TEST)
     # all-in-one with Keystone: the other topology, and no RabbitMQ to wait for
     run = grenadier("run", "--base", BASE, "--target", TARGET, "--auth", "keystone",

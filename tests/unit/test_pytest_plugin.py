@@ -17,6 +17,8 @@ from grenadier.pytest_plugin import (
     discover,
     heat_client,
     namespace_for,
+    wait_for_watch,
+    watch_progress,
     watch_seconds,
 )
 from grenadier.pytest_plugin.connection import ENV
@@ -212,6 +214,33 @@ def test_upgrade_watch_runs_until_upgrade_done() -> None:
     ticks = list(watch)
     assert [t.upgrade_done for t in ticks] == [False, False, True]  # one pass after it ended
     assert watch.stopped_because == "upgrade step ended"
+
+
+def test_upgrade_watch_records_each_finished_pass(tmp_path: Path) -> None:
+    progress = tmp_path / "watch" / "t.json"
+    watch = UpgradeWatch(iter([False, True]).__next__, max_seconds=60, interval=0.01,
+                         progress=progress)
+    seen = []
+    for _tick in watch:
+        # a pass is recorded once the test's own check of it is done, not before
+        seen.append(json.loads(progress.read_text())["passes"] if progress.exists() else 0)
+    assert seen == [0, 1]
+    assert json.loads(progress.read_text())["passes"] == 2
+    assert json.loads(progress.read_text())["upgrade_done"] is True
+
+
+def test_wait_for_watch_waits_for_the_passes_another_watch_recorded(tmp_path: Path) -> None:
+    path = run_dir(tmp_path, url=None)
+    conn = discover({ENV.RUN_DIR: str(path)})
+    progress = watch_progress(conn, "suite/test_heat_upgrade.py::test_watch")
+    assert progress is not None
+    progress.parent.mkdir()
+    progress.write_text(json.dumps({"passes": 1}))
+    assert wait_for_watch(conn, "test_heat_upgrade.py", passes=1, timeout=5)["passes"] == 1
+    with pytest.raises(pytest.fail.Exception, match="finished 2 pass"):
+        wait_for_watch(conn, "test_heat_upgrade.py", passes=2, timeout=0.5)
+    with pytest.raises(pytest.fail.Exception, match="no watch matching 'test_other'"):
+        wait_for_watch(conn, "test_other", timeout=0.5)
 
 
 def test_upgrade_watch_is_bounded_and_runs_at_least_once() -> None:

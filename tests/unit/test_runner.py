@@ -20,7 +20,7 @@ class FakeContext:
         self.store = StateStore(tmp_path / "state.json")
         self.supervisor = Supervisor()
         self.options = RunOptions()
-        self.watcher = None
+        self.watchers: dict[str, str] = {}
 
 
 class Recorder:

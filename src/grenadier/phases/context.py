@@ -117,7 +117,8 @@ class RunContext:
         #: the bus and Keystone are up (or the run has neither)
         self.plane_started = False
         self.running_role: str | None = None
-        self.watcher: str | None = None
+        #: the during-upgrade pytest processes running: service name -> part of file names
+        self.watchers: dict[str, str] = {}
         self.watch_offset = 0
         self.keep_running = False
         self._impact: Any = None

@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from grenadier.checks.api import Finding
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import safe_name
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult, TestOutcome
 from grenadier.services import ServiceSpec
@@ -35,19 +37,21 @@ def _paths(ctx: RunContext) -> list[str]:
     return paths + [str(Path(p).resolve()) for p in ctx.options.tests]
 
 
-def pytest_command(ctx: RunContext, phase: str) -> list[str]:
+def pytest_command(ctx: RunContext, phase: str, paths: list[str] | None = None,
+                   part: str = "") -> list[str]:
+    """pytest over ``paths`` (default: every test path of the run) for ``phase``."""
     ini = ctx.run_dir / "pytest.ini"
     if not ini.exists():
         # An empty ini keeps the user's own pytest configuration (cwd, rootdir) out of phases.
         ini.write_text("[pytest]\n", encoding="utf-8")
-    return [sys.executable, "-m", "pytest", *_paths(ctx), "-m", MARKERS[phase],
-            "-c", str(ini), "--rootdir", str(ctx.run_dir), "-p", "no:cacheprovider",
-            "--import-mode=importlib", "-o", "junit_family=xunit2", "-rfEs",
-            "--junitxml", str(junit_path(ctx, phase))]
+    return [sys.executable, "-m", "pytest", *(_paths(ctx) if paths is None else paths),
+            "-m", MARKERS[phase], "-c", str(ini), "--rootdir", str(ctx.run_dir),
+            "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "junit_family=xunit2",
+            "-rfEs", "--junitxml", str(junit_path(ctx, phase, part))]
 
 
-def junit_path(ctx: RunContext, phase: str) -> Path:
-    return ctx.run_dir / "junit" / f"{phase}.xml"
+def junit_path(ctx: RunContext, phase: str, part: str = "") -> Path:
+    return ctx.run_dir / "junit" / (f"{phase}-{part}.xml" if part else f"{phase}.xml")
 
 
 def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
@@ -112,8 +116,9 @@ def _result(ctx: RunContext, phase: str, returncode: int, log: Path,
     return result
 
 
-def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path) -> StepResult:
-    tests = read_junit(junit_path(ctx, phase))
+def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
+                  part: str = "") -> StepResult:
+    tests = read_junit(junit_path(ctx, phase, part))
     if returncode == NO_TESTS:
         return StepResult(phase, Status.PASSED, tests=tests, messages=["no tests selected"])
     failed = [t for t in tests if t.status in ("failed", "error")]
@@ -135,27 +140,74 @@ def run_phase(ctx: RunContext, phase: str) -> StepResult:
     return _result(ctx, phase, outcome.returncode, log, offset)
 
 
+def watch_files(paths: list[str]) -> list[Path]:
+    """The test files that may hold during-upgrade tests, in the run's path order.
+
+    A file qualifies when it, or a ``conftest.py`` between it and the path given, mentions the
+    ``during_upgrade`` marker: a file that does not cannot select a test for the phase.
+    """
+    found: list[Path] = []
+    for given in map(Path, paths):
+        files = [given] if given.is_file() else sorted(
+            f for pattern in ("test_*.py", "*_test.py") for f in given.rglob(pattern)
+            if "__pycache__" not in f.parts)
+        for file in files:
+            conftests = [d / "conftest.py" for d in (file.parent, *file.parent.parents)
+                         if d == given or given in d.parents]
+            if any(_mentions_marker(f) for f in (file, *conftests)) and file not in found:
+                found.append(file)
+    return found
+
+
+def _mentions_marker(path: Path) -> bool:
+    try:
+        return MARKERS["during-upgrade"] in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def start_watch(ctx: RunContext) -> StepResult:
-    """during-upgrade: start the checks in the background; they run until the upgrade ends."""
+    """during-upgrade: start the checks in the background; they run until the upgrade ends.
+
+    One pytest process per test file: a watch lasts until the upgrade ends, so the watches of
+    different files (the built-in suite's, the Keystone one, the user's) must run side by side,
+    not one after the other. Tests within one file still run in order.
+    """
     ctx.upgrade_done_flag().unlink(missing_ok=True)
     ctx.watch_offset = findings_offset(ctx)
-    log = ctx.run_dir / "logs" / "pytest-during-upgrade.log"
-    ctx.supervisor.start(ServiceSpec(
-        name=WATCHER, cmd=pytest_command(ctx, "during-upgrade"), log=log, cwd=ctx.run_dir,
-        env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
-    ctx.watcher = WATCHER
+    files = watch_files(_paths(ctx))
+    for index, file in enumerate(files, 1):
+        part = f"{index}-{safe_name(file.stem, 40)}"
+        ctx.supervisor.start(ServiceSpec(
+            name=f"{WATCHER}-{part}", log=ctx.run_dir / "logs" / f"{WATCHER}-{part}.log",
+            cmd=pytest_command(ctx, "during-upgrade", [str(file)], part), cwd=ctx.run_dir,
+            env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
+        ctx.watchers[f"{WATCHER}-{part}"] = part
     result = StepResult("during-upgrade", Status.PASSED, background=True)
-    result.messages.append("checks running in the background while the upgrade step runs")
+    result.messages.append(f"checks of {len(files)} test file(s) running in the background "
+                           "while the upgrade step runs" if files else
+                           "no test file marks during-upgrade tests")
     return result
 
 
 def finish_watch(ctx: RunContext) -> StepResult | None:
     """Tell the background checks the upgrade is over, wait for them, and return their result."""
-    if ctx.watcher is None:
+    if not ctx.watchers:
         return None
     ctx.upgrade_done_flag().touch()
-    svc = ctx.supervisor.get(ctx.watcher)
-    code = ctx.supervisor.wait(ctx.watcher, WATCH_GRACE)
-    ctx.watcher = None
-    return _result(ctx, "during-upgrade", code if code is not None else 1, svc.spec.log,
-                   ctx.watch_offset)
+    deadline = time.monotonic() + WATCH_GRACE
+    parts = []
+    for name, part in ctx.watchers.items():
+        log = ctx.supervisor.get(name).spec.log
+        code = ctx.supervisor.wait(name, max(1.0, deadline - time.monotonic()))
+        parts.append(_tests_result(ctx, "during-upgrade", code if code is not None else 1,
+                                   log, part))
+    ctx.watchers.clear()
+    result = StepResult("during-upgrade", Status.PASSED)
+    for part_result in parts:
+        result.tests.extend(part_result.tests)
+        result.messages.extend(part_result.messages)
+        if part_result.status is Status.FAILED:
+            result.status = Status.FAILED
+    result.findings.extend(read_findings(ctx, "during-upgrade", ctx.watch_offset))
+    return result

@@ -3,7 +3,8 @@
 Markers ``smoke``, ``pre_upgrade``, ``during_upgrade``, ``post_upgrade`` and ``requires``;
 fixtures ``heat``, ``heat_endpoint``, ``upgrade_state``, ``releases``, ``phase``,
 ``upgrade_watch``, ``concurrently``, ``findings`` and ``grenadier_connection``; helpers
-``heat_client``, ``namespace_for`` and ``watch_seconds`` for what the fixtures do not cover.
+``heat_client``, ``namespace_for``, ``wait_for_watch``, ``watch_progress`` and
+``watch_seconds`` for what the fixtures do not cover.
 See docs/writing-upgrade-tests.md.
 """
 
@@ -19,6 +20,8 @@ from grenadier.pytest_plugin.plugin import (
     UpgradeWatch,
     heat_client,
     namespace_for,
+    wait_for_watch,
+    watch_progress,
     watch_seconds,
 )
 
@@ -36,5 +39,7 @@ __all__ = [
     "discover",
     "heat_client",
     "namespace_for",
+    "wait_for_watch",
+    "watch_progress",
     "watch_seconds",
 ]

@@ -7,8 +7,10 @@ carry ``requires``, and does nothing else until one of its fixtures is asked for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from grenadier.checks.api import Finding
 from grenadier.errors import GrenadierError
+from grenadier.host import write_atomic
 from grenadier.pytest_plugin.connection import ENV, Connection, Endpoint, Releases, discover
 from grenadier.state.store import StateStore
 
@@ -43,6 +46,8 @@ MARKERS = {
 REQUIRES_KEYS = ("base", "target", "running")
 #: the during-upgrade watch gives up after this long when the runner never says it is done
 DEFAULT_WATCH_SECONDS = 600.0
+#: the run directory's folder of watch progress files (``watch_progress``)
+WATCH_DIR = "watch"
 _CONNECTION = pytest.StashKey[Connection]()
 
 
@@ -227,10 +232,14 @@ class UpgradeWatch:
     is always checked too.
     """
 
-    def __init__(self, done: Callable[[], bool], max_seconds: float, interval: float = 1.0) -> None:
+    def __init__(self, done: Callable[[], bool], max_seconds: float, interval: float = 1.0,
+                 progress: Path | None = None) -> None:
         self.done = done
         self.max_seconds = max_seconds
         self.interval = interval
+        #: where each finished pass is recorded ({"passes": n, ...}): another during-upgrade
+        #: test, in its own process, can wait until this watch has seen the starting state
+        self.progress = progress
         self.passes = 0
         self.stopped_because = ""
 
@@ -241,6 +250,7 @@ class UpgradeWatch:
             done = self.done()
             self.passes += 1
             yield Tick(self.passes - 1, began - start, datetime.now(timezone.utc), done)
+            self._record(done)
             if done:
                 self.stopped_because = "upgrade step ended"
                 return
@@ -248,6 +258,43 @@ class UpgradeWatch:
                 self.stopped_because = f"watched for the maximum of {self.max_seconds:.0f} s"
                 return
             time.sleep(max(0.0, self.interval - (time.monotonic() - began)))
+
+
+    def _record(self, done: bool) -> None:
+        if self.progress is not None:
+            self.progress.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.progress, json.dumps({
+                "passes": self.passes, "upgrade_done": done,
+                "at": datetime.now(timezone.utc).isoformat()}))
+
+
+def watch_progress(conn: Connection, nodeid: str) -> Path | None:
+    """Where the watch of test ``nodeid`` records its passes (``<run dir>/watch/``)."""
+    if conn.run_dir is None:
+        return None
+    return conn.run_dir / WATCH_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', nodeid)[-120:]}.json"
+
+
+def wait_for_watch(conn: Connection, match: str, passes: int = 1,
+                   timeout: float = 120.0) -> dict[str, Any]:
+    """Wait until a watch whose test id contains ``match`` has finished ``passes`` passes.
+
+    Watches of other test files run in processes of their own: a test that changes something
+    on purpose (fault injection) waits with this until the watch has seen the state before.
+    Returns the watch's last progress record; fails the test on timeout.
+    """
+    folder = conn.run_dir / WATCH_DIR if conn.run_dir is not None else None
+    pattern = f"*{re.sub(r'[^A-Za-z0-9_.-]+', '_', match)}*.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(folder.glob(pattern)) if folder is not None else []:
+            with contextlib.suppress(OSError, ValueError):
+                record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+                if record.get("passes", 0) >= passes:
+                    return record
+        time.sleep(0.2)
+    pytest.fail(f"no watch matching {match!r} finished {passes} pass(es) in {timeout:.0f} s",
+                pytrace=False)
 
 
 def watch_seconds(conn: Connection, environ: Mapping[str, str] | None = None) -> float:
@@ -262,9 +309,11 @@ def watch_seconds(conn: Connection, environ: Mapping[str, str] | None = None) ->
 
 
 @pytest.fixture
-def upgrade_watch(grenadier_connection: Connection) -> UpgradeWatch:
+def upgrade_watch(request: pytest.FixtureRequest,
+                  grenadier_connection: Connection) -> UpgradeWatch:
     """Iterate to check continuously while the upgrade step runs (during-upgrade tests)."""
-    return UpgradeWatch(grenadier_connection.upgrade_done, watch_seconds(grenadier_connection))
+    return UpgradeWatch(grenadier_connection.upgrade_done, watch_seconds(grenadier_connection),
+                        progress=watch_progress(grenadier_connection, request.node.nodeid))
 
 
 class Concurrently:

@@ -67,6 +67,12 @@ def _finding(data: dict[str, Any], step: str) -> Item:
                                                ("where", "expected", "found", "remedy")))
 
 
+def _phase_log(step: str) -> str:
+    # during-upgrade runs one pytest process (one log) per test file: phases/suite.py
+    return "logs/during-upgrade-watch-*.log" if step == "during-upgrade" \
+        else f"logs/pytest-{step}.log"
+
+
 def _step_items(step: dict[str, Any]) -> list[Item]:
     name = text_of(step, "name")
     items = [_finding(f, name) for f in dicts(step.get("findings"))]
@@ -74,7 +80,7 @@ def _step_items(step: dict[str, Any]) -> list[Item]:
         if test.get("status") in FAILED:
             items.append(Item("error", "test", f"{text_of(test, 'name')} failed", name,
                               "", "the test passes", text_of(test, "message") or "no message",
-                              f"read logs/pytest-{name}.log for the full output"))
+                              f"read {_phase_log(name)} for the full output"))
     if step.get("status") in FAILED and not any(i.severity == "error" for i in items):
         messages = texts(step, "messages")
         items.append(Item("error", "step", f"step {name} {text_of(step, 'status')}", name, "",

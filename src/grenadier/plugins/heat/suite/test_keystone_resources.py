@@ -8,18 +8,14 @@ deleting one needs Neutron, heat-notes.md). Creating them takes an admin (Heat's
 ``resource_types:OS::Keystone::*`` and Keystone's own), so this module works in the admin
 project with the admin credentials of the run; the rest of the suite runs as a non-admin user.
 
-While Heat is down pytest runs the during-upgrade tests one after another, and the built-in
-database watch ahead of this module in file order lasts until the upgrade step ends. So the
-Keystone watch starts in a background thread when this module is collected in that phase, and
-its test joins it and judges what it saw.
+The runner gives each test file its own during-upgrade process, so this module's Keystone watch
+runs beside the built-in database watch of test_heat_upgrade.py, not after it.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -27,21 +23,19 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import Finding
-from grenadier.errors import GrenadierError
 from grenadier.plugins.heat.client import HeatClient
 from grenadier.plugins.heat.suite import catalog, inventory, operations
 from grenadier.pytest_plugin import (
     Connection,
     Endpoint,
     FindingReporter,
+    Tick,
     UpgradeState,
-    discover,
+    UpgradeWatch,
     heat_client,
     namespace_for,
-    watch_seconds,
 )
 from grenadier.services.keystone import KeystoneAPI, api_from
-from grenadier.state.store import StateStore
 
 #: this module's state-store namespace (what the ``upgrade_state`` fixture uses for it)
 NAMESPACE = namespace_for(__file__)
@@ -113,13 +107,11 @@ class Seen:
 
 @dataclass
 class KeystoneWatch:
-    """Checks the probes about once a second until the upgrade step ends (``upgrade-done``)."""
+    """Checks the probes on every pass of an UpgradeWatch: until the upgrade step ends."""
 
     stack: str
     probes: list[Probe]
     api: KeystoneAPI
-    done: Callable[[], bool]  # the upgrade step has ended
-    max_seconds: float  # longest the watch lasts when the step never ends
     seen: list[Seen] = field(default_factory=list)
     passes: int = 0
     errors: list[str] = field(default_factory=list)
@@ -128,16 +120,10 @@ class KeystoneWatch:
 
     def __post_init__(self) -> None:
         self.seen = [Seen(probe) for probe in self.probes]
-        self.thread = threading.Thread(target=self.run, name="keystone-watch", daemon=True)
 
-    def run(self) -> None:
-        begin = time.monotonic()
-        while True:
-            done = self.done()  # before the pass: the last pass sees the end state
-            self.check_once(time.monotonic() - begin)
-            if done or time.monotonic() - begin >= self.max_seconds:
-                break
-            time.sleep(1.0)
+    def run(self, ticks: Iterable[Tick]) -> None:
+        for tick in ticks:
+            self.check_once(tick.elapsed)
         self.ended = datetime.now(timezone.utc)
 
     def check_once(self, elapsed: float) -> None:
@@ -158,30 +144,6 @@ class KeystoneWatch:
 
     def vanished(self) -> list[Seen]:
         return [seen for seen in self.seen if seen.first_missing is not None]
-
-
-def _new_watch(rec: Record, auth: Mapping[str, Any], conn: Connection) -> KeystoneWatch:
-    return KeystoneWatch(rec["name"], probes(rec), api_from(auth), conn.upgrade_done,
-                         watch_seconds(conn))
-
-
-def _start_background_watch() -> KeystoneWatch | None:
-    """The during-upgrade watch, started at collection (see the module docstring)."""
-    try:  # never break the collection of the suite: the test then reports what is wrong
-        conn = discover()
-        auth = keystone_auth(conn)
-        if conn.phase != "during-upgrade" or auth is None or conn.state_path is None:
-            return None
-        rec = StateStore(conn.state_path).get(NAMESPACE, KEY)
-        watch = _new_watch(rec, auth, conn) if rec else None
-    except (GrenadierError, KeyError, TypeError):
-        return None
-    if watch is not None:
-        watch.thread.start()
-    return watch
-
-
-_WATCH = _start_background_watch()
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -254,15 +216,13 @@ def _vanished_report(watch: KeystoneWatch) -> list[tuple[str, str]]:
 @pytest.mark.during_upgrade
 def test_keystone_resources_stay_while_heat_is_down(
         keystone_auth_block: Mapping[str, Any], upgrade_state: UpgradeState,
-        grenadier_connection: Connection, findings: FindingReporter) -> None:
+        upgrade_watch: UpgradeWatch, findings: FindingReporter) -> None:
     """With Heat down and being upgraded, every Keystone resource of the stack stays in
     Keystone, checked directly (not through Heat) about once a second until the upgrade ends."""
     rec = _record(upgrade_state)
-    watch = _WATCH
-    if watch is None:  # run by hand (e.g. tox -e during-upgrade): watch from now on
-        watch = _new_watch(rec, keystone_auth_block, grenadier_connection)
-        watch.thread.start()
-    watch.thread.join(watch.max_seconds + 60)
+    with api_from(keystone_auth_block) as api:
+        watch = KeystoneWatch(rec["name"], probes(rec), api)
+        watch.run(upgrade_watch)
     gone = _vanished_report(watch)
     for where, found in gone:
         findings.report(Finding("keystone.resource-vanished", "error",

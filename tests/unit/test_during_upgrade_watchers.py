@@ -1,0 +1,131 @@
+"""The during-upgrade phase: one pytest process per test file, all running while the upgrade runs.
+
+Real pytest child processes under a real Supervisor; only the run around them is a stand-in.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from grenadier.phases.result import Status
+from grenadier.phases.suite import finish_watch, start_watch, watch_files
+from grenadier.services import Supervisor
+
+#: a during-upgrade test that records when it started, then waits for the upgrade to end
+WAITER = '''
+import json, time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.during_upgrade
+def test_waits_for_the_upgrade(grenadier_connection):
+    run_dir = grenadier_connection.run_dir
+    (run_dir / "started-{name}").write_text(json.dumps(time.time()))
+    for _ in range(600):
+        if grenadier_connection.upgrade_done():
+            break
+        time.sleep(0.05)
+    assert {ok}, "{name} says no"
+'''
+
+
+@dataclass
+class Options:
+    tests: list[str]
+    builtin_suite: bool = False
+    fail_on_stuck: bool = False
+
+
+@dataclass
+class Ctx:
+    """What start_watch / finish_watch use of a RunContext."""
+
+    run_dir: Path
+    options: Options
+    supervisor: Supervisor
+    watchers: dict[str, str] = field(default_factory=dict)
+    watch_offset: int = 0
+
+    def upgrade_done_flag(self) -> Path:
+        return self.run_dir / "upgrade-done"
+
+
+def _write(folder: Path, name: str, ok: bool = True) -> None:
+    (folder / f"test_{name}.py").write_text(WAITER.format(name=name, ok=ok), encoding="utf-8")
+
+
+def _started(run_dir: Path, names: list[str], timeout: float = 60.0) -> dict[str, float]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = {n: json.loads((run_dir / f"started-{n}").read_text())
+                 for n in names if (run_dir / f"started-{n}").is_file()}
+        if len(found) == len(names):
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"not all watchers started: {sorted(found)} of {names}")
+
+
+def test_files_without_the_marker_get_no_process(tmp_path: Path) -> None:
+    _write(tmp_path, "one")
+    (tmp_path / "test_other.py").write_text("def test_x():\n    pass\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "conftest.py").write_text("MARK = 'during_upgrade'\n")
+    (sub / "test_marked_by_conftest.py").write_text("def test_y():\n    pass\n")
+    single = tmp_path / "test_single.py"
+    # a folder's files in name order; a path that is not there adds nothing
+    assert watch_files([str(tmp_path), str(single)]) == [
+        sub / "test_marked_by_conftest.py", tmp_path / "test_one.py"]
+    # the run's path order, each file once
+    assert watch_files([str(tmp_path / "test_one.py"), str(tmp_path)]) == [
+        tmp_path / "test_one.py", sub / "test_marked_by_conftest.py"]
+
+
+def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    for name in ("first", "second"):
+        _write(tests, name)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        started = start_watch(ctx)  # type: ignore[arg-type]
+        assert started.background
+        assert len(ctx.watchers) == 2
+        # both wait for the upgrade to end: they only both start if they run side by side
+        seen = _started(run_dir, ["first", "second"])
+        ended = time.time()
+        result = finish_watch(ctx)  # type: ignore[arg-type]
+    assert result is not None
+    assert result.status is Status.PASSED, result
+    assert all(at < ended for at in seen.values())
+    assert sorted(t.name.rsplit("::", 1)[-1] for t in result.tests) == \
+        ["test_waits_for_the_upgrade"] * 2
+    assert ctx.watchers == {}
+
+
+def test_one_failing_file_fails_the_phase_and_keeps_the_others_results(tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    _write(tests, "good")
+    _write(tests, "bad", ok=False)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        start_watch(ctx)  # type: ignore[arg-type]
+        _started(run_dir, ["good", "bad"])
+        result = finish_watch(ctx)  # type: ignore[arg-type]
+    assert result is not None
+    assert result.status is Status.FAILED
+    statuses = sorted((t.name.split("::")[0].rsplit(".", 1)[-1], t.status) for t in result.tests)
+    assert [s for _, s in statuses] == ["failed", "passed"], statuses
+    assert any("bad says no" in t.message for t in result.tests)

@@ -231,11 +231,14 @@ def test_db_url_run_drops_its_fresh_database(pg_source: PgSource, workdir: Path,
                                              cache_dir: Path) -> None:
     """schema-drift's fresh database is not left on a server given with --db-url."""
     pg_source.psql('CREATE DATABASE "heat_run"', database="postgres")
-    result = grenadier("run", "--base", OLDEST, "--target", TARGET, "--db-url",
-                       pg_source.url("heat_run"), "--stop-after", "upgrade",
-                       workdir=workdir, cache_dir=cache_dir)
-    assert result.returncode == 0, result.err[-3000:]
-    assert result.status()["upgrade"] == "passed"
-    assert "check schema-drift: ok" in " ".join(
-        result.steps()["upgrade"]["messages"])  # type: ignore[arg-type]
-    assert "heat_fresh" not in pg_source.databases()
+    try:
+        result = grenadier("run", "--base", OLDEST, "--target", TARGET, "--db-url",
+                           pg_source.url("heat_run"), "--stop-after", "upgrade",
+                           workdir=workdir, cache_dir=cache_dir)
+        assert result.returncode == 0, result.err[-3000:]
+        assert result.status()["upgrade"] == "passed"
+        assert "check schema-drift: ok" in " ".join(
+            result.steps()["upgrade"]["messages"])  # type: ignore[arg-type]
+        assert "heat_fresh" not in pg_source.databases()
+    finally:  # the module's other tests expect the server's databases as they left them
+        pg_source.psql('DROP DATABASE IF EXISTS "heat_run" WITH (FORCE)', database="postgres")

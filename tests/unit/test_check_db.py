@@ -15,12 +15,13 @@ import pytest
 
 from grenadier.checks.api import CheckContext
 from grenadier.checks.db import checks
-from grenadier.errors import UsageError
+from grenadier.errors import ExitCode, UsageError
+from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.host import free_port
 from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases.release import Release
-from grenadier.runner.rehearsal import RehearsalOptions, prepare, source_revision
+from grenadier.runner.rehearsal import Rehearsal, RehearsalOptions, prepare, source_revision
 from grenadier.services import dbcopy
 from grenadier.services.dbcopy import Source, dump_kind, sqlite_path
 from grenadier.services.external import ExternalDatabase
@@ -100,13 +101,37 @@ def test_bad_spec_or_check(cli: CliRunner, tmp_path: Path, args: tuple[str, ...]
 
 @pytest.mark.parametrize(("url", "message"), [
     ("oracle://u@db/heat", "must be a postgresql:// or mysql:// URL"),
-    ("postgresql:///heat", "names no host"),
+    ("mysql:///heat", "names no host"),
     ("sqlite:////no/such/heat.sqlite", "no SQLite file at /no/such/heat.sqlite"),
 ])
 def test_bad_urls(cli: CliRunner, tmp_path: Path, url: str, message: str) -> None:
     result = _check(cli, tmp_path, "--db-url", url)
     assert result.returncode == 2
     assert message in one_error_line(result)
+
+
+@pytest.mark.parametrize("url", ["postgresql://heat:s3cr/et@db/heat",
+                                 "mysql://heat:s3cr#et@db/heat", "postgresql://heat:s3cr?et@db/h"])
+def test_a_password_urllib_cannot_parse_is_never_shown(cli: CliRunner, tmp_path: Path,
+                                                       url: str) -> None:
+    for args in (("check", "db", "--db-url", url), ("run", "--db-url", url)):
+        result = cli(*args, "--workdir", str(tmp_path / "w"))
+        assert result.returncode == 2
+        assert "no valid port" in one_error_line(result)
+        assert "s3cr" not in result.err + result.out
+
+
+def test_socket_urls_are_accepted() -> None:
+    assert ExternalDatabase(Path("/r"), "postgresql://heat@/heat").name == "heat"
+    db = ExternalDatabase(Path("/r"), "mysql://heat@/heat?unix_socket=/run/mysqld/mysqld.sock")
+    assert db._unix_socket() == Path("/run/mysqld/mysqld.sock")
+
+
+def test_the_source_server_is_read_in_read_only_sessions() -> None:
+    source = ExternalDatabase(Path("/r"), "postgresql://heat:pw@db/heat", read_only=True)
+    assert source._env() == {"PGOPTIONS": "-c default_transaction_read_only=on",
+                             "PGPASSWORD": "pw"}
+    assert "PGOPTIONS" not in ExternalDatabase(Path("/r"), "postgresql://heat:pw@db/heat")._env()
 
 
 def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: Path) -> None:
@@ -191,6 +216,25 @@ def test_sqlite_copy_leaves_the_source_byte_identical(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "source.sqlite"]
 
 
+def test_a_wal_mode_source_gets_nothing_written_beside_it(tmp_path: Path) -> None:
+    source = _sqlite_file(tmp_path / "source.sqlite", rows=5)
+    conn = sqlite3.connect(source)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()  # the last connection checkpoints and removes -wal and -shm
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.sqlite"]
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    db = SqliteDatabase(tmp_path / "run")
+    db.start(None)  # type: ignore[arg-type]
+    dbcopy.load(db, dbcopy.SQLITE, source, 10)
+    # mode=ro alone leaves source.sqlite-wal and source.sqlite-shm here
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "source.sqlite"]
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == digest
+    copy = Path(db.url().removeprefix("sqlite:///"))
+    assert sqlite3.connect(copy).execute("SELECT count(*) FROM stack").fetchone() == (5,)
+    # the copy holds the user's data: owner-only
+    assert (copy.stat().st_mode & 0o777, copy.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+
+
 def test_a_file_that_only_looks_like_sqlite_is_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
@@ -207,8 +251,14 @@ def test_plain_pg_dump_roles(tmp_path: Path) -> None:
                     "GRANT ALL ON SCHEMA public TO reader;\n"
                     "REVOKE USAGE ON SCHEMA public FROM PUBLIC;\n"
                     "ALTER TABLE public.x OWNER TO postgres;\n"
-                    "INSERT INTO event VALUES ('OWNER TO nobody;');\n")
-    assert dump_roles(dump) == ["heat", "heat-admin", "reader"]
+                    "INSERT INTO event VALUES ('OWNER TO nobody;');\n"
+                    "GRANT pg_read_all_data TO monitor;\n"
+                    "GRANT SELECT ON TABLE public.stack TO pg_monitor;\n"
+                    "GRANT SELECT ON TABLE public.stack TO auditor WITH GRANT OPTION;\n"
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE owner2 IN SCHEMA public GRANT SELECT "
+                    "ON TABLES TO reader;\n")
+    # built-in pg_* roles exist on every server and their names are reserved
+    assert dump_roles(dump) == ["auditor", "heat", "heat-admin", "monitor", "owner2", "reader"]
 
 
 def test_mysql_dump_database(tmp_path: Path) -> None:
@@ -287,3 +337,62 @@ def test_external_drop_refuses_the_users_database(tmp_path: Path) -> None:
     db = ExternalDatabase(tmp_path, "postgresql://u@db/heat")
     with pytest.raises(UsageError):
         db.drop_database("heat")
+
+
+# --- the rehearsal's upgrade step, with a fake Heat project ---------------------------------
+class _FailingProject:
+    """db_sync fails the way alembic does when a migration raises."""
+
+    def db_sync(self, release: Release, deployment: Deployment) -> Outcome:
+        err = ("2026-11-26 10:00:00.123 1 INFO alembic.runtime.migration [-] Running upgrade "
+               "c6214ca60943 -> deadbeef0001, "
+               "crafted\nERROR: boom: the crafted migration raised\n")
+        return Outcome(ExecuteRequest(["heat-manage", "db_sync"], log=Path("/r/db.log")), 1,
+                       "", err, 0.0, 1.5)
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step_started(self, name: str) -> None:
+        self.lines.append(f">> {name}")
+
+    def step_finished(self, result: Any) -> None:
+        self.lines.append(f"<< {result.name} {result.status.value}")
+
+    def say(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_a_migration_that_raises_fails_the_rehearsal_naming_the_revision(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    options = RehearsalOptions("26.0.2", Source(dump=_sqlite_file(tmp_path / "s.sqlite", 3)),
+                               tmp_path / "w")
+    rehearsal = Rehearsal(options, tmp_path / "run", _Reporter())
+    target = Release("26.0.2", "26.0.2", tmp_path / "venv", "pypi")
+    rehearsal.target = target
+    rehearsal.checks = []  # their captures need a real release; the failure comes before them
+    cctx = CheckContext(tmp_path / "run", target, target, _FailingProject(),  # type: ignore[arg-type]
+                        Deployment(tmp_path / "run", rehearsal.db, 1),
+                        StateStore(tmp_path / "run" / "state.json"))
+    monkeypatch.setattr(rehearsal, "_context", lambda: cctx)
+    monkeypatch.setattr(rehearsal, "_detect", lambda cctx, result: None)
+    result = rehearsal._step("upgrade", rehearsal._upgrade)
+    assert rehearsal.exit_code() == ExitCode.UPGRADE_FAILED, result.messages
+    (finding,) = result.failed_findings
+    assert finding.check == "migration"
+    assert "in revision c6214ca60943 -> deadbeef0001 (crafted)" in finding.what
+    assert "boom: the crafted migration raised" in finding.found
+    assert "the source database was only read" in finding.remedy
+
+
+def test_a_missing_mariadb_is_said_before_the_source_is_dumped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grenadier.errors import EnvironmentProblem
+    from grenadier.services import mariadb
+
+    monkeypatch.setattr(mariadb, "SBIN_DIRS", ())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EnvironmentProblem, match="MariaDB binary mariadbd not found"):
+        dbcopy.private_database(dbcopy.MYSQL, tmp_path / "run")

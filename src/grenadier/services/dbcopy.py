@@ -93,8 +93,10 @@ def private_database(kind: str, run_dir: Path) -> Database:
 
         return SqliteDatabase(run_dir)
     if PRIVATE[kind] == "mariadb":
-        from grenadier.services.mariadb import MariaDB
+        from grenadier.services.mariadb import BINARIES, MariaDB, find_binary
 
+        for name in BINARIES:  # a missing mariadb-server is said before a big source is dumped
+            find_binary(name)
         return MariaDB(run_dir)
     from grenadier.services.postgres import EmbeddedPostgres
 
@@ -110,7 +112,7 @@ def fetch(source: Source, run_dir: Path, supervisor: Supervisor, timeout: float)
     path = sqlite_path(source.url)
     if path is not None:
         return path
-    server = ExternalDatabase(run_dir, source.url)
+    server = ExternalDatabase(run_dir, source.url, read_only=True)
     server.start(supervisor)  # reachable and logged in, or one line; nothing is started
     dest = run_dir / "source"
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -55,9 +55,17 @@ def check_db_url(url: str) -> SplitResult:
     try:
         parts.port  # noqa: B018 (urllib checks the port only when asked)
     except ValueError as exc:
-        raise UsageError(f"--db-url has a bad port: {exc}") from exc
-    if not parts.hostname and "host=" not in parts.query:
-        raise UsageError("--db-url names no host", hint="e.g. postgresql://heat:PASSWORD@db:5432/heat")
+        # urllib's message quotes the text after the first ":" of the host part: with a
+        # "/", "#" or "?" in the password, that is the password
+        raise UsageError("--db-url has no valid port after the host",
+                         hint="percent-encode /, # and ? in the password "
+                              "(e.g. %2F, %23, %3F)") from exc
+    backend = _backend(parts.scheme)
+    # no host: PostgreSQL's default socket directory; MySQL needs ?unix_socket=PATH
+    socket = "host=" in parts.query if backend == "mysql" else True
+    if not parts.hostname and not socket and "unix_socket=" not in parts.query:
+        raise UsageError("--db-url names no host", hint="e.g. mysql://heat:PASSWORD@db:3306/heat "
+                                                          "or ?unix_socket=/run/mysqld/mysqld.sock")
     return parts
 
 
@@ -69,8 +77,11 @@ def url_backend(url: str) -> str:
 class ExternalDatabase(Database):
     kind = "external"
 
-    def __init__(self, run_dir: Path, url: str) -> None:
+    def __init__(self, run_dir: Path, url: str, *, read_only: bool = False) -> None:
         super().__init__(run_dir)
+        #: a database grenadier must only read (``check db``'s source): PostgreSQL sessions
+        #: are opened read-only, so that not even a bug of ours could write to it
+        self.read_only = read_only
         self.parts: SplitResult = check_db_url(url)
         self.backend = _backend(self.parts.scheme)
         self.name = unquote(self.parts.path.lstrip("/")) or "heat"
@@ -156,9 +167,11 @@ class ExternalDatabase(Database):
 
     def _env(self) -> dict[str, str]:
         # the password travels in the environment, never on a command line (visible in ps)
-        if not self.password:
-            return {}
-        return {"PGPASSWORD" if self.backend == "postgresql" else "MYSQL_PWD": self.password}
+        env = {"PGOPTIONS": "-c default_transaction_read_only=on"} \
+            if self.read_only and self.backend == "postgresql" else {}
+        if self.password:
+            env["PGPASSWORD" if self.backend == "postgresql" else "MYSQL_PWD"] = self.password
+        return env
 
     def _run(self, cmd: list[str], timeout: float, what: str) -> str:
         log = self.run_dir / "logs" / "external-db-tools.log"
@@ -168,7 +181,8 @@ class ExternalDatabase(Database):
     def _query(self, sql: str, database: str, what: str) -> str:
         client = self._client("psql", ("mariadb", "mysql"))
         if self.backend == "postgresql":
-            cmd = [str(client), *self._conn_args(), "-d", database, "-At",
+            # -X: the user's ~/.psqlrc has no say in what runs on their server
+            cmd = [str(client), "-X", *self._conn_args(), "-d", database, "-At",
                    "-v", "ON_ERROR_STOP=1", "-c", sql]
         else:
             cmd = [str(client), *self._conn_args(), "--batch", "--skip-column-names",

@@ -47,8 +47,11 @@ def _run_as() -> str | None:
     return PG_USER
 
 
-#: roles a plain pg_dump names: ``OWNER TO r;``, ``GRANT ... TO r;``, ``REVOKE ... FROM r;``
-_ROLE = re.compile(r'^(?:ALTER .* OWNER TO|GRANT .* TO|REVOKE .* FROM) "?([A-Za-z0-9_$-]+)"?;')
+#: roles a plain pg_dump names: ``OWNER TO r;``, ``GRANT ... TO r [WITH GRANT OPTION];``,
+#: ``REVOKE ... FROM r;``, ``ALTER DEFAULT PRIVILEGES FOR ROLE r ...``
+_ROLE = re.compile(r'^(?:ALTER .* OWNER TO|GRANT .* TO|REVOKE .* FROM) "?([A-Za-z0-9_$-]+)"?'
+                   r'(?: WITH GRANT OPTION)?;')
+_DEFAULT_PRIVILEGES = re.compile(r'^ALTER DEFAULT PRIVILEGES FOR ROLE "?([A-Za-z0-9_$-]+)"? ')
 _BUILTIN_ROLES = {"postgres", "PUBLIC", "public", "CURRENT_USER", "SESSION_USER"}
 
 
@@ -60,7 +63,9 @@ def dump_roles(dump: Path) -> list[str]:
         for line in handle:
             if line.startswith(("ALTER ", "GRANT ", "REVOKE ")):
                 roles.update(_ROLE.findall(line))
-    return sorted(roles - _BUILTIN_ROLES)
+                roles.update(_DEFAULT_PRIVILEGES.findall(line))
+    # pg_* roles are built into every server (and their names reserved): never created
+    return sorted(r for r in roles - _BUILTIN_ROLES if not r.startswith("pg_"))
 
 
 class EmbeddedPostgres(Database):
@@ -119,8 +124,8 @@ class EmbeddedPostgres(Database):
             self._psql(f'CREATE DATABASE "{self.name}"')
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
-        return self._tool("psql", "-h", str(self.socket_dir), "-U", "postgres", "-d", database,
-                          "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
+        return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", "postgres",
+                          "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
 
     def _databases(self) -> list[str]:
         return self._psql("SELECT datname FROM pg_database").split()
@@ -151,7 +156,8 @@ class EmbeddedPostgres(Database):
             for role in dump_roles(dump):
                 self._psql(f"DO $$BEGIN CREATE ROLE \"{role}\"; "
                            "EXCEPTION WHEN duplicate_object THEN NULL; END$$")
-            cmd = [str(self.bin / "psql"), *where, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(dump)]
+            cmd = [str(self.bin / "psql"), "-X", *where, "-q", "-v", "ON_ERROR_STOP=1",
+                   "-f", str(dump)]
         run(ExecuteRequest(cmd, timeout=timeout, log=log)).assert_success(
             f"loading {dump.name} into the private PostgreSQL")
         return str(log)

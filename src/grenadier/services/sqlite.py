@@ -18,7 +18,7 @@ class SqliteDatabase(Database):
         return self.run_dir / "db" / f"{database or self.name}.sqlite"
 
     def start(self, supervisor: Supervisor) -> None:
-        self._file().parent.mkdir(parents=True, exist_ok=True)
+        self._file().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def url(self, database: str | None = None) -> str:
         return f"sqlite:///{self._file(database)}"
@@ -33,13 +33,14 @@ class SqliteDatabase(Database):
         """Make Heat's database a copy of the SQLite file ``source``, which is only read.
 
         The online backup API, with ``source`` opened read-only, copies a consistent image even
-        while a Heat writes to it, and never creates a journal beside it.
+        while a Heat writes to it. The copy is owner-only: it holds the user's data.
         """
         dest = self._file()
         dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.parent.chmod(0o700)
         dest.unlink(missing_ok=True)
-        reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True,
-                                 timeout=timeout)
+        dest.touch(mode=0o600)
+        reader = sqlite3.connect(read_only_uri(source), uri=True, timeout=timeout)
         writer = sqlite3.connect(dest)
         try:
             reader.backup(writer)
@@ -62,3 +63,25 @@ class SqliteDatabase(Database):
 
     def restore_command(self, snapshot: Path) -> str:
         return f"cp {snapshot} {self._file()}"
+
+
+#: byte 18 of a SQLite header, the file format's write version: 2 means WAL journal mode
+WAL_VERSION_OFFSET, WAL = 18, 2
+
+
+def read_only_uri(path: Path) -> str:
+    """A URI that reads ``path`` and writes nothing beside it.
+
+    ``mode=ro`` alone is not enough for a database in WAL mode that nobody has open: SQLite
+    then creates ``-wal`` and ``-shm`` files next to it (and leaves them). With no WAL file
+    present the file itself is the whole database, so it can be opened ``immutable``; with a
+    WAL file present a Heat is (or was) writing, and ``mode=ro`` reads through its WAL.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    with path.open("rb") as handle:
+        header = handle.read(WAL_VERSION_OFFSET + 1)
+    in_wal_mode = len(header) > WAL_VERSION_OFFSET and header[WAL_VERSION_OFFSET] == WAL
+    if in_wal_mode and not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    return uri
+

@@ -25,13 +25,12 @@ import pytest
 
 
 @pytest.mark.during_upgrade
-def test_waits_for_the_upgrade(grenadier_connection):
+def test_waits_for_the_upgrade(grenadier_connection, upgrade_watch):
     run_dir = grenadier_connection.run_dir
     (run_dir / "started-{name}").write_text(json.dumps(time.time()))
-    for _ in range(600):
-        if grenadier_connection.upgrade_done():
-            break
-        time.sleep(0.05)
+    for tick in upgrade_watch:
+        pass
+    assert tick.upgrade_done
     assert {ok}, "{name} says no"
 '''
 
@@ -110,6 +109,11 @@ def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: 
     assert sorted(t.name.rsplit("::", 1)[-1] for t in result.tests) == \
         ["test_waits_for_the_upgrade"] * 2
     assert ctx.watchers == {}
+    # each watch recorded its passes under its file's name (the files are outside the run dir)
+    progress = {p.name: json.loads(p.read_text()) for p in (run_dir / "watch").iterdir()}
+    assert sorted(progress) == [f"test_{n}.py_test_waits_for_the_upgrade.json"
+                                for n in ("first", "second")]
+    assert all(p["upgrade_done"] and p["passes"] >= 1 for p in progress.values())
 
 
 def test_one_failing_file_fails_the_phase_and_keeps_the_others_results(tmp_path: Path) -> None:

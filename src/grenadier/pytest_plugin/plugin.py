@@ -268,11 +268,18 @@ class UpgradeWatch:
                 "at": datetime.now(timezone.utc).isoformat()}))
 
 
-def watch_progress(conn: Connection, nodeid: str) -> Path | None:
-    """Where the watch of test ``nodeid`` records its passes (``<run dir>/watch/``)."""
+def watch_progress(conn: Connection, test_id: str) -> Path | None:
+    """Where the watch of test ``test_id`` (``<file name>::<test name>``) records its passes
+    (``<run dir>/watch/``)."""
     if conn.run_dir is None:
         return None
-    return conn.run_dir / WATCH_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', nodeid)[-120:]}.json"
+    return conn.run_dir / WATCH_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', test_id)[-120:]}.json"
+
+
+def _test_id(request: pytest.FixtureRequest) -> str:
+    # not the node id: for a test file outside the run directory (pytest's rootdir in a run)
+    # that is only "::<test name>"
+    return f"{request.node.path.name}::{request.node.name}"
 
 
 def wait_for_watch(conn: Connection, match: str, passes: int = 1,
@@ -313,7 +320,7 @@ def upgrade_watch(request: pytest.FixtureRequest,
                   grenadier_connection: Connection) -> UpgradeWatch:
     """Iterate to check continuously while the upgrade step runs (during-upgrade tests)."""
     return UpgradeWatch(grenadier_connection.upgrade_done, watch_seconds(grenadier_connection),
-                        progress=watch_progress(grenadier_connection, request.node.nodeid))
+                        progress=watch_progress(grenadier_connection, _test_id(request)))
 
 
 class Concurrently:

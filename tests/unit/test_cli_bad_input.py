@@ -179,3 +179,13 @@ def test_a_plan_that_cannot_run_leaves_no_run_directory(cli: CliRunner, tmp_path
     cold = cli("run", "--stop-after", "rolling-upgrade", "--workdir", str(tmp_path / "w"))
     assert cold.returncode == 2, cold.err
     assert _runs(tmp_path / "w") == []
+
+
+def test_rolling_mode_refuses_a_crash_shutdown(cli: CliRunner, tmp_path: Path) -> None:
+    # --mode rolling has no shutdown step: --shutdown crash would be accepted and then ignored
+    result = cli("run", "--mode", "rolling", "--bus", "rabbit", "--shutdown", "crash",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "--shutdown crash cannot be combined with --mode rolling" in line
+    assert _runs(tmp_path / "w") == []

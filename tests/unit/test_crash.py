@@ -8,12 +8,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from grenadier.phases import crash
 from grenadier.phases.options import RunOptions
 from grenadier.phases.result import Status, StepResult
-from grenadier.plugins.heat.client import StackRef, StackWaitError
+from grenadier.plugins.heat.client import HeatError, HeatNotFound, StackRef, StackWaitError
 from grenadier.state import RUNNER, StateStore
 
 OTHER = {"stack_name": "grenadier-in-progress-abc", "id": "id-suite",
@@ -47,14 +48,14 @@ class _Heat:
 
     def create_stack(self, name: str, template: Any, params: dict[str, Any]) -> StackRef:
         if self.refuse_creates:
-            raise RuntimeError("Heat said no")
+            raise HeatError("POST", "http://heat/stacks", 500, "Heat said no")
         self.calls.append(("create", name))
         self.add(name, "CREATE_IN_PROGRESS" if params.get("create_wait") else "CREATE_COMPLETE")
         return StackRef(name, f"id-{name}")
 
     def get_resource(self, ref: StackRef, name: str) -> dict[str, Any]:
         if ref.name in self.unreadable:
-            raise RuntimeError("resource not readable")
+            raise HeatNotFound("GET", "http://heat/resources", 404, "resource not readable")
         return {"resource_status": self.stacks[ref.id]["stack_status"]}
 
     def get_stack(self, ref: StackRef) -> dict[str, Any]:
@@ -238,3 +239,114 @@ def test_post_upgrade_is_the_plain_suite_without_a_crash(
     assert result.messages[-1] == "crash recovery: 4 stack(s) found IN_PROGRESS under the " \
                                   "target, 3 recovered"  # the suite's own is still stuck here
     assert (tmp_path / "c" / crash.CRASH_FILE).is_file()
+
+
+# -- only Heat's failures are findings; a bug in grenadier propagates -----------------------------
+
+
+def _raise(exc: Exception) -> Any:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+    return fail
+
+
+def test_a_programming_error_before_the_kill_propagates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat = _Heat()
+    heat.create_stack = _raise(TypeError("create_stack() got an unexpected keyword"))  # type: ignore[method-assign]
+    ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        crash.start_in_flight(ctx, StepResult("shutdown", Status.PASSED))
+    heat = _Heat()
+    heat.list_stacks = _raise(KeyError("stack_status"))  # type: ignore[method-assign]
+    with pytest.raises(KeyError):
+        crash.start_in_flight(_ctx(tmp_path, heat, monkeypatch, shutdown="crash"),
+                              StepResult("shutdown", Status.PASSED))
+
+
+def test_a_programming_error_in_the_recovery_propagates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crash, "run_phase", lambda ctx, name: StepResult(name, Status.PASSED))
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    heat.output_values = _raise(AttributeError("'NoneType' has no attribute 'get'"))  # type: ignore[method-assign]
+    with pytest.raises(AttributeError):  # not "NOT recovered" and a run that exits 0
+        crash.recover(ctx)
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    heat.list_stacks = _raise(KeyError("stack_status"))  # type: ignore[method-assign]
+    with pytest.raises(KeyError):
+        crash.post_upgrade(ctx)
+
+
+def test_heat_unreachable_under_the_target_fails_the_step_but_the_suite_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(crash, "run_phase",
+                        lambda ctx, name: ran.append(name) or StepResult(name, Status.PASSED))
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    heat.list_stacks = _raise(httpx.ConnectError("connection refused"))  # type: ignore[method-assign]
+    result = crash.post_upgrade(ctx)
+    assert ran == ["post-upgrade"]
+    assert result.status == Status.FAILED
+    [error] = result.failed_findings
+    assert "could not be listed" in error.what
+    assert error.found.startswith("ConnectError: connection refused")
+    assert "crash: found stacks not checked again after the suite" not in result.messages
+
+
+def test_a_remedy_that_heat_refuses_is_not_recovered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    heat.output_values = lambda ref: {"value": "before"}  # type: ignore[method-assign]
+    found = {f.kind: f for f in crash.recover(ctx)}
+    assert not found["update"].recovered
+    assert found["update"].error.startswith("StackWaitError: ")
+    assert "after the remedy, outputs are {'value': 'before'}" in found["update"].error
+
+
+# -- the scenario's stacks that were not left IN_PROGRESS are deleted before the suite -----------
+
+
+def test_stacks_the_scenario_started_but_not_left_in_progress_are_deleted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+
+    def suite(ctx: Any, name: str) -> StepResult:
+        seen.append(sorted(s["stack_name"] for s in heat.list_stacks()))
+        return StepResult(name, Status.PASSED)
+
+    monkeypatch.setattr(crash, "run_phase", suite)
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    # its update never got in flight: the stack is still as created; the create of a second
+    # start failed once the stack existed (no id saved), and it ended FAILED
+    heat.add(f"{crash.PREFIX}-update-1", "CREATE_COMPLETE")
+    heat.add(f"{crash.PREFIX}-create-2", "CREATE_FAILED")
+    saved = ctx.store.get(RUNNER, crash.STORE_KEY)
+    saved["started"].append({"kind": "create", "name": f"{crash.PREFIX}-create-2", "id": "",
+                             "error": "StackWaitError: timed out"})
+    ctx.store.save(RUNNER, crash.STORE_KEY, saved)
+    result = crash.post_upgrade(ctx)
+    assert seen == [sorted([OTHER["stack_name"], "done"])]  # the suite sees its own only
+    assert f"deleted: {crash.PREFIX}-update-1 (CREATE_COMPLETE): started by the crash " \
+           "scenario, not left IN_PROGRESS" in result.messages
+    assert f"deleted: {crash.PREFIX}-create-2 (CREATE_FAILED): started by the crash " \
+           "scenario, not left IN_PROGRESS" in result.messages
+    # the two found stuck are remedied as before, not counted as leftovers
+    assert result.messages[-1] == "crash recovery: 3 stack(s) found IN_PROGRESS under the " \
+                                  "target, 2 recovered"
+    data = json.loads((tmp_path / crash.CRASH_FILE).read_text())
+    assert sorted(d["name"] for d in data["deleted"]) == [f"{crash.PREFIX}-create-2",
+                                                          f"{crash.PREFIX}-update-1"]
+
+
+def test_a_leftover_heat_does_not_delete_is_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crash, "run_phase", lambda ctx, name: StepResult(name, Status.PASSED))
+    heat, ctx = _crashed(tmp_path, monkeypatch)
+    heat.add(f"{crash.PREFIX}-update-1", "CREATE_COMPLETE")
+    heat.broken.add(f"{crash.PREFIX}-update-1")  # its delete never completes
+    result = crash.post_upgrade(ctx)
+    assert result.status == Status.PASSED
+    [warning] = [f for f in result.findings if f.check == "crash.cleanup"]
+    assert warning.severity == "warning"
+    assert "could not be deleted" in warning.what
+    assert warning.found.startswith("StackWaitError: ")

@@ -7,7 +7,7 @@ import pytest
 
 from grenadier.errors import UsageError
 from grenadier.phases import rolling
-from grenadier.phases.options import ROLLING_STEP, STEPS, check_step, step_names
+from grenadier.phases.options import ROLLING_STEP, STEPS, RunOptions, check_step, step_names
 from grenadier.phases.result import Status, StepResult
 from grenadier.runner.plan import plan_steps
 from grenadier.state import RUNNER, StateStore
@@ -140,3 +140,74 @@ def test_a_rolling_upgrade_run_again_names_its_workload_stacks_anew(tmp_path: Pa
     for attempt, prefix in ((1, "wl"), (2, "wl2"), (3, "wl3")):
         ctx.store.save(RUNNER, rolling.ATTEMPTS, attempt)
         assert rolling.workload_prefix(ctx) == prefix  # type: ignore[arg-type]
+
+
+# -- a rolling upgrade that got past db-sync cannot run again in that run -----------------------
+
+def _rolling_failed_after(*passed: str) -> dict[str, StepResult]:
+    return {**_done(*passed), ROLLING_STEP: StepResult(ROLLING_STEP, Status.FAILED)}
+
+
+@pytest.mark.parametrize(("only", "flag"), [(None, "--resume"),
+                                            ("rolling-upgrade", "--only rolling-upgrade")])
+def test_a_rolling_upgrade_past_db_sync_is_not_run_again(only: str | None, flag: str) -> None:
+    done = _rolling_failed_after(*ROLLING[:5])
+    with pytest.raises(UsageError) as info:
+        plan_steps(stop_after=None, only=only, done=done, steps=ROLLING, db_synced=True)
+    assert info.value.message.startswith(f"{flag}: an earlier rolling-upgrade attempt of this "
+                                         "run already migrated the database to the target")
+    assert "would start the base release on that database" in info.value.message
+    assert "\n" not in info.value.message
+    assert info.value.hint == "start a new run"
+    # the steps after it may still run alone (they start the target), and before db-sync the
+    # step is run again, whole
+    assert plan_steps(stop_after=None, only="post-upgrade", done=done, steps=ROLLING,
+                      db_synced=True) == ["post-upgrade"]
+    assert plan_steps(stop_after=None, only=only, done=done, steps=ROLLING)[0] == ROLLING_STEP
+
+
+def test_a_passed_rolling_upgrade_is_not_refused_on_resume() -> None:
+    done = _done(*ROLLING[:6])
+    assert plan_steps(stop_after=None, only=None, done=done, steps=ROLLING, db_synced=True) == \
+        ["smoke-target", "post-upgrade"]
+
+
+class _Supervisor:
+    def note(self, service: str, event: str, detail: str = "") -> None:
+        return None
+
+
+def test_the_rolling_step_records_db_sync_before_it_runs(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.json")
+    seen: list[object] = []
+
+    def db_sync(release: object, deployment: object) -> SimpleNamespace:
+        seen.append(store.get(RUNNER, rolling.DB_SYNCED))
+        return SimpleNamespace(ok=False, returncode=1, duration=0.1)  # even a failed one
+
+    release = SimpleNamespace(label="27.0.1")
+    ctx = SimpleNamespace(store=store, release=lambda role: release, deployment=None,
+                          project=SimpleNamespace(db_sync=db_sync), supervisor=_Supervisor(),
+                          say=lambda line: None)
+    workload = SimpleNamespace(set_step=lambda label: None)
+    timeline = rolling._Timeline(ctx, workload, StepResult(ROLLING_STEP, Status.PASSED))  # type: ignore[arg-type]
+    assert store.get(RUNNER, rolling.DB_SYNCED) is None
+    assert rolling._upgrade(ctx, None, timeline) is False  # type: ignore[arg-type]
+    assert seen == [True]  # a db_sync cut short may have migrated part of the schema
+    assert store.get(RUNNER, rolling.DB_SYNCED) is True
+
+
+def test_cli_resume_of_a_rolling_run_past_db_sync_is_one_line(cli: CliRunner,
+                                                             tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    RunOptions(mode="rolling", bus="rabbit").save(run_dir)
+    store = StateStore(run_dir / "state.json")
+    store.save(RUNNER, "results", {name: result.to_dict() for name, result in
+                                   _rolling_failed_after(*ROLLING[:5]).items()})
+    store.save(RUNNER, rolling.DB_SYNCED, True)
+    result = cli("run", "--resume", str(run_dir))
+    assert result.returncode == 2
+    assert "--resume: an earlier rolling-upgrade attempt of this run already migrated" \
+        in one_error_line(result)
+    assert ">> " not in result.out + result.err  # no step was started

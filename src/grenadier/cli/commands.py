@@ -13,6 +13,7 @@ from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, Usage
 from grenadier.host import file_lock, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import RunOptions, check_step
+from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
 from grenadier.releases.spec import PACKAGE
@@ -180,7 +181,8 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
     ctx.keep_running = args.keep_running
     runner = Runner(ctx, reporter)
     steps = plan_steps(stop_after=args.stop_after, only=args.only, done=runner.results,
-                       steps=options.step_names)
+                       steps=options.step_names,
+                       db_synced=ctx.store.get(RUNNER, DB_SYNCED) is True)
     code = ExitCode.OK
     try:
         code = runner.run(steps)

@@ -22,13 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import httpx
+
 from grenadier.checks.api import Finding
 from grenadier.host import write_atomic
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import client_factory
 from grenadier.phases.suite import run_phase
-from grenadier.plugins.heat.client import HeatClient, StackRef
+from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef, StackWaitError
 from grenadier.plugins.heat.suite.catalog import wait_resource
 from grenadier.state import RUNNER
 
@@ -61,6 +63,10 @@ TEMPLATE: dict[str, Any] = {
     "outputs": {"value": {"value": {"get_attr": ["slow", "output"]}}},
 }
 IN_PROGRESS = "_IN_PROGRESS"
+#: what Heat (or the way to it) can do to the scenario: each is reported and the run goes on;
+#: any other exception is a bug in grenadier and propagates (the runner records its traceback)
+HEAT_FAILURES: tuple[type[Exception], ...] = (HeatError, StackWaitError, httpx.HTTPError,
+                                               OSError)
 
 
 def in_progress(client: HeatClient) -> list[dict[str, str]]:
@@ -99,7 +105,7 @@ def _start_all(ctx: RunContext) -> list[dict[str, str]]:
         try:
             with make() as client:
                 return _start_one(client, kind, name)
-        except Exception as exc:  # the kill must happen whatever Heat did here
+        except HEAT_FAILURES as exc:  # the kill must happen whatever Heat did here
             return {"kind": kind, "name": name, "id": "",
                     "error": f"{exc.__class__.__name__}: {exc}"[:1500]}
 
@@ -118,7 +124,7 @@ def start_in_flight(ctx: RunContext, result: StepResult) -> None:
     try:
         with client_factory(ctx)() as client:
             flying = in_progress(client)
-    except Exception as exc:
+    except HEAT_FAILURES as exc:
         started.append({"kind": "list", "name": "", "id": "", "error": str(exc)[:1500]})
     for failed in (s for s in started if s.get("error")):
         result.findings.append(Finding(
@@ -180,7 +186,7 @@ def _remedy(client: HeatClient, found: Recovery) -> None:
         client.wait_for(ref, {"UPDATE_COMPLETE"}, TIMEOUT, before=before)
         out = client.output_values(ref)
         if out != {"value": "recovered"}:
-            raise AssertionError(f"after the remedy, outputs are {out!r}")
+            raise StackWaitError(f"stack {ref}: after the remedy, outputs are {out!r}")
         found.after = "UPDATE_COMPLETE"
     found.seconds = time.monotonic() - started
     if found.after != "DELETE_COMPLETE":
@@ -193,7 +199,7 @@ def _attempt(make: Callable[[], HeatClient], found: Recovery) -> Recovery:
     try:
         with make() as client:
             _remedy(client, found)
-    except Exception as exc:  # a remedy that does not work is the finding, not a crash
+    except HEAT_FAILURES as exc:  # a remedy that does not work is the finding, not a crash
         found.error = f"{exc.__class__.__name__}: {exc}"[:1500]
     return found
 
@@ -212,6 +218,33 @@ def recover(ctx: RunContext) -> list[Recovery]:
         with ThreadPoolExecutor(len(mine), thread_name_prefix="crash-remedy") as pool:
             list(pool.map(lambda f: _attempt(make, f), mine))
     return found
+
+
+def delete_leftovers(ctx: RunContext, found: list[Recovery]) -> list[dict[str, str]]:
+    """Under the target, before the suite: delete the stacks the crash scenario started that
+    were not found IN_PROGRESS (their operation never got in flight, its call failed, or Heat
+    finished it), so that the post-upgrade suite sees only its own stacks. Each entry names a
+    stack, its status then, and why its delete failed (``error``) if it did."""
+    saved = ctx.store.get(RUNNER, STORE_KEY) or {}
+    # by name: a stack whose start failed has no id saved, yet it may exist
+    names = {s["name"] for s in saved.get("started", []) if s.get("name")}
+    names -= {f.name for f in found}  # those are remedied (and deleted) by recover
+    with client_factory(ctx)() as client:
+        left = [{"name": s["stack_name"], "id": s["id"], "status": str(s["stack_status"])}
+                for s in client.list_stacks() if s["stack_name"] in names]
+        # all deletes first, then the waits: the delete kind's resource waits DELETE_WAIT s
+        for stack in left:
+            _delete_one(stack, client.delete_stack)
+        for stack in (s for s in left if not s.get("error")):
+            _delete_one(stack, lambda ref: client.wait_for(ref, {"DELETE_COMPLETE"}, TIMEOUT))
+    return left
+
+
+def _delete_one(stack: dict[str, str], call: Callable[[StackRef], object]) -> None:
+    try:
+        call(StackRef(stack["name"], stack["id"]))
+    except HEAT_FAILURES as exc:  # a stack left behind is reported, the suite still runs
+        stack["error"] = f"{exc.__class__.__name__}: {exc}"[:1500]
 
 
 def recheck(ctx: RunContext, found: list[Recovery]) -> None:
@@ -246,17 +279,33 @@ def findings(found: list[Recovery], fail_on_stuck: bool) -> list[Finding]:
     return out
 
 
-def report(ctx: RunContext, result: StepResult, found: list[Recovery]) -> None:
-    """Add the recovery to the post-upgrade step (messages, findings) and write crash.json."""
+def _leftover_lines(result: StepResult, deleted: list[dict[str, str]]) -> None:
+    for stack in deleted:
+        if not stack.get("error"):
+            result.messages.append(f"deleted: {stack['name']} ({stack['status']}): started by "
+                                   "the crash scenario, not left IN_PROGRESS")
+            continue
+        result.findings.append(Finding(
+            "crash.cleanup", "warning", f"stack {stack['name']}, started by the crash scenario, "
+            "could not be deleted: the post-upgrade suite sees it",
+            where=f"stack {stack['name']} ({stack['id']})", found=stack["error"]))
+
+
+def report(ctx: RunContext, result: StepResult, found: list[Recovery],
+           deleted: list[dict[str, str]] | None = None) -> None:
+    """Add the recovery to the post-upgrade step (messages, findings) and write crash.json;
+    ``deleted``: the scenario's other stacks (see delete_leftovers)."""
     saved = ctx.store.get(RUNNER, STORE_KEY) or {}
     result.messages.extend(stack.line() for stack in found)
+    _leftover_lines(result, deleted or [])
     recovered = sum(1 for f in found if f.recovered)
     result.messages.append(f"crash recovery: {len(found)} stack(s) found IN_PROGRESS under "
                            f"the target, {recovered} recovered")
     result.findings.extend(findings(found, ctx.options.fail_on_stuck))
     if result.failed_findings and result.status == Status.PASSED:
         result.status = Status.FAILED
-    data = {**saved, "found": [asdict(f) for f in found], "recovered": recovered}
+    data = {**saved, "found": [asdict(f) for f in found], "recovered": recovered,
+            "deleted": deleted or []}
     write_atomic(ctx.run_dir / CRASH_FILE, json.dumps(data, indent=1))
 
 
@@ -265,10 +314,12 @@ def post_upgrade(ctx: RunContext) -> StepResult:
     if ctx.options.shutdown != "crash" or ctx.store.get(RUNNER, STORE_KEY) is None:
         return run_phase(ctx, "post-upgrade")
     failure: Finding | None = None
+    found: list[Recovery] = []
+    deleted: list[dict[str, str]] = []
     try:
         found = recover(ctx)
-    except Exception as exc:  # Heat unreachable: the suite will say more; the step fails
-        found = []
+        deleted = delete_leftovers(ctx, found)
+    except HEAT_FAILURES as exc:  # Heat unreachable: the suite will say more; the step fails
         failure = Finding("crash.stack-left-in-progress", "error",
                           "the stacks left IN_PROGRESS by the crash could not be listed",
                           found=f"{exc.__class__.__name__}: {exc}"[:1500])
@@ -277,7 +328,7 @@ def post_upgrade(ctx: RunContext) -> StepResult:
         result.findings.append(failure)
     try:
         recheck(ctx, found)
-    except Exception as exc:
+    except HEAT_FAILURES as exc:
         result.messages.append(f"crash: found stacks not checked again after the suite: {exc}")
-    report(ctx, result, found)
+    report(ctx, result, found, deleted)
     return result

@@ -154,6 +154,12 @@ class RunOptions:
         if self.mode == "rolling" and (self.bus == "fake" or self.topology != "split"):
             raise UsageError("--mode rolling needs a message bus and split topology: old and new "
                              "engines are separate processes", hint="add --bus rabbit")
+        if self.mode == "rolling" and self.shutdown == "crash":
+            # the crash scenario kills the base release in the cold shutdown step, which
+            # rolling mode does not have: accepted, the option would silently do nothing
+            raise UsageError("--shutdown crash cannot be combined with --mode rolling: the "
+                             "rolling upgrade has no shutdown step to kill Heat in",
+                             hint="drop --shutdown crash, or use --mode cold")
         if self.workload_rate <= 0 or self.workload_ops < 1 or self.workload_seconds <= 0:
             raise UsageError("--workload-rate, --workload-ops and --workload-seconds must be "
                              "positive")

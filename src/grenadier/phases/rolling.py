@@ -52,6 +52,9 @@ WORKLOAD_FILE = "workload.json"
 WORKLOAD_PREFIX = "wl"
 #: the state store key (RUNNER namespace) counting the attempts at this step in a run
 ATTEMPTS = "rolling-attempts"
+#: the state store key (RUNNER namespace) set once an attempt at this step ran the target's
+#: db_sync: the step cannot run again in that run (runner/plan.py refuses it)
+DB_SYNCED = "rolling-db-synced"
 ROLES = ("base", "target")
 #: seconds the workload runs on the base release before, and on the target after, the upgrade
 SETTLE_SECONDS = 10.0
@@ -253,6 +256,9 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
     """The procedure, db_sync to the API switch; False when db_sync failed (a finding)."""
     result, base, target = timeline.result, ctx.release("base"), ctx.release("target")
     timeline.step("db-sync", f"heat-manage db_sync of {target.label} with {base.label} running")
+    # saved before it runs: a db_sync that fails or is cut short may have migrated part of the
+    # schema already, and a rerun of this step would start the base release on it
+    ctx.store.save(RUNNER, DB_SYNCED, True)
     outcome = ctx.project.db_sync(target, ctx.deployment)
     result.messages.append(f"db_sync {target.label}: exit {outcome.returncode} in "
                            f"{outcome.duration:.1f} s")

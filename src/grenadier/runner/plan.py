@@ -11,13 +11,31 @@ WATCHED = ("during-upgrade", "upgrade")
 
 
 def plan_steps(*, stop_after: str | None, only: str | None, done: dict[str, StepResult],
-               steps: tuple[str, ...] = STEPS) -> list[str]:
-    """The steps to run in order, teardown excluded (the runner always runs it last)."""
-    body = [s for s in steps if s != "teardown"]
+               steps: tuple[str, ...] = STEPS, db_synced: bool = False) -> list[str]:
+    """The steps to run in order, teardown excluded (the runner always runs it last).
+
+    ``db_synced``: an attempt at the rolling-upgrade step of this run already ran the target's
+    db_sync (phases/rolling.py records it), so that step cannot run again."""
     if only == ROLLING_STEP:
         _check_only_rolling(done)
     if only:
-        return [] if only == "teardown" else [only]
+        planned = [] if only == "teardown" else [only]
+    else:
+        planned = _from_first_unfinished(stop_after, done, steps)
+    if db_synced and ROLLING_STEP in planned:
+        # the step starts the base release first: on a schema the target migrated, the base
+        # would serve (and write) a database newer than its code
+        flag = f"--only {ROLLING_STEP}" if only else "--resume"
+        raise UsageError(f"{flag}: an earlier rolling-upgrade attempt of this run already "
+                         "migrated the database to the target (db-sync); running it again "
+                         "would start the base release on that database",
+                         hint="start a new run")
+    return planned
+
+
+def _from_first_unfinished(stop_after: str | None, done: dict[str, StepResult],
+                           steps: tuple[str, ...]) -> list[str]:
+    body = [s for s in steps if s != "teardown"]
     start = 0
     for index, step in enumerate(body):
         result = done.get(step)

@@ -79,12 +79,12 @@ def test_files_without_the_marker_get_no_process(tmp_path: Path) -> None:
     (sub / "conftest.py").write_text("MARK = 'during_upgrade'\n")
     (sub / "test_marked_by_conftest.py").write_text("def test_y():\n    pass\n")
     single = tmp_path / "test_single.py"
-    # a folder's files in name order; a path that is not there adds nothing
-    assert watch_files([str(tmp_path), str(single)]) == [
-        sub / "test_marked_by_conftest.py", tmp_path / "test_one.py"]
+    # a folder's files in name order, each with the folder; a path not there adds nothing
+    assert list(watch_files([str(tmp_path), str(single)]).items()) == [
+        (sub / "test_marked_by_conftest.py", tmp_path), (tmp_path / "test_one.py", tmp_path)]
     # the run's path order, each file once
-    assert watch_files([str(tmp_path / "test_one.py"), str(tmp_path)]) == [
-        tmp_path / "test_one.py", sub / "test_marked_by_conftest.py"]
+    assert list(watch_files([str(tmp_path / "test_one.py"), str(tmp_path)]).items()) == [
+        (tmp_path / "test_one.py", tmp_path), (sub / "test_marked_by_conftest.py", tmp_path)]
 
 
 def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: Path) -> None:
@@ -106,8 +106,9 @@ def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: 
     assert result is not None
     assert result.status is Status.PASSED, result
     assert all(at < ended for at in seen.values())
-    assert sorted(t.name.rsplit("::", 1)[-1] for t in result.tests) == \
-        ["test_waits_for_the_upgrade"] * 2
+    # named as in the other phases: relative to the folder given
+    assert sorted(t.name for t in result.tests) == [
+        "test_first::test_waits_for_the_upgrade", "test_second::test_waits_for_the_upgrade"]
     assert ctx.watchers == {}
     # each watch recorded its passes under its file's name (the files are outside the run dir)
     progress = {p.name: json.loads(p.read_text()) for p in (run_dir / "watch").iterdir()}

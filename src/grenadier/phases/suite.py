@@ -38,14 +38,14 @@ def _paths(ctx: RunContext) -> list[str]:
 
 
 def pytest_command(ctx: RunContext, phase: str, paths: list[str] | None = None,
-                   part: str = "") -> list[str]:
+                   part: str = "", rootdir: Path | None = None) -> list[str]:
     """pytest over ``paths`` (default: every test path of the run) for ``phase``."""
     ini = ctx.run_dir / "pytest.ini"
     if not ini.exists():
         # An empty ini keeps the user's own pytest configuration (cwd, rootdir) out of phases.
         ini.write_text("[pytest]\n", encoding="utf-8")
     return [sys.executable, "-m", "pytest", *(_paths(ctx) if paths is None else paths),
-            "-m", MARKERS[phase], "-c", str(ini), "--rootdir", str(ctx.run_dir),
+            "-m", MARKERS[phase], "-c", str(ini), "--rootdir", str(rootdir or ctx.run_dir),
             "-p", "no:cacheprovider", "--import-mode=importlib", "-o", "junit_family=xunit2",
             "-rfEs", "--junitxml", str(junit_path(ctx, phase, part))]
 
@@ -140,22 +140,24 @@ def run_phase(ctx: RunContext, phase: str) -> StepResult:
     return _result(ctx, phase, outcome.returncode, log, offset)
 
 
-def watch_files(paths: list[str]) -> list[Path]:
-    """The test files that may hold during-upgrade tests, in the run's path order.
+def watch_files(paths: list[str]) -> dict[Path, Path]:
+    """The test files that may hold during-upgrade tests, in the run's path order, each with
+    the path given that holds it (its tests are named relative to that, as in other phases).
 
     A file qualifies when it, or a ``conftest.py`` between it and the path given, mentions the
     ``during_upgrade`` marker: a file that does not cannot select a test for the phase.
     """
-    found: list[Path] = []
+    found: dict[Path, Path] = {}
     for given in map(Path, paths):
+        root = given.parent if given.is_file() else given
         files = [given] if given.is_file() else sorted(
             f for pattern in ("test_*.py", "*_test.py") for f in given.rglob(pattern)
             if "__pycache__" not in f.parts)
         for file in files:
             conftests = [d / "conftest.py" for d in (file.parent, *file.parent.parents)
                          if d == given or given in d.parents]
-            if any(_mentions_marker(f) for f in (file, *conftests)) and file not in found:
-                found.append(file)
+            if any(_mentions_marker(f) for f in (file, *conftests)):
+                found.setdefault(file, root)
     return found
 
 
@@ -176,11 +178,12 @@ def start_watch(ctx: RunContext) -> StepResult:
     ctx.upgrade_done_flag().unlink(missing_ok=True)
     ctx.watch_offset = findings_offset(ctx)
     files = watch_files(_paths(ctx))
-    for index, file in enumerate(files, 1):
+    for index, (file, root) in enumerate(files.items(), 1):
         part = f"{index}-{safe_name(file.stem, 40)}"
         ctx.supervisor.start(ServiceSpec(
             name=f"{WATCHER}-{part}", log=ctx.run_dir / "logs" / f"{WATCHER}-{part}.log",
-            cmd=pytest_command(ctx, "during-upgrade", [str(file)], part), cwd=ctx.run_dir,
+            cmd=pytest_command(ctx, "during-upgrade", [str(file)], part, rootdir=root),
+            cwd=ctx.run_dir,
             env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
         ctx.watchers[f"{WATCHER}-{part}"] = part
     result = StepResult("during-upgrade", Status.PASSED, background=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.phases.result import Status
-from grenadier.phases.suite import finish_watch, start_watch, watch_files
+from grenadier.phases.suite import finish_watch, read_junit, start_watch, watch_files
 from grenadier.services import Supervisor
 
 #: a during-upgrade test that records when it started, then waits for the upgrade to end
@@ -110,6 +110,9 @@ def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: 
     assert sorted(t.name for t in result.tests) == [
         "test_first::test_waits_for_the_upgrade", "test_second::test_waits_for_the_upgrade"]
     assert ctx.watchers == {}
+    # one junit/during-upgrade.xml, like every other phase, holding both files' tests
+    merged = read_junit(run_dir / "junit" / "during-upgrade.xml")
+    assert sorted(t.name for t in merged) == sorted(t.name for t in result.tests)
     # each watch recorded its passes under its file's name (the files are outside the run dir)
     progress = {p.name: json.loads(p.read_text()) for p in (run_dir / "watch").iterdir()}
     assert sorted(progress) == [f"test_{n}.py_test_waits_for_the_upgrade.json"

@@ -193,6 +193,16 @@ def start_watch(ctx: RunContext) -> StepResult:
     return result
 
 
+def merge_junit(dest: Path, parts: list[Path]) -> None:
+    """One JUnit file for the phase, as every other phase has: the test suites of its parts."""
+    merged = ET.Element("testsuites")
+    for part in parts:
+        with contextlib.suppress(OSError, ET.ParseError):  # a part that wrote none has none
+            root = ET.parse(part).getroot()
+            merged.extend(root.iter("testsuite"))
+    ET.ElementTree(merged).write(dest, encoding="utf-8", xml_declaration=True)
+
+
 def finish_watch(ctx: RunContext) -> StepResult | None:
     """Tell the background checks the upgrade is over, wait for them, and return their result."""
     if not ctx.watchers:
@@ -205,6 +215,8 @@ def finish_watch(ctx: RunContext) -> StepResult | None:
         code = ctx.supervisor.wait(name, max(1.0, deadline - time.monotonic()))
         parts.append(_tests_result(ctx, "during-upgrade", code if code is not None else 1,
                                    log, part))
+    merge_junit(junit_path(ctx, "during-upgrade"),
+                [junit_path(ctx, "during-upgrade", part) for part in ctx.watchers.values()])
     ctx.watchers.clear()
     result = StepResult("during-upgrade", Status.PASSED)
     for part_result in parts:

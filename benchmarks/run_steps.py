@@ -171,7 +171,9 @@ def instrumented_main(timings: Path, argv: list[str]) -> int:
         return wrapper
 
     def patch(owner: Any, attr: str, name: Callable[..., str] | str) -> None:
-        setattr(owner, attr, timed(getattr(owner, attr), name))
+        # grenadier's code moves on (teardown lost _deprecations): time what is still there
+        if hasattr(owner, attr):
+            setattr(owner, attr, timed(getattr(owner, attr), name))
 
     from grenadier.checks import api as checks_api
     from grenadier.cli import commands
@@ -199,8 +201,10 @@ def instrumented_main(timings: Path, argv: list[str]) -> int:
         chosen = []
         for check in select(self, only, skip):
             capture = check.capture and timed(check.capture, f"capture {check.name}")
+            prepare = getattr(check, "prepare", None)
+            extra = {"prepare": timed(prepare, f"prepare {check.name}")} if prepare else {}
             chosen.append(dataclasses.replace(check, run=timed(check.run, f"check {check.name}"),
-                                              capture=capture))
+                                              capture=capture, **extra))
         return chosen
 
     checks_api.CheckRegistry.select = timed_select  # type: ignore[method-assign]

@@ -78,6 +78,13 @@ class Check:
     default: bool = True
     #: runs before the migration (Heat down, DB quiet) to record what ``run`` compares against
     capture: Callable[[CheckContext], None] | None = None
+    #: work that needs neither Heat down nor the run's data (e.g. a db_sync of the target into
+    #: an empty database): shutdown starts it in the background while Heat takes its seconds to
+    #: stop. Best effort: ``run`` must do the work itself when it finds it not done
+    prepare: Callable[[CheckContext], None] | None = None
+    #: ``capture`` and ``run`` may run in threads beside the other concurrent checks of the
+    #: step (they only start processes and write their own files and facts); others run alone
+    concurrent: bool = False
 
     @property
     def why(self) -> str:

@@ -8,6 +8,7 @@ from grenadier.checks.api import Finding
 from grenadier.phases.context import RunContext
 from grenadier.phases.crash import start_in_flight
 from grenadier.phases.result import Status, StepResult
+from grenadier.phases.upgrade import preparing
 
 
 def _port_open(port: int) -> bool:
@@ -22,7 +23,8 @@ def shutdown(ctx: RunContext) -> StepResult:
     crash = ctx.options.shutdown == "crash"
     if crash:  # a crash cuts operations short: make sure some are running (phases/crash.py)
         start_in_flight(ctx, result)
-    stopped = ctx.stop_project(crash=crash)
+    with preparing(ctx, result):  # e.g. schema-drift's fresh db_sync, while Heat stops
+        stopped = ctx.stop_project(crash=crash)
     mode = "killed (SIGKILL)" if crash else "stopped gracefully"
     result.messages.append(f"{mode}: {', '.join(stopped) or 'nothing was running'}")
     for event in ctx.supervisor.events[-len(stopped) * 2:] if stopped else []:

@@ -8,10 +8,7 @@ tests/unit/test_db_checks.py.
 
 from __future__ import annotations
 
-import configparser
-import contextlib
 import functools
-import io
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,53 +28,23 @@ from grenadier.checks.db.compare import (
     retyped_columns,
     revision_durations,
 )
+from grenadier.checks.db.fresh import (
+    FRESH_DB,
+    drop_fresh,
+    fresh_schema,
+    prepare_fresh_schema,
+    prepared_fresh_schema,
+)
+from grenadier.checks.db.probing import COMPILE_OK, ProbeFailed, probe, work_dir
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import write_private
-from grenadier.releases import Release
 from grenadier.state import RUNNER
 
-PROBE = Path(__file__).with_name("probe.py")
-#: seconds for one probe call; ``rows`` of a 1,000-stack database takes a few
-PROBE_TIMEOUT = 600.0
-DB_SYNC_TIMEOUT = 900.0
 STATUS_TIMEOUT = 120.0
 #: state-store namespace of these checks (small facts only; row digests go to files)
 NAMESPACE = "db-checks"
-#: the runner's namespace, where save-state leaves the snapshot's restore command
-FRESH_DB = "heat_fresh"
-#: Release venvs are grenadier's own cache: let Python write their bytecode even where the
-#: environment forbids it, or every probe and heat-manage call recompiles SQLAlchemy and Heat
-#: (0.5-2 s per call, measured with PYTHONDONTWRITEBYTECODE=1)
-COMPILE_OK = ("PYTHONDONTWRITEBYTECODE",)
 
-
-class ProbeFailed(EnvironmentProblem):
-    """probe.py could not look at the database."""
-
-
-def work_dir(ctx: CheckContext) -> Path:
-    path = ctx.run_dir / "checks" / "db"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def probe(ctx: CheckContext, release: Release, commands: str, url: str = "",
-          *args: str, timeout: float = PROBE_TIMEOUT) -> Json:
-    """Run probe.py with ``release``'s python; the URL travels in the environment."""
-    cmd = [str(release.python), str(PROBE), commands, "-", *args]
-    request = ExecuteRequest(cmd, env={"GRENADIER_PROBE_URL": url}, timeout=timeout,
-                             log=ctx.deployment.logs / "db-probe.log", unset_env=COMPILE_OK)
-    outcome = run(request)
-    try:
-        data: Json = json.loads(outcome.out.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        data = {"error": outcome.last_error_line()}
-    if not outcome.ok or "error" in data:
-        reason = "timed out" if outcome.timed_out else data.get("error", "failed")
-        raise ProbeFailed(f"probe {commands} with {release.label}: {reason}",
-                          hint=f"log: {request.log}")
-    return data
+__all__ = ["FRESH_DB", "ProbeFailed", "fresh_schema", "probe", "work_dir"]  # patched or used
 
 
 def _reports_failures(name: str) -> Callable[[Callable[[CheckContext], list[Finding]]],
@@ -209,42 +176,18 @@ def model_findings(diffs: list[Json], target: str) -> list[Finding]:
     return findings
 
 
-def _fresh_conf(ctx: CheckContext, url: str) -> Path:
-    """A copy of the run's heat.conf whose [database] connection is the fresh database."""
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # type: ignore[assignment, method-assign]
-    parser.read(ctx.project.config_files(ctx.deployment)[0], encoding="utf-8")
-    if not parser.has_section("database"):
-        parser.add_section("database")
-    parser.set("database", "connection", url)
-    path = work_dir(ctx) / "heat-fresh.conf"
-    text = io.StringIO()
-    parser.write(text)
-    write_private(path, text.getvalue())  # it holds a password
-    return path
-
-
-def fresh_schema(ctx: CheckContext) -> Json:
-    """The schema the target's own db_sync creates in an empty database."""
-    db = ctx.deployment.db
-    db.create_database(FRESH_DB)
-    conf = _fresh_conf(ctx, db.url(FRESH_DB))
-    cmd = [str(ctx.target.bin("heat-manage")), "--config-file", str(conf), "db_sync"]
-    log = ctx.deployment.logs / f"db_sync-fresh-{ctx.target.version}.log"
-    run(ExecuteRequest(cmd, timeout=DB_SYNC_TIMEOUT, log=log, unset_env=COMPILE_OK)).assert_success(
-        f"db_sync of {ctx.target.label} into an empty database")
-    return probe(ctx, ctx.target, "schema", db.url(FRESH_DB))
-
-
-def drop_fresh(ctx: CheckContext) -> None:
-    """Drop the fresh database; a failure to do so is said in the log, not raised, so that
-    it never hides the check's own result or error."""
+def _inspect_beside_fresh(ctx: CheckContext) -> tuple[Json, Json]:
+    """The migrated database's models diff and schema, and a fresh database's schema."""
     try:
-        ctx.deployment.db.drop_database(FRESH_DB)
-    except EnvironmentProblem as exc:
-        with contextlib.suppress(OSError), \
-                (ctx.deployment.logs / "db-probe.log").open("a", encoding="utf-8") as log:
-            log.write(f"# could not drop {FRESH_DB}: {exc.one_line()}\n")
+        # the fresh database is built while the migrated one is inspected: both take seconds
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fresh = pool.submit(fresh_schema, ctx)
+            data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+            return data, fresh.result()
+    finally:
+        # on a --db-url server it would stay behind, a stray database in someone else's server
+        # (the pool has finished with it: leaving the with block waits for the thread)
+        drop_fresh(ctx)
 
 
 @_reports_failures("schema-drift")
@@ -256,16 +199,11 @@ def check_schema_drift(ctx: CheckContext) -> list[Finding]:
     that really went through the upgrade. Names of tables, columns, types, indexes and
     constraints are compared, so a drift names what differs.
     """
-    try:
-        # the fresh database is built while the migrated one is inspected: both take seconds
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            fresh = pool.submit(fresh_schema, ctx)
-            data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
-            fresh_data = fresh.result()
-    finally:
-        # on a --db-url server it would stay behind, a stray database in someone else's server
-        # (the pool has finished with it: leaving the with block waits for the thread)
-        drop_fresh(ctx)
+    fresh_data = prepared_fresh_schema(ctx)  # built during shutdown, when it could be
+    if fresh_data is None:
+        data, fresh_data = _inspect_beside_fresh(ctx)
+    else:
+        data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
     findings = model_findings(data["compare-models"]["diffs"], ctx.target.label)
     for diff in compare_schemas(data["schema"], fresh_data):
         findings.append(Finding(
@@ -376,9 +314,13 @@ def check_upgrade_status(ctx: CheckContext) -> list[Finding]:
     return findings
 
 
+# each only runs release processes and writes its own files and facts: they run side by side
 DB_CHECKS = [
-    Check("migration", "post-migration", check_migration, capture=capture_version),
-    Check("schema-drift", "post-migration", check_schema_drift),
-    Check("data-preserved", "post-migration", check_data_preserved, capture=capture_rows),
-    Check("upgrade-status", "post-migration", check_upgrade_status),
+    Check("migration", "post-migration", check_migration, capture=capture_version,
+          concurrent=True),
+    Check("schema-drift", "post-migration", check_schema_drift, prepare=prepare_fresh_schema,
+          concurrent=True),
+    Check("data-preserved", "post-migration", check_data_preserved, capture=capture_rows,
+          concurrent=True),
+    Check("upgrade-status", "post-migration", check_upgrade_status, concurrent=True),
 ]

@@ -16,6 +16,11 @@ import tarfile
 from pathlib import Path
 
 from grenadier.execute import ExecuteRequest, run
+from grenadier.host import free_port
+from grenadier.plugins.api import Deployment
+from grenadier.plugins.heat.project import HeatProject
+from grenadier.releases import Release
+from grenadier.services.db import Database
 
 SDIST = "openstack-heat=={version}"
 MIGRATIONS = Path("heat/db/migrations/versions")
@@ -253,6 +258,18 @@ def populate(python: Path, url: str, stacks: int, start: int = 0) -> str:
     cmd = [str(python), "-c", POPULATE, url, str(stacks), str(start)]
     outcome = run(ExecuteRequest(cmd, timeout=900, env={"PYTHONWARNINGS": "ignore"}))
     return outcome.assert_success(f"populating {stacks} stacks").out.strip()
+
+
+def heat_database(release: Release, db: Database, root: Path,
+                  stacks: int) -> tuple[HeatProject, Deployment]:
+    """``db`` (started) made a Heat database of ``release`` holding ``stacks`` populated
+    stacks: heat.conf rendered under ``root``, the release's db_sync, then :func:`populate`."""
+    project = HeatProject()
+    deployment = Deployment(root, db, free_port())
+    project.configure(release, deployment)
+    project.db_sync(release, deployment).assert_success(f"{release.label} db_sync")
+    populate(release.python, db.url(), stacks)
+    return project, deployment
 
 
 #: rows of ``event`` that :func:`populate` writes per stack (5 resources x 2 events)

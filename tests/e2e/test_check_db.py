@@ -20,9 +20,6 @@ from pathlib import Path
 import pytest
 
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import free_port
-from grenadier.plugins.api import Deployment
-from grenadier.plugins.heat.project import HeatProject
 from grenadier.services.api import Supervisor
 from grenadier.services.mariadb import MariaDB, find_binary
 from grenadier.services.postgres import EmbeddedPostgres
@@ -158,11 +155,7 @@ def test_sqlite_url_rehearsal_leaves_the_file_byte_identical(
     owner = tmp_path / "owner"
     db = SqliteDatabase(owner)
     db.start(None)  # type: ignore[arg-type]
-    project = HeatProject()
-    deployment = Deployment(owner, db, free_port())
-    project.configure(base, deployment)
-    project.db_sync(base, deployment).assert_success("25.0.2 db_sync")
-    crafted.populate(base.python, db.url(), 20)
+    crafted.heat_database(base, db, owner, 20)
     source = Path(db.url().removeprefix("sqlite:///"))
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     beside = sorted(source.parent.iterdir())
@@ -181,11 +174,7 @@ def test_mysql_url_rehearsal_leaves_the_source_identical(
     with Supervisor() as supervisor:
         server = MariaDB(owner)
         server.start(supervisor)
-        project = HeatProject()
-        deployment = Deployment(owner, server, free_port())
-        project.configure(base, deployment)
-        project.db_sync(base, deployment).assert_success("25.0.2 db_sync")
-        crafted.populate(base.python, server.url(), 20)
+        crafted.heat_database(base, server, owner, 20)
 
         def checksum() -> str:
             cmd = [str(find_binary("mariadb-dump")), "--no-defaults", f"--socket={server.socket}",

@@ -22,8 +22,6 @@ from grenadier.checks.api import CheckContext, Finding
 from grenadier.checks.db import DB_CHECKS, migration_failure
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import free_port
-from grenadier.plugins.api import Deployment
-from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases.cache import tree_hash
 from grenadier.releases.release import Release
 from grenadier.services.api import Supervisor
@@ -67,11 +65,7 @@ class Upgrade:
 
 def upgrade(run_dir: Path, db: Database, base: Release, target: Release) -> Upgrade:
     """The upgrade step's database part: populate base, capture, target db_sync, checks."""
-    project = HeatProject()
-    deployment = Deployment(run_dir, db, free_port())
-    project.configure(base, deployment)
-    project.db_sync(base, deployment).assert_success("base db_sync")
-    crafted.populate(base.python, db.url(), STACKS)
+    project, deployment = crafted.heat_database(base, db, run_dir, STACKS)
     from grenadier.state import StateStore
 
     ctx = CheckContext(run_dir, base, target, project, deployment,
@@ -210,11 +204,7 @@ def test_mariadb_snapshot_restores(run_dir: Path, supervisor: Supervisor,
                                    base: Release) -> None:
     db = make_db("mariadb", run_dir)
     db.start(supervisor)
-    project = HeatProject()
-    deployment = Deployment(run_dir, db, free_port())
-    project.configure(base, deployment)
-    project.db_sync(base, deployment).assert_success("base db_sync")
-    crafted.populate(base.python, db.url(), 3)
+    crafted.heat_database(base, db, run_dir, 3)
     snapshot = db.snapshot(run_dir / "snapshot", 60)
     assert (run_dir / "db" / "mariadb.json").stat().st_mode & 0o077 == 0
     assert "CREATE TABLE `stack`" in snapshot.read_text()

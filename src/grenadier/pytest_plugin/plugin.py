@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from grenadier.checks.api import Finding
 from grenadier.errors import GrenadierError
-from grenadier.host import write_atomic
+from grenadier.host import safe_name, write_atomic
 from grenadier.pytest_plugin.connection import ENV, Connection, Endpoint, Releases, discover
 from grenadier.state.store import StateStore
 
@@ -273,7 +272,7 @@ def watch_progress(conn: Connection, test_id: str) -> Path | None:
     (``<run dir>/watch/``)."""
     if conn.run_dir is None:
         return None
-    return conn.run_dir / WATCH_DIR / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', test_id)[-120:]}.json"
+    return conn.run_dir / WATCH_DIR / f"{safe_name(test_id, 120)}.json"
 
 
 def _test_id(request: pytest.FixtureRequest) -> str:
@@ -291,7 +290,7 @@ def wait_for_watch(conn: Connection, match: str, passes: int = 1,
     Returns the watch's last progress record; fails the test on timeout.
     """
     folder = conn.run_dir / WATCH_DIR if conn.run_dir is not None else None
-    pattern = f"*{re.sub(r'[^A-Za-z0-9_.-]+', '_', match)}*.json"
+    pattern = f"*{safe_name(match)}*.json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in sorted(folder.glob(pattern)) if folder is not None else []:

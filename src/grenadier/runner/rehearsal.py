@@ -41,6 +41,7 @@ from grenadier.plugins.manager import get_project, plugin_manager
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
+from grenadier.runner.runner import Reporter as StepReporter
 from grenadier.services import Supervisor
 from grenadier.services.dbcopy import PRIVATE, Source, fetch, load, prepare_private
 from grenadier.services.dbcopy import private_database as make_private
@@ -54,9 +55,7 @@ VERDICTS = {ExitCode.OK: "the copy upgraded cleanly",
             ExitCode.INTERRUPTED: "interrupted"}
 
 
-class Reporter(Protocol):
-    def step_started(self, name: str) -> None: ...
-    def step_finished(self, result: StepResult) -> None: ...
+class Reporter(StepReporter, Protocol):
     def say(self, message: str) -> None: ...
 
 

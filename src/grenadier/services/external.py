@@ -60,10 +60,9 @@ def check_db_url(url: str) -> SplitResult:
         raise UsageError("--db-url has no valid port after the host",
                          hint="percent-encode /, # and ? in the password "
                               "(e.g. %2F, %23, %3F)") from exc
-    backend = _backend(parts.scheme)
-    # no host: PostgreSQL's default socket directory; MySQL needs ?unix_socket=PATH
-    socket = "host=" in parts.query if backend == "mysql" else True
-    if not parts.hostname and not socket and "unix_socket=" not in parts.query:
+    # no host: PostgreSQL uses its default socket directory; MySQL needs ?unix_socket=PATH
+    if not parts.hostname and _backend(parts.scheme) == "mysql" \
+            and "unix_socket=" not in parts.query:
         raise UsageError("--db-url names no host", hint="e.g. mysql://heat:PASSWORD@db:3306/heat "
                                                           "or ?unix_socket=/run/mysqld/mysqld.sock")
     return parts

@@ -40,29 +40,27 @@ class SqliteDatabase(Database):
         dest.parent.chmod(0o700)
         dest.unlink(missing_ok=True)
         dest.touch(mode=0o600)
-        reader = sqlite3.connect(read_only_uri(source), uri=True, timeout=timeout)
-        writer = sqlite3.connect(dest)
-        try:
-            reader.backup(writer)
-        finally:
-            writer.close()
-            reader.close()
+        _backup(sqlite3.connect(read_only_uri(source), uri=True, timeout=timeout), dest)
 
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         # The online backup API copies a consistent image even while Heat holds the file open.
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / "heat.sqlite"
-        source = sqlite3.connect(self._file(), timeout=timeout)
-        target = sqlite3.connect(dest)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
+        _backup(sqlite3.connect(self._file(), timeout=timeout), dest)
         return dest
 
     def restore_command(self, snapshot: Path) -> str:
         return f"cp {snapshot} {self._file()}"
+
+
+def _backup(reader: sqlite3.Connection, dest: Path) -> None:
+    """Copy ``reader``'s database into the file ``dest`` (online backup API), then close."""
+    writer = sqlite3.connect(dest)
+    try:
+        reader.backup(writer)
+    finally:
+        writer.close()
+        reader.close()
 
 
 #: byte 18 of a SQLite header, the file format's write version: 2 means WAL journal mode

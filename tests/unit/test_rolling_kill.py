@@ -87,20 +87,23 @@ def test_without_the_hook_every_engine_stops_gracefully(tmp_path: Path) -> None:
     assert all("graceful" in note[2] for note in supervisor.notes)
 
 
-def test_the_hook_waits_for_an_operation_the_engine_starts_working_on(tmp_path: Path) -> None:
+def test_the_hook_waits_for_the_first_leaf_of_an_operation_in_flight(tmp_path: Path) -> None:
     log = tmp_path / "engine.log"
     other = "req-11111111-2222-4333-8444-555555555555"
     done, idle, busy = (_rec(i, "before", 1.0, op="update") for i in (1, 2, 3))
     done.request_ids, idle.request_ids, busy.request_ids = [RID], [other], [other[:-1] + "6"]
     idle.end = busy.end = 0.0
     # logged before the wait: the engine may be done with it, whatever its client still waits
-    log.write_text(f"INFO [{RID}] {TRIG}\nINFO [{busy.request_ids[0]}] {TRIG}\n")
+    log.write_text(f"INFO [{RID}] {TRIG}\nINFO [{other}] {TRIG}\n")
     assert rolling_kill.wait_until_busy(lambda: [done, idle, busy], log, timeout=0.2) is None
 
     def engine_logs() -> None:
         time.sleep(0.2)
         with log.open("a") as stream:
-            stream.write(f"INFO [{RID}] {TRIG}\nINFO [{busy.request_ids[0]}] Updating stack\n"
+            # idle's SECOND leaf (its first was before the wait): killed now, the engine has
+            # sent its whole traversal, which goes on on the workers (CI saw that)
+            stream.write(f"INFO [{RID}] {TRIG}\nINFO [{other}] {TRIG}\n"
+                         f"INFO [{busy.request_ids[0]}] Updating stack\n"
                          f"INFO [{busy.request_ids[0]}")
             stream.flush()
             time.sleep(0.2)  # a line half written is not read yet
@@ -115,6 +118,29 @@ def test_the_hook_waits_for_an_operation_the_engine_starts_working_on(tmp_path: 
     finally:
         writer.join()
     assert rolling_kill.wait_until_busy(list, tmp_path / "missing.log", timeout=0.1) is None
+
+
+def test_the_hook_does_not_kill_after_the_moment_has_passed(tmp_path: Path) -> None:
+    # the first leaf read FRESH s ago or more: the engine may have sent the second one already
+    log = tmp_path / "engine.log"
+    busy = _rec(1, "before", 1.0, op="delete")
+    busy.request_ids, busy.end = [RID], 0.0
+    begun = time.monotonic()
+
+    def records() -> list[Any]:
+        # the client learns the request id late (its answer was slow)
+        return [busy] if time.monotonic() - begun > rolling_kill.FRESH + 0.3 else []
+
+    def engine_logs() -> None:
+        time.sleep(0.1)
+        log.write_text(f"INFO [{RID}] {TRIG}\n")
+
+    writer = threading.Thread(target=engine_logs)
+    writer.start()
+    try:
+        assert rolling_kill.wait_until_busy(records, log, timeout=1.5) is None
+    finally:
+        writer.join()
 
 
 def test_failures_keep_every_step_they_were_in_flight_in() -> None:

@@ -26,10 +26,13 @@ KILL_ENV = "GRENADIER_TEST_KILL_BASE_ENGINE"
 BUSY_TIMEOUT = 60.0
 #: Heat's request ids, as its services log them
 REQ = re.compile(rb"req-[0-9a-f-]{36}")
-#: what an engine logs when it sends a stack's first independent resource to the workers; it
-#: then sleeps 1 s before the next one (heat-notes.md): killed then, the engine takes the rest
-#: of that operation with it
+#: what an engine logs each time it sends one of a traversal's independent resources to the
+#: workers; it then sleeps 1 s before the next one (heat-notes.md): killed then, the engine
+#: takes the rest of that operation with it
 TRIGGERING = b"Triggering resource "
+#: how recent (s) an operation's first "Triggering resource" line must be for the kill: well
+#: inside the 1 s the engine sleeps before it sends the next leaf
+FRESH = 0.5
 
 
 def engine_to_kill(engines: int, environ: Mapping[str, str] | None = None) -> int | None:
@@ -56,35 +59,53 @@ class Kill:
 
 def wait_until_busy(records: Callable[[], list[OpRecord]], log: Path,
                     timeout: float = BUSY_TIMEOUT) -> OpRecord | None:
-    """The first workload operation in flight that the engine is in the middle of: from now
-    on, it logs that it triggered a resource of that operation's traversal (a create, update
-    or delete); waiting up to ``timeout`` s; None when none was seen.
+    """The first workload operation in flight whose traversal the engine has just begun to send
+    to the workers: it logged the operation's FIRST "Triggering resource" line less than
+    FRESH s ago, and no second one yet; waiting up to ``timeout`` s; None when none was seen.
+
+    Every workload stack has two independent resources (generator.TEMPLATE), so each create,
+    update or delete traversal has two leaves, sent one second apart (heat-notes.md): killed
+    in that second, the engine never sends the second leaf, and the traversal cannot end.
 
     Measured, why: a kill at a random moment found the engine idle (0 operations in flight at
     one kill out of two); a kill as soon as the engine logged "Updating stack" hit it while it
-    validated the stack, and the update went on elsewhere. The one stack a kill left stuck was
-    killed between "Triggering resource" lines."""
+    validated the stack, and the update went on elsewhere; a kill after ANY "Triggering
+    resource" line (an earlier hook) once came after the last leaf, and the update went on on
+    the workers (CI, 78 operations, 0 failed)."""
     deadline = time.monotonic() + timeout
-    seen: set[bytes] = set()
-    try:
-        offset = log.stat().st_size  # only what the engine logs from now on
-    except OSError:
-        offset = 0
+    triggers: dict[bytes, list[float]] = {}  # request id -> when each of its lines was read
+    offset, history = 0, True  # the whole log: lines before the wait count, but are not fresh
     while True:
-        with contextlib.suppress(OSError), log.open("rb") as stream:
-            stream.seek(offset)
-            chunk = stream.read()
-            whole = chunk.rfind(b"\n") + 1  # a line still being written is read next time
-            offset += whole
-            for line in chunk[:whole].splitlines():
-                if TRIGGERING in line:
-                    seen.update(REQ.findall(line))
+        now = time.monotonic()
+        offset += _read_triggers(log, offset, triggers, float("-inf") if history else now)
+        history = False
         for record in records():
-            if not record.end and {rid.encode() for rid in record.request_ids} & seen:
+            if not record.end and any(_first_and_fresh(triggers.get(rid.encode()), now)
+                                      for rid in record.request_ids):
                 return record
-        if time.monotonic() >= deadline:
+        if now >= deadline:
             return None
         time.sleep(0.02)
+
+
+def _read_triggers(log: Path, offset: int, triggers: dict[bytes, list[float]],
+                   stamp: float) -> int:
+    """Record the "Triggering resource" lines logged past ``offset`` under their request ids;
+    the bytes read (a line still being written is left for the next read)."""
+    with contextlib.suppress(OSError), log.open("rb") as stream:
+        stream.seek(offset)
+        chunk = stream.read()
+        whole = chunk.rfind(b"\n") + 1
+        for line in chunk[:whole].splitlines():
+            if TRIGGERING in line:
+                for rid in set(REQ.findall(line)):
+                    triggers.setdefault(rid, []).append(stamp)
+        return whole
+    return 0
+
+
+def _first_and_fresh(stamps: list[float] | None, now: float) -> bool:
+    return stamps is not None and len(stamps) == 1 and now - stamps[0] < FRESH
 
 
 def in_flight_at(kill: Kill, records: list[OpRecord]) -> list[OpRecord]:

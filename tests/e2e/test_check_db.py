@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
 from grenadier.services.api import Supervisor
+from grenadier.services.external import ExternalDatabase
 from grenadier.services.mariadb import MariaDB, find_binary
 from grenadier.services.postgres import EmbeddedPostgres
 from grenadier.services.sqlite import SqliteDatabase
@@ -188,6 +190,24 @@ def test_mysql_url_rehearsal_leaves_the_source_identical(
         assert_clean(result)
         assert checksum() == before
         assert "heat_fresh" not in server._databases()
+        _assert_source_sessions_refuse_writes(server.url(), tmp_path, "READ ONLY transaction")
+        assert "scratch" not in server._databases()
+
+
+def _assert_source_sessions_refuse_writes(url: str, tmp_path: Path, refusal: str) -> None:
+    """grenadier's own client sessions on a ``check db`` source cannot write, even by mistake
+    (here a database created and dropped); the same call on a run's database can."""
+    source = ExternalDatabase(tmp_path / "ro", url, read_only=True)
+    with pytest.raises(EnvironmentProblem, match=refusal):
+        source.create_database("scratch")
+    run_db = ExternalDatabase(tmp_path / "rw", url)
+    run_db.create_database("scratch")
+    run_db.drop_database("scratch")
+
+
+def test_the_source_server_sessions_refuse_writes(pg_source: PgSource, tmp_path: Path) -> None:
+    _assert_source_sessions_refuse_writes(pg_source.url(), tmp_path, "read-only transaction")
+    assert pg_source.databases() == {"postgres", "heat", "template0", "template1"}
 
 
 @pytest.fixture(scope="module")

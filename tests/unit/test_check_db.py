@@ -24,7 +24,7 @@ from grenadier.releases.release import Release
 from grenadier.runner.rehearsal import Rehearsal, RehearsalOptions, prepare, source_revision
 from grenadier.services import dbcopy
 from grenadier.services.dbcopy import Source, dump_kind, sqlite_path
-from grenadier.services.external import ExternalDatabase
+from grenadier.services.external import MYSQL_READ_ONLY, ExternalDatabase
 from grenadier.services.mariadb import dump_database
 from grenadier.services.postgres import dump_roles
 from grenadier.services.sqlite import SqliteDatabase
@@ -132,6 +132,14 @@ def test_the_source_server_is_read_in_read_only_sessions() -> None:
     assert source._env() == {"PGOPTIONS": "-c default_transaction_read_only=on",
                              "PGPASSWORD": "pw"}
     assert "PGOPTIONS" not in ExternalDatabase(Path("/r"), "postgresql://heat:pw@db/heat")._env()
+    # mariadb sessions too (shown to refuse a write in tests/e2e/test_check_db.py)
+    calls: list[list[str]] = []
+    for read_only in (True, False):
+        db = ExternalDatabase(Path("/r"), "mysql://heat:pw@db/heat", read_only=read_only)
+        db._client = lambda *_: Path("/usr/bin/mariadb")  # type: ignore[method-assign]
+        db._run = lambda cmd, *_: calls.append(cmd) or ""  # type: ignore[method-assign]
+        db._query("SELECT 1", "heat", "probe")
+    assert [f"--init-command={MYSQL_READ_ONLY}" in cmd for cmd in calls] == [True, False]
 
 
 def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: Path) -> None:

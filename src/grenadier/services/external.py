@@ -23,6 +23,8 @@ DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 #: the driver each release venv has (releases/installer.py DRIVERS)
 DRIVERS = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}
 REACH_TIMEOUT = 5.0
+#: run first in each mariadb client session on a database grenadier must only read
+MYSQL_READ_ONLY = "SET SESSION TRANSACTION READ ONLY"
 
 
 def _backend(scheme: str) -> str:
@@ -78,8 +80,8 @@ class ExternalDatabase(Database):
 
     def __init__(self, run_dir: Path, url: str, *, read_only: bool = False) -> None:
         super().__init__(run_dir)
-        #: a database grenadier must only read (``check db``'s source): PostgreSQL sessions
-        #: are opened read-only, so that not even a bug of ours could write to it
+        #: a database grenadier must only read (``check db``'s source): its psql and mariadb
+        #: sessions are opened read-only, so that not even a bug of ours could write to it
         self.read_only = read_only
         self.parts: SplitResult = check_db_url(url)
         self.backend = _backend(self.parts.scheme)
@@ -184,7 +186,9 @@ class ExternalDatabase(Database):
             cmd = [str(client), "-X", *self._conn_args(), "-d", database, "-At",
                    "-v", "ON_ERROR_STOP=1", "-c", sql]
         else:
-            cmd = [str(client), *self._conn_args(), "--batch", "--skip-column-names",
+            # mariadb-dump has no such option, but it only reads (--single-transaction)
+            guard = [f"--init-command={MYSQL_READ_ONLY}"] if self.read_only else []
+            cmd = [str(client), *self._conn_args(), *guard, "--batch", "--skip-column-names",
                    "-e", sql, database]
         return self._run(cmd, 60, what)
 

@@ -117,6 +117,8 @@ def test_rolling_run_left_nothing_running(rolling_run: Run) -> None:
 # -- a base engine killed without draining (the test hook) --------------------------------------
 
 KILLED, KILL_STEP = "heat-base-engine-1", "stop-base-engine-1"
+#: seconds a workload operation may take in the killed run (--workload-op-timeout)
+OP_TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +126,8 @@ def killed_engine_run(workdir: Path, cache_dir: Path) -> Run:
     return grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
                      "--topology", "split", "--engines", "2", "--mode", "rolling",
                      "--workload-rate", "3", "--workload-min-ops", "60",
+                     # the operation the kill cuts short hangs until this timeout
+                     "--workload-op-timeout", str(OP_TIMEOUT),
                      workdir=workdir, cache_dir=cache_dir, env={KILL_ENV: "1"})
 
 
@@ -178,6 +182,7 @@ def test_what_the_kill_did_is_reported_at_its_step(killed_engine_run: Run) -> No
         assert failure["error"]
         assert f"{failure['op']} of {failure['stack']} failed during step {failure['step']}, " \
                f"{fault}" in whats
+    assert any(f"timed out after {OP_TIMEOUT} s" in f["error"] for f in report["failures"])
     assert report["in_progress"], report
     assert {s["name"] for s in report["in_progress"]} <= {f["stack"] for f in report["failures"]}
     for stack in report["in_progress"]:

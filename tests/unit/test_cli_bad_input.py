@@ -189,3 +189,13 @@ def test_rolling_mode_refuses_a_crash_shutdown(cli: CliRunner, tmp_path: Path) -
     line = one_error_line(result)
     assert "--shutdown crash cannot be combined with --mode rolling" in line
     assert _runs(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize("flag", ["--workload-rate", "--workload-seconds",
+                                  "--workload-op-timeout"])
+def test_workload_bounds_must_be_positive(cli: CliRunner, tmp_path: Path, flag: str) -> None:
+    result = cli("run", "--mode", "rolling", "--bus", "rabbit", flag, "0",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--workload-op-timeout must be positive" in one_error_line(result)
+    assert _runs(tmp_path / "w") == []

@@ -93,6 +93,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,
         workload_min_ops=args.workload_min_ops, workload_rate=args.workload_rate,
         workload_seconds=args.workload_seconds, workload_mix=args.workload_mix,
+        workload_op_timeout=args.workload_op_timeout,
     )
 
 

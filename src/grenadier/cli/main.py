@@ -87,6 +87,9 @@ def _add_rolling(run: argparse.ArgumentParser) -> None:
                          help="rolling: operations started per second (default: 2)")
     rolling.add_argument("--workload-seconds", type=float, default=600.0, metavar="S",
                          help="rolling: the workload stops after S seconds (default: 600)")
+    rolling.add_argument("--workload-op-timeout", type=float, default=180.0, metavar="S",
+                         help="rolling: a create, update or delete not finished after S "
+                              "seconds fails (default: 180)")
     rolling.add_argument("--workload-mix", default="create=2,show=3,update=2,signal=2,delete=1",
                          metavar="MIX", help="rolling: operation weights (default: %(default)s)")
 

@@ -114,12 +114,13 @@ class RunOptions:
     #: time under a live workload)
     mode: str = "cold"
     #: rolling mode's workload: operations at most / at least, per second, seconds at most,
-    #: and the mix of operations (``create=2,show=3,...``)
+    #: the mix of operations (``create=2,show=3,...``), and the seconds an operation may take
     workload_ops: int = 400
     workload_min_ops: int = 100
     workload_rate: float = 2.0
     workload_seconds: float = 600.0
     workload_mix: str = "create=2,show=3,update=2,signal=2,delete=1"
+    workload_op_timeout: float = 180.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -160,9 +161,10 @@ class RunOptions:
             raise UsageError("--shutdown crash cannot be combined with --mode rolling: the "
                              "rolling upgrade has no shutdown step to kill Heat in",
                              hint="drop --shutdown crash, or use --mode cold")
-        if self.workload_rate <= 0 or self.workload_ops < 1 or self.workload_seconds <= 0:
-            raise UsageError("--workload-rate, --workload-ops and --workload-seconds must be "
-                             "positive")
+        if min(self.workload_rate, self.workload_ops, self.workload_seconds,
+               self.workload_op_timeout) <= 0:
+            raise UsageError("--workload-rate, --workload-ops, --workload-seconds and "
+                             "--workload-op-timeout must be positive")
         if self.mode == "rolling":
             from grenadier.workload.generator import parse_mix
 

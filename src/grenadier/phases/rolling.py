@@ -188,7 +188,7 @@ def workload_prefix(ctx: RunContext) -> str:
 def _workload(ctx: RunContext) -> Workload:
     options = ctx.options
     limits = WorkloadLimits(max_ops=options.workload_ops, max_seconds=options.workload_seconds,
-                            rate=options.workload_rate)
+                            rate=options.workload_rate, op_timeout=options.workload_op_timeout)
     return Workload(client_factory(ctx), limits, parse_mix(options.workload_mix),
                     prefix=workload_prefix(ctx))
 

@@ -239,6 +239,34 @@ def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     assert all(r.request_ids for r in records)
 
 
+def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
+    # what a failure left (a stack a dead engine holds IN_PROGRESS) stays as it was for the
+    # report: a later update could take the stack over and finish it
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.workload import Workload, WorkloadLimits
+
+    heat = _FakeHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=80, rate=100, workers=2, op_timeout=5),
+                        {"create": 1, "update": 3, "show": 1})
+    workload.start()
+    _wait_for_records(workload, 10)
+    heat.broken = True
+    _wait_for_records(workload, 20)
+    heat.broken = False
+    _wait_for_records(workload, 50)
+    records = workload.stop()
+    failed = [r for r in records if not r.ok]
+    assert failed
+    assert any(r.ok for r in records if r.start > failed[-1].end)
+    for failure in failed:
+        later = [r.seq for r in records if r.stack == failure.stack and r.start >= failure.end]
+        assert later == [], f"#{failure.seq} {failure.op} of {failure.stack} failed, then {later}"
+
+
 def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
     import httpx
 

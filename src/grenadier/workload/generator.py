@@ -219,10 +219,10 @@ class Workload:
                 record.end, record.end_step = time.time(), self._step
                 if ref is not None:
                     self._busy.discard(ref.id)
-                if keep is not None and record.op != "delete":
+                # a stack whose operation failed is in a state nobody knows: never used again,
+                # so that a later update cannot finish (or blur) what the failure left behind
+                if keep is not None and record.ok and record.op != "delete":
                     self._idle.append(keep)
-                elif keep is not None and not record.ok:
-                    self._idle.append(keep)  # a failed delete leaves the stack
 
     def _call(self, client: HeatClient, record: OpRecord, method: str, path: str,
               **kwargs: Any) -> httpx.Response:

@@ -98,15 +98,37 @@ def _kill_leftovers(run_dir: Path) -> None:
         reap_recorded(run_dir / "services.json", timeout=5)
 
 
+#: a user's pre-upgrade test that holds the first attempt's pytest until it is killed (so
+#: that it certainly is alive for the resumed run to reap), and passes at once when resumed
+HOLD_FIRST_ATTEMPT = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.pre_upgrade
+def test_hold_the_first_attempt():
+    marker = Path(__file__).with_name("first-attempt")
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return  # the resumed attempt
+    time.sleep(600)
+"""
+
+
 def test_sigkill_during_pre_upgrade_then_resume(workdir: Path, cache_dir: Path) -> None:
     """SIGKILL cannot be caught: the services are orphaned; --resume must reap them."""
     home = workdir / "sigkill"
-    proc = _start(home, cache_dir)
-    log = _wait_for(proc, lambda: next(iter(home.glob("runs/*/logs/pytest-pre-upgrade.log")),
-                                       None), "pre-upgrade")
-    run_dir = log.parents[1]
+    tests = home / "user-tests"
+    tests.mkdir(parents=True)
+    (tests / "test_hold.py").write_text(HOLD_FIRST_ATTEMPT)
+    proc = _start(home, cache_dir, "--tests", str(tests))
+    _wait_for(proc, lambda: next(iter(tests.glob("first-attempt")), None), "pre-upgrade")
+    run_dir = next(home.glob("runs/*"))
     try:
-        time.sleep(3)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL

@@ -51,3 +51,10 @@ class UpgradeFailed(GrenadierError):
     """The upgrade under test broke something."""
 
     exit_code = ExitCode.UPGRADE_FAILED
+
+
+def describe(exc: BaseException, limit: int = 1500) -> str:
+    """An exception caught as a result (a failed operation, a remedy that did not work), as
+    reports keep it: its class and message, bounded (Heat's errors can carry whole events)."""
+    text = str(exc).strip() or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:limit]

@@ -350,3 +350,11 @@ def test_a_leftover_heat_does_not_delete_is_a_warning(
     assert warning.severity == "warning"
     assert "could not be deleted" in warning.what
     assert warning.found.startswith("StackWaitError: ")
+
+
+def test_a_caught_failure_is_kept_as_its_class_and_a_bounded_message() -> None:
+    from grenadier.errors import describe
+
+    assert describe(TimeoutError()) == "TimeoutError: TimeoutError"
+    assert describe(ValueError(" x\n")) == "ValueError: x"
+    assert len(describe(ValueError("e" * 5000))) == 1500

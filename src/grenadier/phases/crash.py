@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from grenadier.checks.api import Finding
+from grenadier.errors import describe
 from grenadier.host import write_atomic
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
@@ -107,7 +108,7 @@ def _start_all(ctx: RunContext) -> list[dict[str, str]]:
                 return _start_one(client, kind, name)
         except HEAT_FAILURES as exc:  # the kill must happen whatever Heat did here
             return {"kind": kind, "name": name, "id": "",
-                    "error": f"{exc.__class__.__name__}: {exc}"[:1500]}
+                    "error": describe(exc)}
 
     with ThreadPoolExecutor(len(KINDS), thread_name_prefix="crash") as pool:
         return list(pool.map(one, KINDS))
@@ -125,7 +126,7 @@ def start_in_flight(ctx: RunContext, result: StepResult) -> None:
         with client_factory(ctx)() as client:
             flying = in_progress(client)
     except HEAT_FAILURES as exc:
-        started.append({"kind": "list", "name": "", "id": "", "error": str(exc)[:1500]})
+        started.append({"kind": "list", "name": "", "id": "", "error": describe(exc)})
     for failed in (s for s in started if s.get("error")):
         result.findings.append(Finding(
             "crash.in-flight", "warning", f"the crash scenario could not bring its {failed['kind']}"
@@ -200,7 +201,7 @@ def _attempt(make: Callable[[], HeatClient], found: Recovery) -> Recovery:
         with make() as client:
             _remedy(client, found)
     except HEAT_FAILURES as exc:  # a remedy that does not work is the finding, not a crash
-        found.error = f"{exc.__class__.__name__}: {exc}"[:1500]
+        found.error = describe(exc)
     return found
 
 
@@ -244,7 +245,7 @@ def _delete_one(stack: dict[str, str], call: Callable[[StackRef], object]) -> No
     try:
         call(StackRef(stack["name"], stack["id"]))
     except HEAT_FAILURES as exc:  # a stack left behind is reported, the suite still runs
-        stack["error"] = f"{exc.__class__.__name__}: {exc}"[:1500]
+        stack["error"] = describe(exc)
 
 
 def recheck(ctx: RunContext, found: list[Recovery]) -> None:
@@ -322,7 +323,7 @@ def post_upgrade(ctx: RunContext) -> StepResult:
     except HEAT_FAILURES as exc:  # Heat unreachable: the suite will say more; the step fails
         failure = Finding("crash.stack-left-in-progress", "error",
                           "the stacks left IN_PROGRESS by the crash could not be listed",
-                          found=f"{exc.__class__.__name__}: {exc}"[:1500])
+                          found=describe(exc))
     result = run_phase(ctx, "post-upgrade")
     if failure is not None:
         result.findings.append(failure)

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from grenadier.errors import UsageError
+from grenadier.errors import UsageError, describe
 from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
 
 OPERATIONS = ("create", "show", "update", "signal", "delete")
@@ -213,7 +213,7 @@ class Workload:
             keep = self._run(client, record, ref)
             record.ok = True
         except Exception as exc:  # every failure is a result, never a crash of the workload
-            record.error = _describe(exc)
+            record.error = describe(exc)
         finally:
             with self._lock:
                 record.end, record.end_step = time.time(), self._step
@@ -288,7 +288,3 @@ class Workload:
             client.wait_for(ref, {"DELETE_COMPLETE"}, timeout)
         return ref
 
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip() or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:1500]

@@ -170,7 +170,7 @@ def test_external_url_to_a_running_server(kind: str, run_dir: Path, supervisor: 
 def test_fingerprint_sees_writes_and_the_checks_do_not_write(
         run_dir: Path, supervisor: Supervisor, base: Release, target: Release) -> None:
     """The rehearsal's proof that a database was not written to rests on this checksum."""
-    from grenadier.checks.db.checks import probe
+    from grenadier.checks.db.probing import probe
 
     db = make_db("postgresql", run_dir)
     db.start(supervisor)

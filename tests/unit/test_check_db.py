@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import CheckContext
-from grenadier.checks.db import checks
+from grenadier.checks.db import checks, fresh, probing
 from grenadier.errors import ExitCode, UsageError
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.host import free_port
@@ -331,13 +331,13 @@ def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pyte
 
     def probe(*_: Any, **__: Any) -> dict[str, Any]:
         if fails:
-            raise checks.ProbeFailed("probe failed")
+            raise probing.ProbeFailed("probe failed")
         return {"compare-models": {"diffs": []}, "schema": schema}
 
     monkeypatch.setattr(checks, "probe", probe)
     monkeypatch.setattr(checks, "fresh_schema", lambda _ctx: schema)
     findings = checks.check_schema_drift(ctx)
-    assert db.dropped == [checks.FRESH_DB]
+    assert db.dropped == [fresh.FRESH_DB]
     assert [f.what for f in findings] == (["schema-drift could not run"] if fails else [])
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import CheckContext, CheckRegistry
-from grenadier.checks.db import DB_CHECKS, checks, snapshot_restore_hint
+from grenadier.checks.db import DB_CHECKS, checks, probing, snapshot_restore_hint
 from grenadier.checks.db.checks import data_findings, model_findings
 from grenadier.checks.db.compare import (
     MigrationOps,
@@ -153,7 +153,7 @@ def test_migration_check_lists_revisions_and_catches_a_missing_head(
 def test_a_probe_failure_is_a_finding_not_a_crash(
         ctx: CheckContext, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any, **__: Any) -> Json:
-        raise checks.ProbeFailed("probe schema with 26.0.2: OperationalError: no such db")
+        raise probing.ProbeFailed("probe schema with 26.0.2: OperationalError: no such db")
 
     monkeypatch.setattr(checks, "probe", broken)
     (finding,) = checks.check_schema_drift(ctx)
@@ -323,7 +323,7 @@ def test_data_preserved_end_to_end_on_crafted_probe_output(
     revisions = [{**r, "path": str(script)} for r in REVISIONS]
     before = {"current": {"versions": ["88be64598c0f"]}, "schema": _schema(),
               "rows": _rows({"1": ["a", "b", "c"], "2": ["d", "e", "f"]})}
-    checks.work_dir(ctx).joinpath("rows-before.json").write_text(json.dumps(before))
+    probing.work_dir(ctx).joinpath("rows-before.json").write_text(json.dumps(before))
     after = {"heads": {"heads": ["97b2a986f922"], "revisions": revisions},
              "schema": _schema(), "rows": _rows({"1": ["a", "b", "c"]})}
 

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Protocol
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
-from grenadier.checks.db.checks import DB_CHECKS, migration_failure, probe
+from grenadier.checks.db.checks import DB_CHECKS, migration_failure
 from grenadier.checks.db.compare import Json, applied_revisions
+from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.host import free_port, safe_name, unique_dir, write_atomic
 from grenadier.phases.options import mask_password

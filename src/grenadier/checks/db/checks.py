@@ -29,13 +29,12 @@ from grenadier.checks.db.compare import (
     revision_durations,
 )
 from grenadier.checks.db.fresh import (
-    FRESH_DB,
     drop_fresh,
     fresh_schema,
     prepare_fresh_schema,
     prepared_fresh_schema,
 )
-from grenadier.checks.db.probing import COMPILE_OK, ProbeFailed, probe, work_dir
+from grenadier.checks.db.probing import COMPILE_OK, probe, work_dir
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
 from grenadier.state import RUNNER
@@ -43,8 +42,6 @@ from grenadier.state import RUNNER
 STATUS_TIMEOUT = 120.0
 #: state-store namespace of these checks (small facts only; row digests go to files)
 NAMESPACE = "db-checks"
-
-__all__ = ["FRESH_DB", "ProbeFailed", "fresh_schema", "probe", "work_dir"]  # patched or used
 
 
 def _reports_failures(name: str) -> Callable[[Callable[[CheckContext], list[Finding]]],

@@ -14,12 +14,10 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import CheckContext
-from grenadier.checks.db import checks, fresh, probing
 from grenadier.errors import ExitCode, UsageError
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.host import free_port
 from grenadier.plugins.api import Deployment
-from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases.release import Release
 from grenadier.runner.rehearsal import Rehearsal, RehearsalOptions, prepare, source_revision
 from grenadier.services import dbcopy
@@ -308,37 +306,6 @@ def test_source_revision_refuses_what_the_target_cannot_migrate(versions: list[s
     with pytest.raises(UsageError) as info:
         source_revision(_probed(versions), "26.0.2")
     assert message in info.value.one_line()
-
-
-# --- the fresh database is dropped (issue 4's loose end on --db-url servers) ---------------
-class _RecordingDb(SqliteDatabase):
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__(run_dir)
-        self.dropped: list[str] = []
-
-    def drop_database(self, database: str) -> None:
-        self.dropped.append(database)
-
-
-@pytest.mark.parametrize("fails", [False, True])
-def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               fails: bool) -> None:
-    db = _RecordingDb(tmp_path)
-    release = Release("26.0.2", "26.0.2", tmp_path / "venv", "pypi")
-    ctx = CheckContext(tmp_path, release, release, HeatProject(),
-                       Deployment(tmp_path, db, 8004), StateStore(tmp_path / "state.json"))
-    schema: dict[str, Any] = {"dialect": "sqlite", "tables": {}}
-
-    def probe(*_: Any, **__: Any) -> dict[str, Any]:
-        if fails:
-            raise probing.ProbeFailed("probe failed")
-        return {"compare-models": {"diffs": []}, "schema": schema}
-
-    monkeypatch.setattr(checks, "probe", probe)
-    monkeypatch.setattr(checks, "fresh_schema", lambda _ctx: schema)
-    findings = checks.check_schema_drift(ctx)
-    assert db.dropped == [fresh.FRESH_DB]
-    assert [f.what for f in findings] == (["schema-drift could not run"] if fails else [])
 
 
 def test_external_drop_refuses_the_users_database(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import Check, CheckContext, Finding
-from grenadier.checks.db import checks, fresh
+from grenadier.checks.db import checks, fresh, probing
 from grenadier.errors import EnvironmentProblem
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import preparing, run_checks, side_by_side
@@ -77,6 +77,25 @@ def _ctx(tmp_path: Path, version: str = "27.0.1") -> CheckContext:
     return CheckContext(tmp_path, release, release, HeatProject(),
                         Deployment(tmp_path, _RecordingDb(tmp_path), 8004),
                         StateStore(tmp_path / "state.json"))
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               fails: bool) -> None:
+    # issue 4's loose end: on a --db-url server it would stay behind
+    ctx = _ctx(tmp_path)
+    schema: dict[str, Any] = {"dialect": "sqlite", "tables": {}}
+
+    def probe(*_: Any, **__: Any) -> dict[str, Any]:
+        if fails:
+            raise probing.ProbeFailed("probe failed")
+        return {"compare-models": {"diffs": []}, "schema": schema}
+
+    monkeypatch.setattr(checks, "probe", probe)
+    monkeypatch.setattr(checks, "fresh_schema", lambda _ctx: schema)
+    findings = checks.check_schema_drift(ctx)
+    assert ctx.deployment.db.dropped == [fresh.FRESH_DB]  # type: ignore[attr-defined]
+    assert [f.what for f in findings] == (["schema-drift could not run"] if fails else [])
 
 
 def test_a_prepared_fresh_schema_is_used_and_its_database_dropped(

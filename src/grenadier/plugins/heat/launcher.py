@@ -1,4 +1,5 @@
 # mypy: disable-error-code="import-not-found"
+# ruff: noqa: E402  (imports follow the monkey-patching that an eventlet-only release needs)
 """Heat's engine and REST API in ONE process (openstack-heat 25, 26, 27); stdlib + Heat/oslo only.
 
     <release-venv>/bin/python launcher.py --config-file heat.conf [--config-file extra.conf]
@@ -12,6 +13,29 @@ Ready when `GET http://127.0.0.1:<[heat_api] bind_port>/` answers (300, versions
 """
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def _eventlet_only() -> bool:
+    """Whether this release's oslo.service has no threading backend (2025.1 and older).
+
+    Heat 24's heat-engine then monkey-patches with eventlet before anything else is imported;
+    so must this process, or the engine's green threads never run beside our real ones.
+    Found by looking at the files: importing oslo.service would be too late to patch.
+    """
+    spec = importlib.util.find_spec("oslo_service")
+    places = spec.submodule_search_locations if spec is not None else None
+    return bool(places) and not any(Path(p, "backend", name).exists()
+                                    for p in places for name in ("_threading", "threading"))
+
+
+EVENTLET_ONLY = _eventlet_only()
+if EVENTLET_ONLY and __name__ == "__main__":
+    import eventlet
+
+    eventlet.monkey_patch()
 
 import contextlib
 import logging as stdlib_logging
@@ -44,13 +68,14 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 # heat-engine (25-27) selects oslo.service's threading backend before importing oslo.service:
 # its default is eventlet, which nothing has monkey-patched here.
-with contextlib.suppress(ImportError):  # an older oslo.service has no backends to choose
-    from oslo_service import backend as _backend
+if not EVENTLET_ONLY:
+    with contextlib.suppress(ImportError):  # an older oslo.service has no backends to choose
+        from oslo_service import backend as _backend
 
-    _backend.init_backend(_backend.BackendType.THREADING)
+        _backend.init_backend(_backend.BackendType.THREADING)
 
-from oslo_config import cfg  # noqa: E402 (after the backend choice)
-from oslo_log import log as logging  # noqa: E402
+from oslo_config import cfg  # after the backend choice
+from oslo_log import log as logging
 
 CONF = cfg.CONF
 LOG = logging.getLogger("grenadier.launcher")
@@ -133,7 +158,10 @@ class _StartupFailed(Exception):
 def _parse_config() -> str:
     """Register our options, parse the command line as heat-engine does; the release string."""
     logging.register_options(CONF)
-    # A release that defined them itself would raise DuplicateOptError: keep its definition.
+    # Heat 24 still has heat-api, whose [heat_api] options its heat.common.wsgi registers on
+    # import: import it first, and keep the release's own definition of the options.
+    from heat.common import config  # noqa: F401 (registers the release's options)
+
     with contextlib.suppress(cfg.DuplicateOptError):
         CONF.register_opts(_API_OPTS, group="heat_api")
     from heat import version

@@ -26,7 +26,7 @@ def _eventlet_only() -> bool:
     Found by looking at the files: importing oslo.service would be too late to patch.
     """
     spec = importlib.util.find_spec("oslo_service")
-    places = spec.submodule_search_locations if spec is not None else None
+    places = (spec.submodule_search_locations if spec is not None else None) or []
     return bool(places) and not any(Path(p, "backend", name).exists()
                                     for p in places for name in ("_threading", "threading"))
 

@@ -10,27 +10,18 @@ import configparser
 import json
 import socket
 import threading
-import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from packaging.requirements import Requirement
-from packaging.version import Version
 
 from grenadier.cli.main import build_parser
-from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.errors import UsageError
 from grenadier.execute import Outcome
 from grenadier.phases.options import RunOptions
 from grenadier.plugins.heat import conf
-from grenadier.releases import ReleaseCache, parse_spec
-from grenadier.releases.cache import MARKER, read_marker
-from grenadier.releases.installer import DRIVERS, Installer
-from grenadier.releases.spec import PACKAGE
-from grenadier.releases.tools import Tool, ensure_tool, parse_pinned
+from grenadier.releases.tools import Tool
 from grenadier.services import ServiceSpec
 from grenadier.services import keystone as ks
 from grenadier.services.rabbitmq import ExternalBus, RabbitMQ, amqp_answers
@@ -93,12 +84,6 @@ def test_cli_split_without_bus_is_one_error_line(cli: CliRunner, tmp_path: Path)
                  str(tmp_path / "w"), "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 2
     assert "needs a message bus" in one_error_line(result)
-
-
-def test_tool_requirements_must_pin_a_version() -> None:
-    assert parse_pinned("keystone==30.0.0") == ("keystone", "30.0.0")
-    with pytest.raises(UsageError):
-        parse_pinned("keystone>=30")
 
 
 # -- heat.conf -------------------------------------------------------------------------------
@@ -366,121 +351,3 @@ def test_keystone_bootstrap_runs_once_per_run(tmp_path: Path,
     keystone.bootstrap(tool)  # a resumed run: the config is rewritten, nothing is run again
     assert [cmd[2] for cmd in commands] == ["bootstrap"]
     assert (tmp_path / "keystone" / "keystone.conf").read_text() == keystone.conf_text()
-
-
-# -- the release and tool cache ----------------------------------------------------------------
-
-
-class FakeIndex(Installer):
-    """A package index and installer in memory: counts what it is asked."""
-
-    name = "fake"
-
-    def __init__(self, *, offline: bool = False, broken: bool = False,
-                 delay: float = 0.0) -> None:
-        self.versions = [Version(v) for v in ("25.0.0", "26.0.2", "27.0.1")]
-        self.offline, self.broken, self.delay = offline, broken, delay
-        self.resolved: list[str] = []
-        self.installed: list[list[str]] = []
-        self._lock = threading.Lock()
-
-    def resolve(self, requirement: str, log: Path | None) -> Version:
-        with self._lock:
-            self.resolved.append(requirement)
-        if self.offline:
-            raise EnvironmentProblem("the package index is unreachable")
-        time.sleep(self.delay)
-        spec = Requirement(requirement).specifier
-        return max(v for v in self.versions if spec.contains(v))
-
-    def create_venv(self, venv: Path, log: Path | None) -> None:
-        (venv / "bin").mkdir(parents=True)
-        (venv / "bin" / "python").write_text("")
-
-    def install(self, venv: Path, packages: Sequence[str], log: Path | None,
-                env: Mapping[str, str]) -> None:
-        with self._lock:
-            self.installed.append(list(packages))
-        if self.broken:
-            raise EnvironmentProblem("installing failed")
-        for package in packages:
-            name, _, version = package.partition("==")
-            if name == PACKAGE:
-                site = venv / "lib" / "python3.11" / "site-packages"
-                (site / f"openstack_heat-{version}.dist-info").mkdir(parents=True)
-
-    def freeze(self, venv: Path) -> str:
-        return ""
-
-
-def test_pinned_release_in_the_cache_is_used_without_asking_the_index(tmp_path: Path) -> None:
-    index = FakeIndex()
-    first = ReleaseCache(tmp_path, index).ensure(parse_spec("26.0.2"))
-    assert index.resolved == [f"{PACKAGE}==26.0.2"]
-    assert index.installed == [[f"{PACKAGE}==26.0.2", *DRIVERS]]
-    # a later run, with the index unreachable: the cached venv is all it needs
-    offline = FakeIndex(offline=True)
-    again = ReleaseCache(tmp_path, offline).ensure(parse_spec("openstack-heat==26.0.2"))
-    assert again == first
-    assert (again.version, again.kind, again.python) == ("26.0.2", "pypi",
-                                                         first.venv / "bin" / "python")
-    assert (offline.resolved, offline.installed) == ([], [])
-    # a pinned version that is not cached does ask (and an unreachable index is an error)
-    with pytest.raises(EnvironmentProblem, match="unreachable"):
-        ReleaseCache(tmp_path, offline).ensure(parse_spec("27.0.1"))
-    assert offline.resolved == [f"{PACKAGE}==27.0.1"]
-
-
-def test_half_installed_pinned_release_is_resolved_and_rebuilt(tmp_path: Path) -> None:
-    index = FakeIndex()
-    release = ReleaseCache(tmp_path, index).ensure(parse_spec("26.0.2"))
-    (release.venv / MARKER).unlink()
-    (release.venv / "leftover").write_text("")
-    index.resolved.clear()
-    again = ReleaseCache(tmp_path, index).ensure(parse_spec("26.0.2"))
-    assert index.resolved == [f"{PACKAGE}==26.0.2"]
-    assert len(index.installed) == 2
-    assert not (again.venv / "leftover").exists()
-    assert read_marker(again.venv) is not None
-
-
-def test_latest_and_latest_1_ask_the_index_for_the_newest_once(tmp_path: Path) -> None:
-    index = FakeIndex(delay=0.05)  # both threads are resolving at the same time
-    cache = ReleaseCache(tmp_path, index)
-    with ThreadPoolExecutor(2) as pool:
-        releases = list(pool.map(cache.ensure, [parse_spec("latest"), parse_spec("latest-1")]))
-    assert [r.version for r in releases] == ["27.0.1", "26.0.2"]
-    assert sorted(index.resolved) == [PACKAGE, f"{PACKAGE}<27"]
-    assert cache.ensure(parse_spec("latest")) == releases[0]
-    assert sorted(index.resolved) == [PACKAGE, f"{PACKAGE}<27"]  # remembered by this cache
-    assert len(index.installed) == 2
-
-
-def test_tool_is_installed_once_by_the_release_cache(tmp_path: Path) -> None:
-    index = FakeIndex()
-    cache = ReleaseCache(tmp_path, index)
-    tool = ensure_tool(cache, "keystone==30.0.0")
-    assert tool == ensure_tool(ReleaseCache(tmp_path, index), "keystone==30.0.0")
-    assert index.installed == [["keystone==30.0.0"]]
-    assert index.resolved == []  # a tool is pinned: never resolved
-    assert tool.venv == tmp_path / "tools" / f"keystone-30.0.0-{cache.py_tag}"
-    assert tool.python == tool.venv / "bin" / "python"
-    assert tool.bin("python") == tool.python
-    with pytest.raises(EnvironmentProblem, match="keystone-manage is not installed"):
-        tool.bin("keystone-manage")
-    marker = read_marker(tool.venv) or {}
-    assert {k: marker.get(k) for k in ("kind", "source", "version", "installer")} == {
-        "kind": "tool", "source": "keystone==30.0.0", "version": "30.0.0", "installer": "fake"}
-    # other extra packages make another install, in place of the first
-    ensure_tool(cache, "keystone==30.0.0", extra=["python-memcached"])
-    assert index.installed[-1] == ["keystone==30.0.0", "python-memcached"]
-
-
-def test_failed_install_leaves_no_venv(tmp_path: Path) -> None:
-    cache = ReleaseCache(tmp_path, FakeIndex(broken=True))
-    with pytest.raises(EnvironmentProblem, match="installing failed"):
-        ensure_tool(cache, "keystone==30.0.0")
-    with pytest.raises(EnvironmentProblem, match="installing failed"):
-        cache.ensure(parse_spec("26.0.2"))
-    assert not (tmp_path / "tools" / f"keystone-30.0.0-{cache.py_tag}").exists()
-    assert [p.name for p in (tmp_path / "releases").iterdir() if p.is_dir()] == []

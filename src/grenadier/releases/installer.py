@@ -10,13 +10,19 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from grenadier.errors import UsageError
+from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.execute import ExecuteRequest, Outcome, run
 from grenadier.releases.spec import PACKAGE
 
 #: drivers every release venv gets, so that Heat can reach any supported database
 DRIVERS = ("psycopg2-binary", "PyMySQL")
 INSTALL_TIMEOUT = 900.0
+#: what uv says when the requirements and constraints have no common solution
+_NO_SOLUTION = "No solution found"
+
+
+class Unresolvable(EnvironmentProblem):
+    """The packages cannot be installed together with the constraints given."""
 
 
 class Installer(ABC):
@@ -33,8 +39,16 @@ class Installer(ABC):
 
     @abstractmethod
     def install(
-        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str]
-    ) -> None: ...
+        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str],
+        options: Sequence[str] = (),
+    ) -> None:
+        """Install ``packages`` with installer ``options`` (``-c FILE``, ``-r FILE``,
+        ``--exclude-newer DATE``); :class:`Unresolvable` when they have no solution."""
+
+    def index_url(self) -> str:
+        """The package index this installer reads (as it reports it: grenadier names none)."""
+        raise EnvironmentProblem(f"{self.name} cannot tell which package index it reads",
+                                 hint="install uv, or give --constraints SERIES, FILE or none")
 
     @abstractmethod
     def freeze(self, venv: Path) -> str: ...
@@ -76,14 +90,25 @@ class UvInstaller(Installer):
         run(ExecuteRequest(cmd, timeout=300, log=log)).assert_success(f"creating venv {venv}")
 
     def install(
-        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str]
+        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str],
+        options: Sequence[str] = (),
     ) -> None:
         # No --compile-bytecode: it costs ~1 min per venv; Python writes the .pyc files of
         # what Heat really imports on its first start, and later runs reuse them.
-        cmd = [self.uv, "pip", "install", "--python", str(venv / "bin" / "python"), *packages]
-        run(ExecuteRequest(cmd, timeout=INSTALL_TIMEOUT, log=log, env=env)).assert_success(
-            f"installing {' '.join(packages)}"
-        )
+        cmd = [self.uv, "pip", "install", "--python", str(venv / "bin" / "python"), *options,
+               *packages]
+        _installed(run(ExecuteRequest(cmd, timeout=INSTALL_TIMEOUT, log=log, env=env)),
+                   packages)
+
+    def index_url(self) -> str:
+        cmd = [self.uv, "pip", "compile", "-", "--no-deps", "--no-header", "--emit-index-url",
+               "-q"]
+        outcome = run(ExecuteRequest(cmd, stdin="pip\n", timeout=120))
+        outcome.assert_success("asking uv for its package index")
+        for line in outcome.out.splitlines():
+            if line.startswith("--index-url "):
+                return line.split(None, 1)[1].strip()
+        return super().index_url()
 
     def freeze(self, venv: Path) -> str:
         cmd = [self.uv, "pip", "freeze", "--python", str(venv / "bin" / "python")]
@@ -113,16 +138,29 @@ class PipInstaller(Installer):
         run(ExecuteRequest(cmd, timeout=300, log=log)).assert_success(f"creating venv {venv}")
 
     def install(
-        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str]
+        self, venv: Path, packages: Sequence[str], log: Path | None, env: Mapping[str, str],
+        options: Sequence[str] = (),
     ) -> None:
-        cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *packages]
-        run(ExecuteRequest(cmd, timeout=INSTALL_TIMEOUT, log=log, env=env)).assert_success(
-            f"installing {' '.join(packages)}"
-        )
+        if "--exclude-newer" in options:
+            raise EnvironmentProblem("pip cannot resolve as of a date (uv can)",
+                                     hint="install uv, or give --constraints SERIES or FILE")
+        cmd = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *options, *packages]
+        _installed(run(ExecuteRequest(cmd, timeout=INSTALL_TIMEOUT, log=log, env=env)),
+                   packages)
 
     def freeze(self, venv: Path) -> str:
         cmd = [str(venv / "bin" / "python"), "-m", "pip", "freeze"]
         return run(ExecuteRequest(cmd, timeout=120)).assert_success("pip freeze").out
+
+
+def _installed(outcome: Outcome, packages: Sequence[str]) -> None:
+    what = f"installing {' '.join(packages)}"
+    if not outcome.ok and not outcome.timed_out and (
+            _NO_SOLUTION in outcome.err or "ResolutionImpossible" in outcome.err):
+        raise Unresolvable(f"{what}: no versions satisfy the requirements and constraints "
+                           f"together ({outcome.last_error_line()})",
+                           hint=f"full output in {outcome.request.log}")
+    outcome.assert_success(what)
 
 
 def find_installer() -> Installer:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from grenadier.errors import EnvironmentProblem
 
@@ -38,6 +39,8 @@ class Release(CachedVenv):
     venv: Path
     kind: str
     source: str = ""
+    #: how its libraries were chosen (``constraints.Environment.to_dict``)
+    environment: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def major(self) -> int:
@@ -55,11 +58,11 @@ class Release(CachedVenv):
         """Heat's own code, installed in the venv: read it, never import it here."""
         return self.site_packages / "heat"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "version": self.version, "venv": str(self.venv),
-                "kind": self.kind, "source": self.source}
+                "kind": self.kind, "source": self.source, "environment": self.environment}
 
     @classmethod
-    def from_dict(cls, data: dict[str, str]) -> Release:
+    def from_dict(cls, data: dict[str, Any]) -> Release:
         return cls(data["label"], data["version"], Path(data["venv"]), data["kind"],
-                   data.get("source", ""))
+                   data.get("source", ""), dict(data.get("environment") or {}))

@@ -11,6 +11,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from grenadier.errors import UsageError
+from grenadier.execute import ExecuteRequest, run
 
 PACKAGE = "openstack-heat"
 _LATEST = re.compile(r"^latest(?:-(?P<back>\d+))?$")
@@ -52,6 +53,47 @@ def check_heat_tree(path: Path) -> None:
             f"{path} is not a Heat source tree (expected setup.cfg naming {PACKAGE} and heat/)",
             hint="give a Heat git checkout or an unpacked openstack-heat sdist",
         )
+
+
+def tree_version(path: Path) -> str | None:
+    """The version a Heat source tree installs as: its sdist's PKG-INFO, else the newest tag
+    git describes (as pbr computes it); None when the tree says neither."""
+    pkg_info = path / "PKG-INFO"
+    if pkg_info.is_file():
+        for line in pkg_info.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("Version:"):
+                return _version_or_none(line.split(":", 1)[1].strip())
+    if (path / ".git").exists():
+        outcome = run(ExecuteRequest(["git", "-C", str(path), "describe", "--tags", "--abbrev=0"],
+                                     timeout=30))
+        if outcome.ok:
+            return _version_or_none(outcome.out.strip())
+    return None
+
+
+def _version_or_none(text: str) -> str | None:
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return None
+
+
+def spec_in_freeze(path: Path) -> str:
+    """The release a ``pip freeze`` installed: ``openstack-heat==27.0.1`` gives ``27.0.1``, a
+    source tree (``openstack-heat @ file:///tree``) its path."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}",
+                         hint="give a run directory whose install step passed") from exc
+    for line in lines:
+        name, _, rest = line.partition("==")
+        if name.strip().lower() == PACKAGE and rest.strip():
+            return rest.strip()
+        name, _, url = line.partition(" @ ")
+        if name.strip().lower() == PACKAGE and url.strip().startswith("file://"):
+            return url.strip().removeprefix("file://")
+    raise UsageError(f"{path} installs no {PACKAGE}", hint="give a grenadier run directory")
 
 
 def parse_spec(text: str) -> ReleaseSpec:

@@ -14,8 +14,11 @@ class ExitCode(IntEnum):
     UPGRADE_FAILED = 1
     #: Bad input: an unknown release, option, step or check name; a bad path.
     USAGE = 2
-    #: The environment stopped the run: a port taken, a DB unreachable, an install failed.
+    #: The environment stopped the run: a port taken, a DB unreachable, an install failed, or
+    #: the base release failed before anything was upgraded.
     ENVIRONMENT = 3
+    #: grenadier itself failed (a bug; its traceback is shown): the upgrade's verdict is unknown.
+    BUG = 4
     #: Interrupted by the user (SIGINT / Ctrl-C) or SIGTERM.
     INTERRUPTED = 130
 

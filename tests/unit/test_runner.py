@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from grenadier.errors import EnvironmentProblem, ExitCode
+from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.phases.options import RunOptions
 from grenadier.phases.result import Status, StepResult
+from grenadier.releases import Release
 from grenadier.runner import runner as runner_module
 from grenadier.runner.runner import Runner
 from grenadier.services import Supervisor
@@ -49,7 +51,7 @@ def test_a_bug_in_a_step_is_recorded_and_teardown_still_runs(
     runner = _runner(tmp_path, monkeypatch, broken)
     code = runner.run(["install", "setup-base"])
     assert isinstance(runner.bug, ValueError)
-    assert code == ExitCode.UPGRADE_FAILED
+    assert code == ExitCode.BUG  # never read as "the upgrade broke"
     assert {n: r.status for n, r in runner.results.items()} == {
         "install": Status.ERROR, "teardown": Status.PASSED}
     assert runner.results["install"].messages == ["internal error: ValueError('a bug')"]
@@ -73,3 +75,43 @@ def test_corrupt_recorded_results_are_a_clear_error(tmp_path: Path) -> None:
     store.save("runner", "results", {"install": {"status": "weird"}})
     with pytest.raises(EnvironmentProblem, match="recorded step results are corrupt"):
         Runner(FakeContext(tmp_path), Recorder())  # type: ignore[arg-type]
+
+
+class _FailingDbSync:
+    """A project whose db_sync fails, as a base release that cannot create its schema."""
+
+    def configure(self, release: object, deployment: object) -> list[Path]:
+        return []
+
+    def db_sync(self, release: object, deployment: object) -> Outcome:
+        request = ExecuteRequest(["heat-manage", "db_sync"])
+        return Outcome(request, 1, "", "ImportError: Backend class not found", 0.0, 1.0)
+
+
+def test_a_base_whose_db_sync_fails_is_the_environment_not_the_upgrade(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = FakeContext(tmp_path)
+    ctx.release = lambda role: Release("26.0.2", "26.0.2", tmp_path, "pypi")  # type: ignore[attr-defined]
+    ctx.require_db = lambda: None  # type: ignore[attr-defined]
+    ctx.project = _FailingDbSync()  # type: ignore[attr-defined]
+    ctx.deployment = None  # type: ignore[attr-defined]
+    monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "teardown",
+                        lambda ctx: StepResult("teardown", Status.PASSED))
+    runner = Runner(ctx, Recorder())  # type: ignore[arg-type]
+    assert runner.run(["setup-base", "smoke-base"]) == ExitCode.ENVIRONMENT
+    assert runner.base_failed()
+    assert runner.results["setup-base"].messages == [
+        "the base release does not work here: its db_sync (26.0.2) failed (exit 1): "
+        "ImportError: Backend class not found"]
+
+
+@pytest.mark.parametrize(("step", "code"), [
+    ("smoke-base", ExitCode.ENVIRONMENT), ("pre-upgrade", ExitCode.ENVIRONMENT),
+    ("smoke-target", ExitCode.UPGRADE_FAILED), ("post-upgrade", ExitCode.UPGRADE_FAILED)])
+def test_a_failed_step_blames_the_base_only_before_the_upgrade(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, code: ExitCode) -> None:
+    monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step,
+                        lambda ctx: StepResult(step, Status.FAILED))
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    assert runner.run(["install", step]) == code

@@ -6,10 +6,12 @@ import argparse
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from types import FrameType
 
 from grenadier import __version__
+from grenadier.cli.arguments import add_constraints
 from grenadier.errors import ExitCode, GrenadierError
 from grenadier.phases.options import (
     AUTHS,
@@ -38,10 +40,10 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     # no abbreviations: `--ba` in a matrix path's extra arguments must not become --base
     run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it",
                          allow_abbrev=False)
-    run.add_argument("--base", default="latest-1",
+    run.add_argument("--base",
                      help="base release: 26.0.2, openstack-heat==26.0.2, latest, latest-1, "
                           "or a Heat source tree (default: latest-1)")
-    run.add_argument("--target", default="latest", help="target release (default: latest)")
+    run.add_argument("--target", help="target release (default: latest)")
     run.add_argument("--db", choices=DATABASES, default="postgresql",
                      help="database backend (default: embedded postgresql)")
     run.add_argument("--db-url", help="use an existing PostgreSQL/MySQL server at this URL")
@@ -55,6 +57,10 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
                      help="stop Heat gracefully or kill it (crash scenario)")
     run.add_argument("--workdir", default=".grenadier", help="where run directories go")
     run.add_argument("--cache-dir", help="release cache (default: $GRENADIER_CACHE or user cache)")
+    add_constraints(run)
+    run.add_argument("--environment-from", metavar="RUN_DIR",
+                     help="rebuild exactly the release venvs of an earlier run from its "
+                          "releases/*-freeze.txt (base and target are that run's)")
     run.add_argument("--port", type=int, help="Heat API port on 127.0.0.1 (default: a free one)")
     run.add_argument("--tests", action="append", default=[], metavar="DIR",
                      help="add your own upgrade tests (repeatable)")
@@ -152,3 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         reporter.console.print("grenadier: interrupted", markup=False)
         return int(ExitCode.INTERRUPTED)
+    except Exception:
+        # a bug: its traceback, and an exit code no one can read as the upgrade's verdict
+        traceback.print_exc()
+        reporter.console.print("grenadier: internal error (a bug in grenadier; the traceback "
+                               f"is above): exit {int(ExitCode.BUG)}", markup=False,
+                               highlight=False)
+        return int(ExitCode.BUG)

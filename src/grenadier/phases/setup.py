@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grenadier.errors import UpgradeFailed
+from grenadier.errors import EnvironmentProblem
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
 from grenadier.state import RUNNER
@@ -16,7 +16,9 @@ def setup_base(ctx: RunContext) -> StepResult:
     files = ctx.project.configure(base, ctx.deployment)
     result.messages.append(f"config: {', '.join(str(f) for f in files)}")
     outcome = ctx.project.db_sync(base, ctx.deployment)
-    outcome.assert_success(f"db_sync of the base release {base.label}", error=UpgradeFailed)
+    # nothing is upgraded yet: a base that cannot create its schema is not the upgrade's fault
+    outcome.assert_success(f"the base release does not work here: its db_sync ({base.label})",
+                           error=EnvironmentProblem)
     result.messages.append(f"db_sync {base.label}: {outcome.duration:.1f} s")
     ctx.start_project("base")
     svc = ctx.supervisor.running()[-1]

@@ -40,6 +40,7 @@ from grenadier.phases.upgrade import run_checks
 from grenadier.plugins.api import Deployment
 from grenadier.plugins.manager import get_project, plugin_manager
 from grenadier.releases import Release, ReleaseCache, parse_spec
+from grenadier.releases.constraints import check_choice, described
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
 from grenadier.runner.runner import Reporter as StepReporter
@@ -53,7 +54,8 @@ DUMP_TIMEOUT = LOAD_TIMEOUT = 1800.0
 VERDICTS = {ExitCode.OK: "the copy upgraded cleanly",
             ExitCode.UPGRADE_FAILED: "the upgrade of the copy BROKE something",
             ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
-            ExitCode.INTERRUPTED: "interrupted"}
+            ExitCode.INTERRUPTED: "interrupted",
+            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 class Reporter(StepReporter, Protocol):
@@ -68,10 +70,12 @@ class RehearsalOptions:
     cache_dir: Path | None = None
     checks: tuple[str, ...] = ()
     skip_checks: tuple[str, ...] = ()
+    #: how the target's venv gets its libraries (``--constraints``)
+    constraints: str = "auto"
 
     def shown(self) -> dict[str, object]:
         """The options as reports show them: a password in the URL masked."""
-        return {"target": self.target,
+        return {"target": self.target, "constraints": mask_password(self.constraints),
                 "db_url": mask_password(self.source.url) if self.source.url else None,
                 "db_dump": str(self.source.dump) if self.source.dump else None,
                 "checks": list(self.checks), "skip_checks": list(self.skip_checks)}
@@ -88,6 +92,7 @@ def prepare(options: RehearsalOptions) -> tuple[str, list[Check]]:
     """Everything that needs no server and no release, checked before a run directory
     exists: the spec, the source's kind, the check names. Bad input is one line."""
     parse_spec(options.target)
+    check_choice(options.constraints)
     if options.cache_dir is not None and options.cache_dir.exists() \
             and not options.cache_dir.is_dir():
         raise UsageError(f"--cache-dir {options.cache_dir} is not a directory")
@@ -143,7 +148,7 @@ class Rehearsal:
     def run(self) -> ExitCode:
         """Run the steps; the private instance is stopped and the reports written always."""
         verdict = "internal error (a bug in grenadier)"
-        code = ExitCode.ENVIRONMENT
+        code = ExitCode.BUG
         try:
             steps: list[tuple[str, Callable[[StepResult], None]]] = [
                 # the source first: a typo in --db-url fails in a second, not after an install
@@ -194,12 +199,15 @@ class Rehearsal:
         return result
 
     def _install(self, result: StepResult) -> None:
-        cache = ReleaseCache(self.options.cache_dir)
+        cache = ReleaseCache(self.options.cache_dir, constraints=self.options.constraints)
         target = cache.ensure(parse_spec(self.options.target),
                               log=self.run_dir / "logs" / "install-target.log")
         self.target = target
         write_atomic(self.run_dir / "releases" / "target-freeze.txt", cache.freeze(target))
-        result.messages.append(f"target {target.label} in {target.venv}")
+        environment = described(target.environment)
+        result.messages.append(f"target {target.label} in {target.venv}, built with "
+                               f"{environment}")
+        self.reporter.say(f"target {target.label}: {environment}")
 
     def _copy(self, result: StepResult) -> None:
         source = self.options.source

@@ -10,6 +10,7 @@ from grenadier.errors import ExitCode, GrenadierError
 from grenadier.phases.context import RunContext
 from grenadier.phases.crash import post_upgrade
 from grenadier.phases.install import install
+from grenadier.phases.options import BASE_STEPS
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import rolling_upgrade
 from grenadier.phases.save_state import save_state
@@ -137,7 +138,15 @@ class Runner:
         return self.verdict()
 
     def verdict(self) -> ExitCode:
+        if self.bug is not None:
+            return ExitCode.BUG
         if self.exit_code != ExitCode.OK:
             return self.exit_code
         failed = [r for r in self.results.values() if not r.status.ok]
+        if any(r.name in BASE_STEPS for r in failed):
+            return ExitCode.ENVIRONMENT  # nothing was upgraded yet
         return ExitCode.UPGRADE_FAILED if failed else ExitCode.OK
+
+    def base_failed(self) -> bool:
+        """Whether the run ended because the base release did not work (before the upgrade)."""
+        return any(not r.status.ok for r in self.results.values() if r.name in BASE_STEPS)

@@ -215,7 +215,7 @@ def instrumented_main(timings: Path, argv: list[str]) -> int:
     patch(postgres.EmbeddedPostgres, "snapshot", "postgresql snapshot (pg_dump)")
     patch(Supervisor, "start", lambda self, spec: f"start {spec.name}")
     patch(Supervisor, "stop", lambda self, name, **kw: f"stop {name}")
-    patch(ReleaseCache, "ensure", lambda self, spec, log=None: f"release ensure {spec.text}")
+    patch(ReleaseCache, "ensure", lambda self, spec, log=None, **kw: f"release ensure {spec.text}")
     patch(ReleaseCache, "freeze", lambda self, release: f"pip freeze {release.version}")
     patch(impact.ImpactJob, "_build", "impact report build (background)")
     patch(impact.ImpactJob, "join", "impact report join (teardown waits)")

@@ -18,6 +18,8 @@ from grenadier.releases import Release, ReleaseCache, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE, TARGET, OLDEST = "26.0.2", "27.0.1", "25.0.2"
+#: the supported skip-level (SLURP) base for BASE: 2025.1 -> 2026.1
+SLURP = "24.1.1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,8 +2,8 @@
 
 CI time: both paths of the matrix run the full built-in suite side by side, about as long as
 one run (about 100 s on 2 cores, measured by benchmarks/matrix.py); two paths are enough to
-prove isolation (ports, databases, run directories, the shared cache), and both release
-pairs are the ones the other end-to-end tests already install. The round trip runs the
+prove isolation (ports, databases, run directories, the shared cache). The second path is the
+supported skip-level (SLURP) upgrade, 2025.1 -> 2026.1: Heat 24 -> 26. The round trip runs the
 exported resources.sh, shutdown.sh and upgrade.sh against one real run (about 2 min).
 
 The commands are called in-process (``matrix_command``, ``export_command``); every upgrade
@@ -34,7 +34,7 @@ from grenadier.exporters.grenade import READ_ONLY_TESTS
 from grenadier.matrix.results import MATRIX_JSON, SUMMARY_MD
 from grenadier.phases.options import STEPS
 from grenadier.state import StateStore
-from tests.e2e.conftest import BASE, OLDEST, TARGET, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, SLURP, TARGET, Run, grenadier, heat_processes
 
 
 def command(module: object, name: str, argv: list[str]) -> tuple[int, str]:
@@ -50,7 +50,7 @@ def command(module: object, name: str, argv: list[str]) -> tuple[int, str]:
 
 def test_two_paths_in_parallel(workdir: Path, cache_dir: Path) -> None:
     code, out = command(matrix_cmd, "matrix_command", [
-        "matrix", "--path", f"{BASE}:{TARGET}", "--path", f"{OLDEST}:{BASE}", "--jobs", "2",
+        "matrix", "--path", f"{BASE}:{TARGET}", "--path", f"{SLURP}:{BASE}", "--jobs", "2",
         "--workdir", str(workdir / "matrix"), "--cache-dir", str(cache_dir)])
     assert code == 0, out[-5000:]
     assert "grenadier matrix: all paths passed" in out
@@ -60,7 +60,7 @@ def test_two_paths_in_parallel(workdir: Path, cache_dir: Path) -> None:
     # each run was given the release installed up front, pinned
     assert [p["releases"] for p in data["paths"]] == [
         {"base": f"openstack-heat=={BASE}", "target": f"openstack-heat=={TARGET}"},
-        {"base": f"openstack-heat=={OLDEST}", "target": f"openstack-heat=={BASE}"}]
+        {"base": f"openstack-heat=={SLURP}", "target": f"openstack-heat=={BASE}"}]
     assert (folder / SUMMARY_MD).read_text().count("| passed |") == 2
     run_dirs = [Path(p["run_dir"]) for p in data["paths"]]
     assert len(set(run_dirs)) == 2

@@ -199,3 +199,33 @@ def test_workload_bounds_must_be_positive(cli: CliRunner, tmp_path: Path, flag: 
     assert result.returncode == 2
     assert "--workload-op-timeout must be positive" in one_error_line(result)
     assert _runs(tmp_path / "w") == []
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--constraints", "2024.2"], "no upper-constraints shipped for that series"),
+    (["--constraints", "no-such.txt"], "not a series, a file or a URL"),
+    (["--environment-from", "no-such-run"], "not a run directory with releases/"),
+])
+def test_bad_environment_choices(cli: CliRunner, tmp_path: Path, args: list[str],
+                                 words: str) -> None:
+    result = cli("run", *args, "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert words in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
+def test_a_replayed_environment_names_its_own_releases(cli: CliRunner, tmp_path: Path) -> None:
+    earlier = tmp_path / "earlier"
+    (earlier / "releases").mkdir(parents=True)
+    for role, version in (("base", "26.0.2"), ("target", "27.0.1")):
+        (earlier / "releases" / f"{role}-freeze.txt").write_text(
+            f"cryptography==43.0.3\nopenstack-heat=={version}\n")
+    result = cli("run", "--environment-from", str(earlier), "--base", "25.0.2",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--base cannot be combined with --environment-from" in one_error_line(result)
+    result = cli("run", "--environment-from", str(earlier), "--constraints", "2026.1",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--constraints cannot be combined with --environment-from" in one_error_line(result)
+    assert _runs(tmp_path / "w") == []

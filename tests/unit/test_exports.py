@@ -240,7 +240,7 @@ def test_github_workflow(tmp_path: Path) -> None:
 def test_default_paths_are_the_reference_matrix(tmp_path: Path) -> None:
     code, out = export(tmp_path, "github")
     assert code == 0
-    assert "25.0.2:26.0.2:postgresql, 26.0.2:27.0.1:postgresql, 25.0.2:27.0.1:postgresql" in out
+    assert "25.0.2:26.0.2:postgresql, 26.0.2:27.0.1:postgresql, 24.1.1:26.0.2:postgresql" in out
     # grenade upgrades one path: the first reference one
     code, out = export(tmp_path, "grenade")
     assert code == 0
@@ -341,3 +341,22 @@ def test_write_cannot_write(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write"):
         write(blocker, [ExportFile("a/b", "x")])
+
+
+def test_constraints_reach_the_matrix_on_the_ci_node(tmp_path: Path) -> None:
+    assert export(tmp_path / "z", "zuul", "--constraints", "2026.1")[0] == 0
+    job = load(tmp_path / "z" / ".zuul.d" / "grenadier.yaml")[0]["job"]
+    assert job["vars"]["grenadier_constraints"] == "2026.1"
+    run = load(tmp_path / "z" / job["run"])[0]["tasks"][0]
+    assert "['--constraints', grenadier_constraints]" in run["ansible.builtin.command"]["argv"]
+    assert export(tmp_path / "g", "github", "--constraints", "ci/uc.txt")[0] == 0
+    workflow = load(tmp_path / "g" / ".github" / "workflows" / "grenadier-upgrade.yml")
+    job = next(iter(workflow["jobs"].values()))
+    assert job["env"]["GRENADIER_CONSTRAINTS"] == "ci/uc.txt"
+    assert '--constraints "$GRENADIER_CONSTRAINTS"' in " ".join(
+        step.get("run", "") for step in job["steps"])
+
+
+def test_a_grenade_job_refuses_constraints_devstack_applies_its_own(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="devstack installs Heat"):
+        export(tmp_path, "grenade", "--constraints", "2026.1")

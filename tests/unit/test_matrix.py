@@ -418,8 +418,8 @@ def test_runs_at_once_are_the_jobs_bound(tmp_path: Path, fake: Path,
 def test_release_that_fails_to_install_skips_its_paths(tmp_path: Path, fake: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeCache:
-        def __init__(self, root: Path | None) -> None:
-            self.root = root
+        def __init__(self, root: Path | None, constraints: str) -> None:
+            self.root, self.constraints = root, constraints
 
         def ensure(self, spec: object, log: Path | None = None) -> Release:
             text = str(getattr(spec, "text", spec))
@@ -583,3 +583,13 @@ def test_child_that_cannot_start_is_an_environment_problem(tmp_path: Path) -> No
     with pytest.raises(GrenadierError, match="not found") as info:
         run_matrix(req, lambda _: None)
     assert info.value.exit_code == ExitCode.ENVIRONMENT
+
+
+def test_the_matrix_constraints_reach_every_run(tmp_path: Path, fake: Path) -> None:
+    paths = [parse_path("26.0.2:27.0.1")]
+    run_matrix(request(tmp_path, paths, 1, constraints="2026.1"), lambda line: None)
+    args = next(e[3] for e in events(fake) if e[0] == "start")
+    assert args[args.index("--constraints") + 1] == "2026.1"
+    run_matrix(request(tmp_path / "auto", paths, 1), lambda line: None)
+    args = [e[3] for e in events(fake) if e[0] == "start"][-1]
+    assert "--constraints" not in args  # auto: each run decides per release, as the matrix did

@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from grenadier.cli.arguments import add_constraints
 from grenadier.cli.progress import ConsoleReporter
+from grenadier.releases.constraints import check_choice
 from grenadier.runner.rehearsal import (
     VERDICTS,
     Rehearsal,
@@ -44,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     db.add_argument("--checks", type=_names, default=[],
                     help="run only these database checks (comma list)")
     db.add_argument("--skip-checks", type=_names, default=[], help="skip these checks")
+    add_constraints(db)
 
 
 def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -51,7 +54,8 @@ def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     options = RehearsalOptions(
         target=args.target, source=source, workdir=Path(args.workdir),
         cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
-        checks=tuple(args.checks), skip_checks=tuple(args.skip_checks))
+        checks=tuple(args.checks), skip_checks=tuple(args.skip_checks),
+        constraints=check_choice(args.constraints))
     kind, _checks = prepare(options)  # bad input is one line, before a run directory exists
     run_dir = new_run_dir(options)
     shown = options.shown()

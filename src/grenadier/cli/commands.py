@@ -16,7 +16,7 @@ from grenadier.phases.options import RunOptions, check_step
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
-from grenadier.releases.spec import PACKAGE
+from grenadier.releases.spec import PACKAGE, spec_in_freeze
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
 from grenadier.runner.plan import plan_steps
@@ -28,7 +28,8 @@ from grenadier.state import RUNNER, StateStore, StoreCorrupt
 RUN_LOCK = "run.lock"
 VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
             ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
-            ExitCode.INTERRUPTED: "interrupted"}
+            ExitCode.INTERRUPTED: "interrupted",
+            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -70,8 +71,26 @@ def _new_run_dir(workdir: Path, options: RunOptions) -> Path:
     return unique_dir(workdir / "runs", name, "run directory")
 
 
+def _specs(args: argparse.Namespace) -> tuple[str, str, str | None]:
+    """Base, target, and the run whose environments are replayed (its freezes name both)."""
+    if not args.environment_from:
+        return args.base or "latest-1", args.target or "latest", None
+    earlier = Path(args.environment_from).resolve()
+    given = [flag for flag, value in (("--base", args.base), ("--target", args.target)) if value]
+    if given:
+        raise UsageError(f"{' and '.join(given)} cannot be combined with --environment-from: "
+                         f"the releases are those {earlier.name} installed")
+    if not (earlier / "releases").is_dir():
+        raise UsageError(f"--environment-from {earlier}: not a run directory with releases/",
+                         hint="give a run directory whose install step passed")
+    base, target = (spec_in_freeze(earlier / "releases" / f"{role}-freeze.txt")
+                    for role in ("base", "target"))
+    return base, target, str(earlier)
+
+
 def _options_from(args: argparse.Namespace) -> RunOptions:
-    for spec in (args.base, args.target):
+    base, target, environment_from = _specs(args)
+    for spec in (base, target):
         parse_spec(spec)
     for path in args.tests:
         if not Path(path).exists():
@@ -82,7 +101,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
     if args.cache_dir and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
         raise UsageError(f"--cache-dir {args.cache_dir} is not a directory")
     return RunOptions(
-        base=args.base, target=args.target, db=args.db, db_url=args.db_url,
+        base=base, target=target, db=args.db, db_url=args.db_url,
         shutdown=args.shutdown, port=args.port,
         tests=[str(Path(p).resolve()) for p in args.tests],
         checks=args.checks, skip_checks=args.skip_checks,
@@ -94,6 +113,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         workload_min_ops=args.workload_min_ops, workload_rate=args.workload_rate,
         workload_seconds=args.workload_seconds, workload_mix=args.workload_mix,
         workload_op_timeout=args.workload_op_timeout,
+        constraints=args.constraints, environment_from=environment_from,
     )
 
 
@@ -177,7 +197,8 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
     reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}, "
                            f"{options.control_plane}  ({run_dir})", markup=False,
                            highlight=False)
-    cache = ReleaseCache(Path(options.cache_dir) if options.cache_dir else None)
+    cache = ReleaseCache(Path(options.cache_dir) if options.cache_dir else None,
+                         constraints=options.constraints)
     ctx = RunContext(run_dir, options, plugin_manager(), cache, reporter.say)
     ctx.keep_running = args.keep_running
     runner = Runner(ctx, reporter)
@@ -199,7 +220,11 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
 
 
 def _verdict(runner: Runner, code: ExitCode) -> str:
-    return "internal error (a bug in grenadier)" if runner.bug else VERDICTS.get(code, str(code))
+    if runner.bug:
+        return "internal error (a bug in grenadier)"
+    if code == ExitCode.ENVIRONMENT and runner.base_failed():
+        return "the base release does not work here (nothing was upgraded)"
+    return VERDICTS.get(code, str(code))
 
 
 def _write_reports(ctx: RunContext, runner: Runner, code: ExitCode,

@@ -54,6 +54,9 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser.add_argument("--install", default=DEFAULT_INSTALL, metavar="REQUIREMENT",
                         help="how CI installs grenadier: a pip requirement "
                              "(default: grenadier)")
+    parser.add_argument("--constraints", default="auto", metavar="SERIES|FILE|URL|none",
+                        help="zuul and github: the matrix's --constraints on the CI node (a "
+                             "file as that node sees it) (default: auto)")
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     return parser
 
@@ -75,7 +78,9 @@ def _settings(args: argparse.Namespace) -> ExportSettings:
         texts = list(DEFAULT_PATHS[:1] if args.kind == "grenade" else DEFAULT_PATHS)
     found += [matrix_paths.parse_path(t, args.db, resolve=False) for t in texts]
     matrix_paths.check_unique(found)
-    return ExportSettings(found, install=args.install, jobs=jobs)
+    if not _REQUIREMENT.match(args.constraints):
+        raise UsageError(f"--constraints {args.constraints!r} is not a plain series, file or URL")
+    return ExportSettings(found, install=args.install, jobs=jobs, constraints=args.constraints)
 
 
 def export_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:

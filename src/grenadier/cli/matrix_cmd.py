@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from grenadier.cli.arguments import add_constraints
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
 from grenadier.host import unique_dir
@@ -20,6 +21,7 @@ from grenadier.matrix.paths import UpgradePath
 from grenadier.matrix.results import PathResult
 from grenadier.matrix.run import MatrixRequest
 from grenadier.phases.options import DATABASES
+from grenadier.releases.constraints import check_choice
 
 RESULT_STYLE = {"passed": "green", "failed": "red", "interrupted": "yellow"}
 
@@ -40,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
         description="Run several upgrade paths in parallel, each an isolated `grenadier run` "
                     "(own run directory, ports and database), sharing the release cache.")
     parser.add_argument("--path", action="append", default=[], metavar="BASE:TARGET[:DB]",
-                        help="an upgrade path, e.g. 25.0.2:27.0.1 or latest-1:./heat:mariadb "
+                        help="an upgrade path, e.g. 24.1.1:26.0.2 or latest-1:./heat:mariadb "
                              "(repeatable)")
     parser.add_argument("--file", "-f", metavar="TOML", help="read the paths from a TOML file")
     parser.add_argument("--db", choices=DATABASES, default=matrix_paths.DEFAULT_DB,
@@ -52,6 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
                              "e.g. --run-arg=--shutdown=crash)")
     parser.add_argument("--workdir", default=".grenadier",
                         help="where the matrix folder (and each path's run directory) goes")
+    add_constraints(parser)
     parser.add_argument("--cache-dir",
                         help="release cache shared by every run (default: $GRENADIER_CACHE "
                              "or the user cache)")
@@ -106,6 +109,7 @@ def matrix_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     request = MatrixRequest(
         paths, directory, jobs,
         cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
+        constraints=check_choice(args.constraints),
         # read at call time, so that tests can substitute a fake child
         child=matrix_run.CHILD_COMMAND)
     results = matrix_run.run_matrix(request, reporter.say)

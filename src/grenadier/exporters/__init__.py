@@ -17,8 +17,8 @@ from pathlib import Path
 from grenadier.errors import UsageError
 from grenadier.matrix.paths import UpgradePath
 
-#: the issue's reference matrix: N-1 -> N twice and the skip-level (SLURP) N-2 -> N
-DEFAULT_PATHS = ("25.0.2:26.0.2", "26.0.2:27.0.1", "25.0.2:27.0.1")
+#: N-1 -> N twice, and the supported skip-level (SLURP) upgrade: 2025.1 -> 2026.1 (Heat 24 -> 26)
+DEFAULT_PATHS = ("25.0.2:26.0.2", "26.0.2:27.0.1", "24.1.1:26.0.2")
 #: ``--under-review``: the project checkout (the change under test) as the target
 UNDER_REVIEW = ("latest:.", "latest-1:.")
 DEFAULT_INSTALL = "grenadier"
@@ -35,6 +35,8 @@ class ExportSettings:
     #: runs at once (None: the CI's own default)
     jobs: int | None = None
     python: str = "3.11"
+    #: ``grenadier matrix --constraints`` on the CI node (a file there, as written)
+    constraints: str = "auto"
 
     def path_args(self, kind: str) -> list[str]:
         """Each path as ``BASE:TARGET:DB``, the form ``grenadier matrix --path`` takes."""

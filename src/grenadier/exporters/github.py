@@ -7,6 +7,8 @@ cache kept between workflow runs.
 
 from __future__ import annotations
 
+import json
+
 from grenadier.exporters import ExportFile, ExportSettings, render, yaml_list
 
 WORKFLOW = ".github/workflows/grenadier-upgrade.yml"
@@ -21,5 +23,6 @@ def export(settings: ExportSettings) -> list[ExportFile]:
     text = render("github/workflow.yaml", {
         "name": "grenadier upgrade", "runs_on": RUNS_ON, "timeout": str(TIMEOUT),
         "paths": yaml_list(settings.path_args("github"), 10), "python": settings.python,
-        "install": settings.install, "max_parallel": limit})
+        "install": settings.install, "max_parallel": limit,
+        "constraints": json.dumps(settings.constraints)})
     return [ExportFile(WORKFLOW, text)]

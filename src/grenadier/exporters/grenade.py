@@ -43,6 +43,10 @@ def _version(spec: str) -> str:
 def export(settings: ExportSettings) -> list[ExportFile]:
     """The plugin for one upgrade path (grenade upgrades one base branch to one target)."""
     check_plain(settings.paths, "grenade")
+    if settings.constraints != "auto":
+        raise UsageError("export grenade: --constraints does not apply: devstack installs Heat "
+                         "in a grenade job, with the upper-constraints of its branch",
+                         hint="drop --constraints, or export to zuul or github")
     if len(settings.paths) > 1:
         raise UsageError(f"export grenade: {len(settings.paths)} paths given; a grenade job "
                          "upgrades one base to one target",

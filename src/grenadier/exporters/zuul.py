@@ -22,7 +22,7 @@ def export(settings: ExportSettings) -> list[ExportFile]:
     jobs = render("zuul/jobs.yaml", {
         "job": JOB, "parent": PARENT, "nodeset": NODESET, "timeout": str(TIMEOUT),
         "install": json.dumps(settings.install), "paths": yaml_list(settings.path_args("zuul"), 8),
-        "jobs": str(settings.jobs or 0)})
+        "jobs": str(settings.jobs or 0), "constraints": json.dumps(settings.constraints)})
     return [ExportFile(".zuul.d/grenadier.yaml", jobs),
             *(ExportFile(f"{PLAYBOOKS}/{name}", template(f"zuul/{name}"))
               for name in ("pre.yaml", "run.yaml", "post.yaml"))]

@@ -7,8 +7,8 @@ A TOML file looks like this (every key but ``base``/``target`` is optional)::
     args = ["--shutdown", "crash"]   # extra `grenadier run` options for every path
 
     [[path]]
-    base = "25.0.2"
-    target = "27.0.1"          # skip-level
+    base = "24.1.1"
+    target = "26.0.2"          # skip-level (SLURP)
     db = "mariadb"
     args = ["--fail-on-stuck"]
 

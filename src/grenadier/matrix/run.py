@@ -28,6 +28,7 @@ from grenadier.execute.run import popen
 from grenadier.matrix.paths import UpgradePath, check_args, slug
 from grenadier.matrix.results import PathResult, read_steps, write_results
 from grenadier.releases import Release, ReleaseCache, parse_spec
+from grenadier.releases.constraints import AUTO
 from grenadier.releases.spec import PACKAGE
 from grenadier.services.api import reap_recorded
 
@@ -92,6 +93,8 @@ class MatrixRequest:
     child: Sequence[str] = CHILD_COMMAND
     preinstall: bool = True
     interrupt_grace: float = INTERRUPT_GRACE
+    #: every run's ``--constraints`` (and the pre-install's)
+    constraints: str = AUTO
 
 
 # -- releases --------------------------------------------------------------------------------
@@ -153,6 +156,8 @@ def _command(request: MatrixRequest, path: UpgradePath, workdir: Path,
              releases: tuple[str, str]) -> list[str]:
     # the path's own options first: what the matrix sets comes after them, and wins
     cmd = [*request.child, "run", *path.run_args(*releases), "--workdir", str(workdir)]
+    if request.constraints != AUTO:
+        cmd += ["--constraints", request.constraints]
     if request.cache_dir is not None:
         cmd += ["--cache-dir", str(request.cache_dir)]
     return cmd
@@ -255,7 +260,8 @@ def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
 def _preinstall(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
                 results: list[PathResult], say: Say) -> Installed:
     """Install the releases; a path whose release failed is not run (exit 3, with why)."""
-    installed = preinstall(request.paths, ReleaseCache(request.cache_dir),
+    cache = ReleaseCache(request.cache_dir, constraints=request.constraints)
+    installed = preinstall(request.paths, cache,
                            request.directory / "logs", request.jobs, say)
     for index, path in list(todo):
         broken = [s for s in (path.base, path.target) if s in installed.failed]

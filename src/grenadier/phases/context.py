@@ -137,9 +137,23 @@ class RunContext:
         if isinstance(data, dict) and Path(data.get("venv", "")).is_dir():
             return Release.from_dict(data)
         spec = parse_spec(getattr(self.options, role))
-        release = self.cache.ensure(spec, log=self.run_dir / "logs" / f"install-{role}.log")
+        release = self.cache.ensure(spec, log=self.run_dir / "logs" / f"install-{role}.log",
+                                    freeze=self._replayed_freeze(role),
+                                    like=self._like(role) if spec.path is not None else None)
         self.store.save(RUNNER, f"release-{role}", release.to_dict())
         return release
+
+    def _replayed_freeze(self, role: str) -> Path | None:
+        earlier = self.options.environment_from
+        return Path(earlier, "releases", f"{role}-freeze.txt") if earlier else None
+
+    def _like(self, role: str) -> str | None:
+        """A source tree of unknown version is installed like the run's target (or, when it
+        is the target, like the base): the version whose environment it borrows."""
+        other = parse_spec(self.options.target if role == "base" else self.options.base)
+        if other.path is not None:
+            return None
+        return self.cache.resolve_version(other)
 
     # services -------------------------------------------------------------------------
     def require_db(self) -> None:

@@ -7,10 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
+from grenadier.releases.constraints import described
 
 
 def install(ctx: RunContext) -> StepResult:
     """Resolve both specs and install each release (once per cache); record pip freeze.
+
+    Each venv is built with the upper-constraints of its release's series (or as the run's
+    ``--constraints`` says) and proven to import before it is used: a release that does not
+    work in its venv fails here, as the machine's problem (exit 3), never the upgrade's.
 
     With ``--auth keystone`` Keystone installs here too, beside the releases: a broken install
     is an install failure, and setup-base only bootstraps it.
@@ -27,9 +32,10 @@ def install(ctx: RunContext) -> StepResult:
     for role, release in releases.items():
         started = time.monotonic()
         (freeze_dir / f"{role}-freeze.txt").write_text(ctx.cache.freeze(release), encoding="utf-8")
-        result.messages.append(
-            f"{role}: {release.label} in {release.venv} (freeze {time.monotonic() - started:.1f} s)"
-        )
+        environment = described(release.environment)
+        result.messages.append(f"{role}: {release.label} in {release.venv}, built with "
+                               f"{environment} (freeze {time.monotonic() - started:.1f} s)")
+        ctx.say(f"{role} {release.label}: {environment}")
     ctx.write_endpoint()
     ctx.start_impact()
     return result

@@ -16,6 +16,9 @@ STEPS = (
     "install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown",
     "during-upgrade", "upgrade", "start-target", "smoke-target", "post-upgrade", "teardown",
 )
+#: the steps that run the base release only, before anything is upgraded: a failure there is
+#: the base's or the machine's (exit 3), never the upgrade's
+BASE_STEPS = ("install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown")
 DATABASES = ("postgresql", "sqlite", "mariadb")
 SHUTDOWN_MODES = ("graceful", "crash")
 BUSES = ("fake", "rabbit")
@@ -121,6 +124,11 @@ class RunOptions:
     workload_seconds: float = 600.0
     workload_mix: str = "create=2,show=3,update=2,signal=2,delete=1"
     workload_op_timeout: float = 180.0
+    #: how the release venvs get their libraries: ``auto`` (each release's own series'
+    #: upper-constraints), a series, a constraints file or URL, or ``none``
+    constraints: str = "auto"
+    #: an earlier run directory whose releases' freezes are installed exactly
+    environment_from: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -169,6 +177,12 @@ class RunOptions:
             from grenadier.workload.generator import parse_mix
 
             parse_mix(self.workload_mix)
+        from grenadier.releases.constraints import check_choice
+
+        self.constraints = check_choice(self.constraints)
+        if self.environment_from is not None and self.constraints != "auto":
+            raise UsageError("--constraints cannot be combined with --environment-from: the "
+                             "freezes of that run say exactly what to install")
         if self.topology == "all-in-one" and self.engines != 1:
             raise UsageError(f"--engines {self.engines} needs --topology split: the all-in-one "
                              "process runs one engine")
@@ -200,7 +214,7 @@ class RunOptions:
     def shown(self) -> dict[str, Any]:
         """The options as reports show them: passwords in URLs masked."""
         data = self.to_dict()
-        for key in ("db_url", "bus_url"):
+        for key in ("db_url", "bus_url", "constraints"):
             if data[key]:
                 data[key] = mask_password(data[key])
         return data

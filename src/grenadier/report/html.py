@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import write_atomic
+from grenadier.releases.constraints import described
 from grenadier.report.html_data import RunData, dicts, esc, load_run, num, text_of, texts
 from grenadier.report.html_findings import Item, collect_items, concern_of, concerns_html, rich_text
 from grenadier.report.html_inventory import inventory_html
@@ -92,7 +93,20 @@ def _meta_html(data: RunData) -> str:
     span = _span(data)
     if span is not None:
         parts.append(f"started {_clock(span[0])}, {span[1] - span[0]:.0f} s in all")
-    return f'<p class="meta">{esc(" · ".join(parts))}</p>'
+    return f'<p class="meta">{esc(" · ".join(parts))}</p>' + _environments_html(data)
+
+
+def _environments_html(data: RunData) -> str:
+    """Which libraries each release venv was built with: the run is only as repeatable as
+    that."""
+    releases = data.header.get("releases")
+    rows = []
+    for role, release in (releases.items() if isinstance(releases, dict) else []):
+        if isinstance(release, dict):
+            environment = release.get("environment")
+            rows.append(f"{role} {text_of(release, 'label') or '?'}: "
+                        f"{described(environment if isinstance(environment, dict) else None)}")
+    return "".join(f'<p class="meta">{esc(row)}</p>' for row in rows)
 
 
 def _notes_html(notes: list[str]) -> str:

@@ -12,7 +12,7 @@ from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
 from grenadier.host import file_lock, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
-from grenadier.phases.options import RunOptions, check_step
+from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
@@ -107,6 +107,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         checks=args.checks, skip_checks=args.skip_checks,
         config=[str(Path(p).resolve()) for p in args.config],
         fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
+        smoke=args.smoke or ("builtin" if args.no_builtin_suite else DEFAULT_SMOKE),
         cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
         bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
         auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,

@@ -23,6 +23,7 @@ from grenadier.phases.options import (
     TOPOLOGIES,
     step_names,
 )
+from grenadier.plugins.api import SMOKE_MODES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +75,11 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
                      help="fail the run when a stack is left IN_PROGRESS by the dead engine")
     run.add_argument("--no-builtin-suite", action="store_true",
                      help="run only the tests given with --tests")
+    run.add_argument("--smoke", choices=SMOKE_MODES, default=None,
+                     help="smoke tests of smoke-base and smoke-target: builtin (grenadier's "
+                          "own), upstream (Heat's heat-tempest-plugin API gabbits, run again in "
+                          "post-upgrade and compared base against target) or all (default: "
+                          "builtin; none with --no-builtin-suite)")
     _add_control_plane(run)
     _add_rolling(run)
 

@@ -155,6 +155,17 @@ class RunContext:
             return None
         return self.cache.resolve_version(other)
 
+    def test_tools(self) -> dict[str, str]:
+        """What the project's test phases need besides the releases (installed once per
+        cache), as environment variables for them."""
+        saved = self.store.get(RUNNER, "test-tools")
+        if isinstance(saved, dict) and saved.get("smoke") == self.options.smoke:
+            return {str(k): str(v) for k, v in saved.get("env", {}).items()}
+        env = self.project.test_tools(self.cache, self.options.smoke,
+                                      self.run_dir / "logs" / "install-test-tools.log")
+        self.store.save(RUNNER, "test-tools", {"smoke": self.options.smoke, "env": env})
+        return env
+
     # services -------------------------------------------------------------------------
     def require_db(self) -> None:
         """Start what Heat depends on and what outlives it: the database, and the message bus

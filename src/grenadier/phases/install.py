@@ -21,12 +21,14 @@ def install(ctx: RunContext) -> StepResult:
     is an install failure, and setup-base only bootstraps it.
     """
     result = StepResult("install", Status.PASSED)
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {role: pool.submit(ctx.release, role) for role in ("base", "target")}
         keystone = pool.submit(ctx.keystone.install) if ctx.keystone is not None else None
+        tools = pool.submit(ctx.test_tools)
         releases = {role: future.result() for role, future in futures.items()}
         if keystone is not None:
             result.messages.append(f"keystone: {keystone.result().label}")
+        result.messages += [f"test tools: {name}={value}" for name, value in tools.result().items()]
     freeze_dir = ctx.run_dir / "releases"
     freeze_dir.mkdir(parents=True, exist_ok=True)
     for role, release in releases.items():

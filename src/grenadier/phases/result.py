@@ -31,10 +31,18 @@ class TestOutcome:
     status: str
     duration: float
     message: str = ""
+    #: an upstream test (the project's own, e.g. a Heat gabbi test): its name in the
+    #: comparison of base and target results; empty for other tests
+    upstream: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "error")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "duration": self.duration,
+        data = {"name": self.name, "status": self.status, "duration": self.duration,
                 "message": self.message}
+        return {**data, "upstream": self.upstream} if self.upstream else data
 
 
 @dataclass

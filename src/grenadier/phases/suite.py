@@ -16,10 +16,13 @@ from pathlib import Path
 from grenadier.checks.api import Finding
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import safe_name
+from grenadier.phases import upstream
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.plugins.api import SMOKE_ENV, UPSTREAM_PROPERTY
 from grenadier.services import ServiceSpec
 from grenadier.services.api import PHASE_ENV, RUN_DIR_ENV
+from grenadier.state import RUNNER
 
 MARKERS = {
     "smoke-base": "smoke", "pre-upgrade": "pre_upgrade", "during-upgrade": "during_upgrade",
@@ -28,6 +31,7 @@ MARKERS = {
 PHASE_TIMEOUT = 1800.0
 #: pytest's exit code when no test was selected: an empty phase is not a failure
 NO_TESTS = 5
+
 WATCHER = "during-upgrade-watch"
 WATCH_GRACE = 120.0
 
@@ -57,7 +61,8 @@ def junit_path(ctx: RunContext, phase: str, part: str = "") -> Path:
 def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
     # the same names the orphan reaper (services.api) looks for in a killed run's children
     return {RUN_DIR_ENV: str(ctx.run_dir), PHASE_ENV: phase,
-            "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report"}
+            "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report",
+            SMOKE_ENV: ctx.options.smoke, **ctx.test_tools()}
 
 
 def read_junit(path: Path) -> list[TestOutcome]:
@@ -76,8 +81,10 @@ def read_junit(path: Path) -> list[TestOutcome]:
                 message = (node.get("message") or node.text or "").strip()
                 break
         name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+        upstream = case.find(f"properties/property[@name='{UPSTREAM_PROPERTY}']")
         outcomes.append(TestOutcome(name.rsplit(".", 1)[-1] if "::" not in name else name,
-                                    status, float(case.get("time") or 0.0), message[:2000]))
+                                    status, float(case.get("time") or 0.0), message[:2000],
+                                    upstream.get("value", "") if upstream is not None else ""))
     return outcomes
 
 
@@ -113,6 +120,7 @@ def _result(ctx: RunContext, phase: str, returncode: int, log: Path,
             offset: int = 0) -> StepResult:
     result = _tests_result(ctx, phase, returncode, log)
     result.findings.extend(read_findings(ctx, phase, offset))
+    upstream.judge(result, returncode, upstream.base_tests(ctx.store.get(RUNNER, "results")))
     return result
 
 

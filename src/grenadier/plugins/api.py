@@ -8,11 +8,19 @@ from pathlib import Path
 from typing import Any
 
 from grenadier.execute import Outcome
-from grenadier.releases import Release
+from grenadier.releases import Release, ReleaseCache
 from grenadier.services import ServiceSpec
 from grenadier.services.db import Database
 from grenadier.services.keystone import Keystone
 from grenadier.services.rabbitmq import MessageBus
+
+#: which smoke tests the test phases run: the built-in suite's, the project's own upstream
+#: tests, or both; the phases' pytest processes read it from ``SMOKE_ENV``
+SMOKE_MODES = ("builtin", "upstream", "all")
+SMOKE_ENV = "GRENADIER_SMOKE"
+#: the JUnit property of a test of the project's upstream tests, valued with the name the
+#: runner compares its base and target results by
+UPSTREAM_PROPERTY = "grenadier_upstream"
 
 
 @dataclass
@@ -87,3 +95,8 @@ class Project(ABC):
     @abstractmethod
     def test_paths(self) -> list[Path]:
         """The built-in upgrade suite's test files or folders."""
+
+    def test_tools(self, cache: ReleaseCache, smoke: str, log: Path) -> dict[str, str]:
+        """Install what the test phases need for ``smoke`` (a ``SMOKE_MODES`` value) besides
+        the releases, once per cache; return the environment that tells the phases where."""
+        return {}

@@ -84,6 +84,8 @@ class Endpoint:
     auth: Mapping[str, Any] | None = None
     #: a fixed Keystone token given by the environment (no renewal)
     token: str | None = None
+    #: ``all-in-one`` or ``split``, when the run says so
+    topology: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def _endpoint(data: Mapping[str, Any], env: Mapping[str, str]) -> Endpoint | Non
         release=str(data["release"]) if data.get("release") else None,
         auth=data["auth"] if isinstance(data.get("auth"), dict) else None,
         token=env.get(ENV.TOKEN) or None,
+        topology=_str(data.get("topology")),
     )
 
 

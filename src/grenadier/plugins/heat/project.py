@@ -22,7 +22,8 @@ from grenadier.host import write_private
 from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.heat import conf
 from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
-from grenadier.releases import Release
+from grenadier.plugins.heat.upstream import tools as upstream_tools
+from grenadier.releases import Release, ReleaseCache
 from grenadier.services import ServiceSpec
 from grenadier.services.keystone import Keystone, heat_transport
 
@@ -171,7 +172,8 @@ class HeatProject(Project):
         url = f"http://127.0.0.1:{deployment.port}"
         keystone = deployment.keystone
         if keystone is None or not keystone.provisioned:
-            return {"url": url, "project": ident["project"], "user": ident["user"]}
+            return {"url": url, "project": ident["project"], "user": ident["user"],
+                    "topology": deployment.topology}
         c = keystone.creds
         return {"url": url, "project": c.ids["tests_project"], "user": c.tests.user,
                 "auth": {**keystone.auth(), "admin_project": c.ids["admin_project"]},
@@ -208,6 +210,12 @@ class HeatProject(Project):
 
     def test_paths(self) -> list[Path]:
         return [SUITE]
+
+    def test_tools(self, cache: ReleaseCache, smoke: str, log: Path) -> dict[str, str]:
+        """heat-tempest-plugin's tools venv, when the smoke phases run its gabbits."""
+        if smoke == "builtin":
+            return {}
+        return {upstream_tools.PYTHON_ENV: str(upstream_tools.ensure_tools(cache, log).python)}
 
 
 def _stacks(heat: HeatClient, workers: int) -> list[dict[str, Any]]:

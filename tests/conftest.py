@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,3 +55,60 @@ def one_error_line(result: CliResult) -> str:
 
 def args_of(*parts: Sequence[str]) -> list[str]:
     return [p for part in parts for p in part]
+
+
+GABBI_FILE = """
+fixtures:
+    - AuthenticationFixture
+tests:
+- name: create stack
+  desc: 00000000-0000-0000-0000-000000000001
+  POST: /stacks
+  status: 201
+- name: show deployment metadata
+  desc: d26d1ae4-4924-11e8-842f-0ed5f89f718b
+  GET: /software_deployments/metadata/x
+- name: create stack
+  desc: 00000000-0000-0000-0000-000000000003
+  POST: /stacks
+"""
+#: what the fake tools Python does when run as ``python gabbi_runner.py PLAN RESULTS``: keep
+#: the plan it was given, answer with the results it was told to, exit as it was told to
+FAKE_PYTHON = """#!/bin/sh
+cp "$2" "$GABBI_FAKE_PLAN"
+[ -n "$GABBI_FAKE_RESULTS" ] && cp "$GABBI_FAKE_RESULTS" "$3"
+exit "${GABBI_FAKE_EXIT:-0}"
+"""
+
+
+@dataclass
+class FakeTools:
+    """A tools venv whose Python fakes the gabbi runner, with one gabbi file of three tests
+    (``softwareconfig.yaml``: two share a name; the second is a known failure)."""
+
+    python: Path
+    plan: Path
+    results: Path
+
+    def answer(self, *records: tuple[int, str, str]) -> None:
+        """Results the runner reports: (index, status, message) of softwareconfig.yaml."""
+        self.results.write_text(json.dumps([
+            {"file": "softwareconfig.yaml", "index": i, "status": s, "duration": 0.5,
+             "message": m} for i, s, m in records]), encoding="utf-8")
+
+
+@pytest.fixture
+def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
+    venv = tmp_path / "tools-venv"
+    gabbits = venv / "lib" / "python3.11" / "site-packages" / "heat_tempest_plugin" / "tests" \
+        / "api" / "gabbits"
+    gabbits.mkdir(parents=True)
+    (gabbits / "softwareconfig.yaml").write_text(GABBI_FILE, encoding="utf-8")
+    python = venv / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text(FAKE_PYTHON, encoding="utf-8")
+    python.chmod(0o755)
+    tools = FakeTools(python, tmp_path / "plan-seen.json", tmp_path / "results-given.json")
+    monkeypatch.setenv("GABBI_FAKE_PLAN", str(tools.plan))
+    monkeypatch.setenv("GABBI_FAKE_RESULTS", str(tools.results))
+    return tools

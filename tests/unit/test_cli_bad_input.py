@@ -229,3 +229,16 @@ def test_a_replayed_environment_names_its_own_releases(cli: CliRunner, tmp_path:
     assert result.returncode == 2
     assert "--constraints cannot be combined with --environment-from" in one_error_line(result)
     assert _runs(tmp_path / "w") == []
+
+
+def test_upstream_smoke_tests_need_the_builtin_suite(cli: CliRunner, tmp_path: Path) -> None:
+    # the gabbits run as tests of the built-in suite: --no-builtin-suite would drop them
+    result = cli("run", "--smoke", "upstream", "--no-builtin-suite",
+                 "--workdir", str(tmp_path / "w"))
+    assert result.returncode == 2
+    assert "--smoke upstream cannot be combined with --no-builtin-suite" in \
+        one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+    unknown = cli("run", "--smoke", "tempest", "--workdir", str(tmp_path / "w"))
+    assert unknown.returncode == 2
+    assert "argument --smoke: invalid choice: 'tempest'" in unknown.err

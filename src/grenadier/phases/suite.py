@@ -33,6 +33,8 @@ PHASE_TIMEOUT = 1800.0
 NO_TESTS = 5
 
 WATCHER = "during-upgrade-watch"
+#: the phases that run the project's upstream tests when ``--smoke`` asks for them
+UPSTREAM_PHASES = (upstream.BASE_PHASE, *upstream.TARGET_PHASES)
 WATCH_GRACE = 120.0
 
 
@@ -60,9 +62,11 @@ def junit_path(ctx: RunContext, phase: str, part: str = "") -> Path:
 
 def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
     # the same names the orphan reaper (services.api) looks for in a killed run's children
-    return {RUN_DIR_ENV: str(ctx.run_dir), PHASE_ENV: phase,
-            "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report",
-            SMOKE_ENV: ctx.options.smoke, **ctx.test_tools()}
+    env = {RUN_DIR_ENV: str(ctx.run_dir), PHASE_ENV: phase,
+           "GRENADIER_STUCK_STACKS": "fail" if ctx.options.fail_on_stuck else "report"}
+    if phase in UPSTREAM_PHASES:
+        env.update({SMOKE_ENV: ctx.options.smoke, **ctx.test_tools()})
+    return env
 
 
 def read_junit(path: Path) -> list[TestOutcome]:

@@ -24,6 +24,7 @@ from grenadier.report.html_data import RunData, dicts, esc, load_run, num, text_
 from grenadier.report.html_findings import Item, collect_items, concern_of, concerns_html, rich_text
 from grenadier.report.html_inventory import inventory_html
 from grenadier.report.html_timeline import event_times, timeline_html
+from grenadier.report.html_upstream import upstream_html
 
 # concern_of is not used here: it is re-exported because tests import it from this module
 __all__ = ["REPORT_HTML", "SCRIPT", "concern_of", "load_run", "page_body", "render_html",
@@ -166,6 +167,7 @@ def page_body(data: RunData) -> str:
         timeline_html(data.steps, data.timeline, data.run_dir),
         _steps_table(data), "</section>",
         concerns_html(items, data.steps, data.facts, data.run_dir),
+        upstream_html(data.steps),
         inventory_html(data.before, data.after),
         _files_html(data.run_dir),
         f"<footer>written {esc(time.strftime('%Y-%m-%d %H:%M:%S'))} by grenadier report"

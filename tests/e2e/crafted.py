@@ -170,6 +170,24 @@ def patch_raising_migration(tree: Path, message: str = "crafted migration failur
     return add_migration(tree, revision, "Crafted raising migration", body)
 
 
+RESOURCES_API = Path("heat/api/openstack/v1/resources.py")
+
+
+def patch_mark_unhealthy_reason(tree: Path) -> Path:
+    """(iv) an API regression the built-in suite does not drive: ``PATCH`` of a resource (mark
+    unhealthy) no longer accepts ``resource_status_reason``, as a renamed key would do; Heat
+    answers 400 "Invalid keys in resource mark unhealthy"."""
+    path = tree / RESOURCES_API
+    text = path.read_text(encoding="utf-8")
+    old = "'mark_unhealthy', rpc_api.RES_STATUS_DATA)"
+    if old not in text:
+        raise ValueError(f"no mark_unhealthy keys {old!r} in {path}")
+    path.write_text(text.replace(old, "'mark_unhealthy', 'status_reason')", 1),
+                    encoding="utf-8")
+    _changed(tree)
+    return path
+
+
 # --- crafted data ---------------------------------------------------------------------------
 POPULATE = r'''
 import datetime, json, sys, uuid

@@ -22,9 +22,6 @@ GABBITS = 47
 PHASES = ("smoke-base", "smoke-target", "post-upgrade")
 METADATA = "softwareconfig: show deployment metadata"
 REGRESSION = "resources: mark resource unhealthy"
-#: OpenStack's constraints for a 26.x source tree (until the release cache applies them)
-CONSTRAINTS = Path(__file__).parents[2] / "src/grenadier/plugins/heat/upstream" \
-    / "upper-constraints-2026.1.txt"
 
 needs_rabbit = pytest.mark.skipif(
     not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
@@ -60,9 +57,10 @@ def test_gabbits_pass_in_every_phase_and_reach_every_report(workdir: Path,
     # heat-tempest-plugin and gabbi live in a tools venv of the cache, not in grenadier's
     installed = [m for m in run.steps()["install"]["messages"]  # type: ignore[union-attr]
                  if m.startswith("test tools: GRENADIER_UPSTREAM_PYTHON=")]
-    assert installed == [f"test tools: GRENADIER_UPSTREAM_PYTHON={cache_dir}/tools/"
-                         f"heat-tempest-plugin-3.0.0-py{sys.version_info.major}."
-                         f"{sys.version_info.minor}/bin/python"]
+    (python,) = (Path(m.split("=", 1)[1]) for m in installed)
+    assert python.parent.parent.parent == cache_dir / "tools"
+    assert python.parent.parent.name.startswith(
+        f"heat-tempest-plugin-3.0.0-py{sys.version_info.major}.{sys.version_info.minor}-")
     assert importlib.util.find_spec("gabbi") is None
     assert heat_processes(run.run_dir) == []
 
@@ -79,8 +77,7 @@ def regression_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_regression_only_the_gabbits_drive_fails_smoke_target_naming_the_test(
         regression_tree: Path, workdir: Path, cache_dir: Path) -> None:
     run = grenadier("run", "--base", BASE, "--target", str(regression_tree), "--smoke", "all",
-                    "--stop-after", "smoke-target", workdir=workdir, cache_dir=cache_dir,
-                    env={"UV_CONSTRAINT": str(CONSTRAINTS)})
+                    "--stop-after", "smoke-target", workdir=workdir, cache_dir=cache_dir)
     assert run.returncode == 1, run.err[-3000:]
     assert run.status()["smoke-base"] == "passed"
     assert run.status()["smoke-target"] == "failed"

@@ -158,7 +158,7 @@ def test_refresh_replaces_a_snapshot_by_the_published_branch_file(tmp_path: Path
     entry = json.loads((data / "series.json").read_text())["series"]["2026.2"]
     assert entry["development"] is False
     assert entry["branch"] == "stable/2026.2"
-    assert entry["majors"] == {"openstack-heat": 27, "keystone": 30}
+    assert entry["majors"] == {"openstack-heat": 27, "keystone": 30, "heat-tempest-plugin": 3}
     assert (data / "2026.2.txt").read_text() == "cryptography===46.0.0\n"
     assert not (data / "2026.2-development-2026-08-22.txt").exists()
 

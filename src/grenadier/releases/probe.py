@@ -15,8 +15,10 @@ SCRIPT = Path(__file__).with_name("venv_probe.py")
 PROBE_TIMEOUT = 300.0
 
 #: modules a distribution's scripts import only once they run, by distribution: Heat's
-#: engine pulls in its template functions (and yaql, which needs pkg_resources in 2025.1)
-DEEPER = {"openstack-heat": ("heat.engine.service",)}
+#: engine pulls in its template functions (and yaql, which needs pkg_resources in 2025.1);
+#: heat-tempest-plugin has no scripts, its gabbits are run by gabbi's suite builder
+DEEPER = {"openstack-heat": ("heat.engine.service",),
+          "heat-tempest-plugin": ("gabbi.suitemaker", "heat_tempest_plugin.config")}
 
 #: (venv, distribution, what it is for people, log) -> None, or EnvironmentProblem
 Probe = Callable[[Path, str, str, "Path | None"], None]

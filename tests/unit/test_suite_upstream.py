@@ -117,3 +117,14 @@ def test_the_launcher_mode_skips_nothing_and_heat_down_skips_all(
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["*no Heat to test in this phase (smoke-base)*"])
     assert not fake_tools.plan.exists()
+
+
+def test_on_sqlite_the_files_run_one_at_a_time(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch, run_dir: Path,
+                                               fake_tools: FakeTools) -> None:
+    monkeypatch.setenv("GRENADIER_SMOKE", "upstream")
+    endpoint = json.loads((run_dir / "endpoint.json").read_text())
+    (run_dir / "endpoint.json").write_text(json.dumps({**endpoint, "serial": True}))
+    fake_tools.answer((0, "passed", ""), (1, "passed", ""), (2, "passed", ""))
+    _pytest(pytester, "-m", "smoke").assert_outcomes(passed=3)
+    assert json.loads(fake_tools.plan.read_text(encoding="utf-8"))["serial"] is True

@@ -139,7 +139,9 @@ def test_resume_of_a_run_in_progress_is_refused(cli: CliRunner, tmp_path: Path) 
 @pytest.mark.parametrize(("flag", "value", "says"), [
     ("--db-url", "notaurl", "--db-url must be a postgresql:// or mysql:// URL"),
     ("--db-url", "postgresql://u:secret@db:abc/heat", "--db-url has no valid port"),
-    ("--bus-url", "rabbit://u:secret@h:99999/", "--bus-url has a bad port"),
+    ("--bus-url", "rabbit://u:secret@h:99999/", "--bus-url has no valid port"),
+    # urllib's own message would quote what follows the ":": here, the password
+    ("--bus-url", "rabbit://u:secret/x@h:5672/", "--bus-url has no valid port"),
     ("--bus-url", "http://h/", "--bus-url must be a rabbit://"),
 ])
 def test_bad_urls_are_refused_before_a_run_directory_exists(

@@ -176,7 +176,7 @@ GENERATOR_JSON = {
             {"name": "connection", "type": "string value", "default": None,
              "namespace": "oslo.db", "deprecated_for_removal": False},
             {"name": "connection", "type": "string value", "default": None,
-             "namespace": "heat.common.config"},
+             "namespace": "heat.common.config", "secret": True},
         ]},
         "clients": {"opts": [
             {"name": "endpoint_type", "type": "string value", "default": "public",
@@ -196,7 +196,19 @@ def test_generator_json_is_read_as_oslo_config_describes_it() -> None:
     # Heat re-exports oslo.db's [database] options: Heat owns them, listed once.
     assert options[("database", "connection")].owner == "heat"
     assert options[("database", "connection")].default == "<None>"
+    assert options[("database", "connection")].secret  # its values are never shown
+    assert not options[("DEFAULT", "host")].secret
     assert options[("clients", "endpoint_type")].choices == ("public", "internal")
+
+
+def test_the_default_of_a_secret_option_is_not_shown() -> None:
+    old = opt("DEFAULT", "auth_encryption_key", default="notgood-but-default", secret=True)
+    new = opt("DEFAULT", "auth_encryption_key", default="another-default", secret=True)
+    [finding] = diff_findings(diff_inventories(inv("a", old), inv("b", new)))
+    shown = "\n".join(finding.lines())
+    assert "notgood" not in shown, shown
+    assert "another" not in shown, shown
+    assert "*** -> ***" in shown
 
 
 def test_inventory_round_trips_through_its_cache_form() -> None:

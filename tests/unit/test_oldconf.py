@@ -115,6 +115,37 @@ def test_without_base_unknown_options_are_warnings(tmp_path: Path) -> None:
     assert (finding.severity, finding.where) == ("warning", f"{path}:2 [clients_vitrage] insecure")
 
 
+SECRETS = Inventory("27.0.1", (
+    opt("cache", "password", secret=True, deprecated_opts=(("cache", "memcache_password"),)),
+    opt("cache", "backend", choices=("dogpile.cache.null", "oslo_cache.dict"), secret=True),
+    opt("DEFAULT", "host")))
+
+
+def test_secret_values_are_masked_in_findings(tmp_path: Path) -> None:
+    """A secret must not reach a report through a finding that quotes the setting: an option
+    the inventory declares secret (here under its deprecated name, and outside its choices),
+    an option no release knows whose name says it is a password, a URL with credentials."""
+    path = write(tmp_path, "[cache]\nmemcache_password = s3cret-one\nbackend = s3cret-two\n"
+                           "[DEFAULT]\nrabbit_password = s3cret-three\nhost = grenadier\n"
+                           "[ec2authtoken]\n"
+                           "auth_uri = http://heat:s3cret-four@k:5000/v3?password=s3cret-five\n")
+    findings = check_config_files([path], SECRETS)
+    assert len(findings) == 4, findings
+    shown = "\n".join(line for f in findings for line in f.lines())
+    assert "s3cret" not in shown, shown
+    assert "memcache_password = ***" in shown
+    assert "rabbit_password = ***" in shown
+    assert "auth_uri = http://heat:***@k:5000/v3?password=***" in shown
+
+
+def test_values_that_are_not_secret_stay_readable(tmp_path: Path) -> None:
+    path = write(tmp_path, "[DEFAULT]\nrpc_thread_pool_size = 8\nno_such_option = plain\n")
+    shown = "\n".join(line for f in check_config_files([path], TARGET, BASE)
+                      for line in f.lines())
+    assert "rpc_thread_pool_size = 8" in shown
+    assert "no_such_option = plain" in shown
+
+
 LOG = """\
 2026-11-26 05:56:45.098 7722 WARNING oslo_config.cfg [-] Deprecated: Option "profiler_enabled" \
 from group "profiler" is deprecated. Use option "enabled" from group "profiler".

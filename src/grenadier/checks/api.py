@@ -12,6 +12,7 @@ from pathlib import Path
 
 from grenadier.errors import UsageError
 from grenadier.execute import Outcome
+from grenadier.masking import mask_text
 from grenadier.plugins.api import Deployment, Project
 from grenadier.releases import Release
 from grenadier.state import StateStore
@@ -32,6 +33,12 @@ class Finding:
     remedy: str = ""
     #: what sort of finding within the check (e.g. "removed-without-notice"), for filtering
     kind: str = ""
+
+    def __post_init__(self) -> None:
+        # findings are published (reports, JUnit, console): a URL a check quotes keeps no
+        # password, whichever check quoted it
+        for name in ("what", "where", "expected", "found", "remedy"):
+            object.__setattr__(self, name, mask_text(getattr(self, name)))
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)

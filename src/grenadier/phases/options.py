@@ -7,10 +7,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from grenadier.errors import UsageError
 from grenadier.host import write_private
+from grenadier.masking import mask_url
 from grenadier.plugins.api import SMOKE_MODES
 
 STEPS = (
@@ -37,15 +37,6 @@ OPTIONS_FILE = "run.json"
 #: ``--smoke`` when not given: the gabbits add about 9 s to each smoke phase, which would take
 #: the default run past its time goal (see benchmarks/upstream_smoke.py)
 DEFAULT_SMOKE = "builtin"
-
-
-def mask_password(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> None:
@@ -228,7 +219,7 @@ class RunOptions:
         data = self.to_dict()
         for key in ("db_url", "bus_url", "constraints"):
             if data[key]:
-                data[key] = mask_password(data[key])
+                data[key] = mask_url(data[key])
         return data
 
     @classmethod

@@ -34,7 +34,7 @@ from grenadier.checks.db.compare import Json, applied_revisions
 from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.host import free_port, safe_name, unique_dir, write_atomic
-from grenadier.phases.options import mask_password
+from grenadier.masking import mask_url
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
 from grenadier.plugins.api import Deployment
@@ -75,8 +75,8 @@ class RehearsalOptions:
 
     def shown(self) -> dict[str, object]:
         """The options as reports show them: a password in the URL masked."""
-        return {"target": self.target, "constraints": mask_password(self.constraints),
-                "db_url": mask_password(self.source.url) if self.source.url else None,
+        return {"target": self.target, "constraints": mask_url(self.constraints),
+                "db_url": mask_url(self.source.url) if self.source.url else None,
                 "db_dump": str(self.source.dump) if self.source.dump else None,
                 "checks": list(self.checks), "skip_checks": list(self.skip_checks)}
 

@@ -78,7 +78,11 @@ def check_bus_url(url: str) -> None:
     try:
         parts.port  # noqa: B018 (urllib checks the port only when asked)
     except ValueError as exc:
-        raise UsageError(f"--bus-url has a bad port: {exc}") from exc
+        # urllib's message quotes the text after the first ":" of the host part: with a
+        # "/", "#" or "?" in the password, that is the password
+        raise UsageError("--bus-url has no valid port after the host",
+                         hint="percent-encode /, # and ? in the password "
+                              "(e.g. %2F, %23, %3F)") from exc
     if parts.scheme not in ("rabbit", "amqp") or not parts.hostname:
         raise UsageError("--bus-url must be a rabbit://USER:PASS@HOST:PORT/ URL",
                          hint=f"got scheme {parts.scheme or 'none'!r}, "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from grenadier.checks.api import SEVERITIES, Finding
 from grenadier.checks.config.inventory import Inventory, OptionInfo
+from grenadier.masking import mask_setting
 
 CHECK = "config-options"
 
@@ -114,6 +115,12 @@ def _choices_text(old: tuple[str, ...], new: tuple[str, ...]) -> str:
     return "; ".join(p for p in parts if p) or "order changed"
 
 
+def _default(opt: OptionInfo) -> str:
+    # "<None>" is no value: showing it hides nothing
+    return opt.default if opt.default == "<None>" else \
+        mask_setting(opt.name, opt.default, secret=opt.secret)
+
+
 def _changes(old: OptionInfo, new: OptionInfo) -> list[OptionChange]:
     """Every way one option kept under the same name differs."""
     found: list[OptionChange] = []
@@ -122,7 +129,7 @@ def _changes(old: OptionInfo, new: OptionInfo) -> list[OptionChange]:
         found.append(OptionChange(kind, new.group, new.name, new.owner, old, new, detail))
 
     if old.default != new.default:
-        add("default-changed", f"{old.default} -> {new.default}")
+        add("default-changed", f"{_default(old)} -> {_default(new)}")
     if _type_text(old) != _type_text(new):
         add("type-changed", f"{_type_text(old)} -> {_type_text(new)}")
     if old.choices != new.choices:
@@ -236,7 +243,7 @@ def _expected(change: OptionChange, old: OptionInfo | None) -> str:
     if change.kind == "removed-without-notice":
         return "deprecated_for_removal=True in the release before the removal"
     if change.kind == "default-changed" and old is not None:
-        return f"default {old.default}"
+        return f"default {_default(old)}"
     return ""
 
 

@@ -51,7 +51,7 @@ LIBRARY_NAMESPACES = (
 HEAT_NAMESPACE_PREFIX = "heat."
 CACHE_FILE = "grenadier-options.json"
 #: bump when OptionInfo or the cache layout changes, so old caches are ignored
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 GENERATOR_TIMEOUT = 300.0
 
 
@@ -80,6 +80,8 @@ class OptionInfo:
     namespace: str = ""
     minimum: str = ""
     maximum: str = ""
+    #: declared ``secret=True``: its value (and default) is never shown
+    secret: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -209,6 +211,7 @@ def _option(group: str, raw: dict[str, Any], heat_namespaces: set[str]) -> Optio
         namespace=namespace,
         minimum="" if raw.get("min") is None else str(raw["min"]),
         maximum="" if raw.get("max") is None else str(raw["max"]),
+        secret=bool(raw.get("secret")),
     )
 
 

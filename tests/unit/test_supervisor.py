@@ -118,3 +118,61 @@ def test_reap_recorded_matches_empty_arguments(tmp_path: Path) -> None:
     sup.detach()
     assert reap_recorded(tmp_path / "pids.json") == ["postgresql"]
     svc.proc.wait(5)
+
+
+def test_reap_recorded_stops_a_service_started_through_a_script(tmp_path: Path) -> None:
+    """A ``#!`` script (heat-engine, heat-wsgi-api, RabbitMQ's wrapper) shows its interpreter
+    first in /proc/PID/cmdline: the recorded command line never matches it, the start time
+    does."""
+    script = tmp_path / "heat-engine"
+    script.write_text(f"#!{PY}\nimport pathlib, time\n"
+                      f"pathlib.Path({str(tmp_path / 'ready')!r}).touch()\ntime.sleep(60)\n")
+    script.chmod(0o755)
+    sup = Supervisor(pid_file=tmp_path / "pids.json")
+    svc = sup.start(ServiceSpec(name="heat-base-engine-1", cmd=[str(script)],
+                                log=tmp_path / "svc.log", ready=(tmp_path / "ready").exists))
+    sup.detach()
+    recorded = json.loads((tmp_path / "pids.json").read_text())["heat-base-engine-1"]
+    assert recorded["cmd"] == [str(script)]
+    assert Path(f"/proc/{svc.pid}/cmdline").read_bytes().split(b"\0")[0] == PY.encode()
+    assert reap_recorded(tmp_path / "pids.json") == ["heat-base-engine-1"]
+    svc.proc.wait(5)
+    assert not _alive(svc.pid)
+
+
+def test_reap_recorded_leaves_a_pid_with_another_start_time_alone(tmp_path: Path) -> None:
+    code = READY.format(flag=tmp_path / "ready") + "time.sleep(60)"
+    sup = Supervisor(pid_file=tmp_path / "pids.json")
+    svc = sup.start(_spec(tmp_path, code))
+    sup.detach()
+    data = json.loads((tmp_path / "pids.json").read_text())
+    data["svc"]["start"] += 1  # what a reused PID looks like: same number, later start
+    (tmp_path / "pids.json").write_text(json.dumps(data))
+    try:
+        assert reap_recorded(tmp_path / "pids.json") == []
+        assert _alive(svc.pid)
+    finally:
+        svc.proc.kill()
+        svc.proc.wait()
+
+
+def test_reap_recorded_stops_what_a_service_left_after_it_ended(tmp_path: Path) -> None:
+    """A service that exited (e.g. killed alone) but whose child still runs: the child still
+    belongs to its session and is stopped."""
+    child_pid = tmp_path / "child.pid"
+    code = ("import subprocess,sys,pathlib,time; "
+            "p=subprocess.Popen([sys.executable,'-c','import time; time.sleep(60)']); "
+            f"pathlib.Path('{child_pid}').write_text(str(p.pid)); "
+            + READY.format(flag=tmp_path / "ready").split("; ", 1)[1] + "time.sleep(60)")
+    sup = Supervisor(pid_file=tmp_path / "pids.json")
+    svc = sup.start(_spec(tmp_path, code))
+    sup.detach()
+    os.kill(svc.pid, 9)
+    svc.proc.wait(5)
+    child = int(child_pid.read_text())
+    assert _alive(child)
+    assert reap_recorded(tmp_path / "pids.json") == ["svc"]
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)

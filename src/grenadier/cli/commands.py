@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
+from grenadier.execute.signals import shielded
 from grenadier.host import file_lock, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step
@@ -210,8 +211,9 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
     try:
         code = runner.run(steps)
     finally:
-        ctx.close()
-        _write_reports(ctx, runner, code, reporter)
+        with shielded():  # what is stopped and written here is not cut short by a signal
+            ctx.close()
+            _write_reports(ctx, runner, code, reporter)
     reporter.summary(list(runner.results.values()), _verdict(runner, code), str(run_dir))
     if runner.bug is not None:
         raise runner.bug  # a bug shows its traceback, after everything was stopped and written

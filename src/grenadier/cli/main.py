@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Sequence
-from types import FrameType
 
 from grenadier import __version__
 from grenadier.cli.arguments import add_constraints
 from grenadier.errors import ExitCode, GrenadierError
+from grenadier.execute import reaper, signals
 from grenadier.phases.options import (
     AUTHS,
     BUSES,
@@ -140,14 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM takes the same clean path as Ctrl-C: every service is stopped in `finally`.
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # SIGTERM and SIGHUP take Ctrl-C's clean path; whatever grenadier starts dies with it
+    signals.install()
+    reaper.enable()
     # Release venvs are cached and reused: letting their Pythons write bytecode once saves
     # about 3 s of every later Heat start and heat-manage call (measured).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

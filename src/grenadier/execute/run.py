@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.execute import reaper
 from grenadier.execute.api import ExecuteRequest, Outcome
 from grenadier.host import SERVICE_GROUP
 
@@ -65,10 +66,16 @@ def _identity(user: str | None) -> dict[str, object]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": extra}
 
 
-def popen(request: ExecuteRequest, **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``request`` in its own session, so that a terminal's Ctrl-C reaches only us."""
+def popen(request: ExecuteRequest, *, stop_signal: int = signal.SIGTERM,
+          **kwargs: object) -> subprocess.Popen[str]:
+    """Start ``request`` in its own session, so that a terminal's Ctrl-C reaches only us.
+
+    The process is registered with grenadier's watcher (:mod:`grenadier.execute.reaper`), so
+    that it does not outlive grenadier: ``stop_signal`` is what the watcher asks it to stop
+    with; call :func:`reaper.forget` once it ended or is left running on purpose.
+    """
     try:
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        proc: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
             [str(part) for part in request.cmd],
             cwd=request.cwd,
             env=_environment(request),
@@ -81,6 +88,8 @@ def popen(request: ExecuteRequest, **kwargs: object) -> subprocess.Popen[str]:
         raise EnvironmentProblem(f"cannot run {request.cmd[0]}: not found") from exc
     except PermissionError as exc:
         raise EnvironmentProblem(f"cannot run {request.cmd[0]}: permission denied") from exc
+    reaper.register(proc.pid, stop_signal)
+    return proc
 
 
 def stop_process_group(proc: subprocess.Popen[str], *, first: int = signal.SIGINT) -> int:
@@ -129,6 +138,7 @@ def run(request: ExecuteRequest) -> Outcome:
             # On timeout, Ctrl-C or any error: the child never outlives this call.
             if proc.poll() is None:
                 stop_process_group(proc)
+            reaper.forget(proc.pid)
             for reader in readers:
                 reader.join(5)
         ended = time.monotonic()

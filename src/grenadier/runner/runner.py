@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from grenadier.errors import ExitCode, GrenadierError
+from grenadier.execute.signals import shielded
 from grenadier.phases.context import RunContext
 from grenadier.phases.crash import post_upgrade
 from grenadier.phases.install import install
@@ -131,10 +132,14 @@ class Runner:
                 if not result.status.ok or self.exit_code != ExitCode.OK:
                     break
         finally:
-            try:
-                self._finish_watch()
-            finally:
-                self._run_step("teardown")
+            # teardown runs to its end: a Ctrl-C (or a second one) meanwhile only marks the run
+            with shielded(reraise=False) as shield:
+                try:
+                    self._finish_watch()
+                finally:
+                    self._run_step("teardown")
+            if shield.signals and self.exit_code == ExitCode.OK:
+                self.exit_code = ExitCode.INTERRUPTED
         return self.verdict()
 
     def verdict(self) -> ExitCode:

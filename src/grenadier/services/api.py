@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.execute import reaper
 from grenadier.execute.api import ExecuteRequest
+from grenadier.execute.processes import ProcessId, stop_sessions
 from grenadier.execute.run import popen, tail
+from grenadier.execute.signals import shielded
 
 Probe = Callable[[], bool]
 
@@ -51,6 +54,8 @@ class RunningService:
     spec: ServiceSpec
     proc: subprocess.Popen[str]
     started: float
+    #: what identifies it after it started (None if it ended before it could be read)
+    ident: ProcessId | None = None
     ready_after: float | None = None
     #: its exit is already on the timeline (it exited while starting)
     exit_reported: bool = False
@@ -103,8 +108,9 @@ class Supervisor:
         with spec.log.open("a", encoding="utf-8") as log:
             log.write(f"$ {request.shell_cmd}\n")
             log.flush()
-            proc = popen(request, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        running = RunningService(spec, proc, time.monotonic())
+            proc = popen(request, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         stop_signal=spec.stop_signal)
+        running = RunningService(spec, proc, time.monotonic(), ProcessId.of(proc.pid))
         self._services[spec.name] = running
         self._write_pids()
         self._event(spec.name, "start", f"pid {proc.pid}")
@@ -161,6 +167,7 @@ class Supervisor:
             self._event(name, "exited", f"exit code {svc.proc.returncode}, before it was stopped")
         # a service's own children (same process group) must not survive it
         self._signal(svc, signal.SIGKILL)
+        reaper.forget(svc.pid)
         del self._services[name]
         self._write_pids()
         return svc.proc.returncode
@@ -186,6 +193,8 @@ class Supervisor:
         names = [svc.spec.name for svc in self.running()]
         if names:
             self._event("supervisor", "detach", ", ".join(names))
+        for svc in self._services.values():
+            reaper.forget(svc.pid)
         self._services.clear()
         return names
 
@@ -196,22 +205,25 @@ class Supervisor:
         together, not one after the other.
         """
         chosen = [self._services[n] for n in names if n in self._services]
-        for svc in chosen:
-            if svc.alive():
-                self._signal(svc, signal.SIGKILL if crash else svc.spec.stop_signal)
-        for svc in chosen:
-            self.stop(svc.spec.name, crash=crash, signalled=True)
+        with shielded():  # a second Ctrl-C must not leave half of them running
+            for svc in chosen:
+                if svc.alive():
+                    self._signal(svc, signal.SIGKILL if crash else svc.spec.stop_signal)
+            for svc in chosen:
+                self.stop(svc.spec.name, crash=crash, signalled=True)
 
     def stop_all(self, *, crash: bool = False) -> None:
         """Stop every service, newest first (Heat before its database)."""
-        for name in reversed(list(self._services)):
-            self.stop(name, crash=crash)
+        with shielded():
+            for name in reversed(list(self._services)):
+                self.stop(name, crash=crash)
 
     def _write_pids(self) -> None:
         # Lets a later run (or a human) find processes left by a grenadier that was SIGKILLed.
         if self._pid_file is None:
             return
-        data = {name: {"pid": s.pid, "cmd": list(map(str, s.spec.cmd)),
+        data = {name: {"pid": s.pid, "start": s.ident.start if s.ident else None,
+                       "pgid": s.pid, "cmd": list(map(str, s.spec.cmd)),
                        "stop_signal": int(s.spec.stop_signal), "stop_timeout": s.spec.stop_timeout}
                 for name, s in self._services.items()}
         with contextlib.suppress(OSError):
@@ -231,11 +243,33 @@ def _cmdline(pid: int) -> list[str]:
         if raw else []
 
 
+def _recorded(info: object, timeout: float) -> tuple[ProcessId, int, float] | None:
+    """The process a services.json entry names, its stop signal and stop timeout."""
+    if not isinstance(info, dict):
+        return None
+    pid, start, cmd = info.get("pid"), info.get("start"), info.get("cmd")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    if isinstance(start, int):
+        ident: ProcessId | None = ProcessId(pid, start)
+    elif isinstance(cmd, list) and cmd and _cmdline(pid) == cmd:
+        # written before start times were recorded: the command line is all there is
+        ident = ProcessId.of(pid)
+    else:
+        ident = None
+    sig, wait = info.get("stop_signal", signal.SIGTERM), info.get("stop_timeout", timeout)
+    if ident is None or not isinstance(sig, int) or not isinstance(wait, (int, float)):
+        return None
+    return ident, sig, float(wait)
+
+
 def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
     """Stop services a previous grenadier left running (``--keep-running``, or it was killed).
 
-    A PID is only signalled while its command line is still the one recorded, so a PID reused
-    by an unrelated process is never touched.
+    A service is known by its PID *and* start time, so a PID reused by an unrelated process is
+    never touched, and one started through a ``#!`` script or a wrapper that execs (whose
+    command line is no longer the one recorded) is still found. What it started goes with it
+    (its session), even when it already ended itself.
     """
     try:
         recorded = json.loads(pid_file.read_text(encoding="utf-8"))
@@ -247,23 +281,10 @@ def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
     # the clients first (a phase's pytest), then the services they talk to
     stopped = _reap_run_children(pid_file.parent.resolve(), timeout)
     for name, info in reversed(list(recorded.items())):
-        pid = info.get("pid") if isinstance(info, dict) else None
-        cmd = info.get("cmd") if isinstance(info, dict) else None
-        if not isinstance(pid, int) or pid <= 0 or not isinstance(cmd, list) or not cmd \
-                or _cmdline(pid) != cmd:
-            continue
+        found = _recorded(info, timeout)
         # each service's own stop signal and timeout, as its ServiceSpec declared them
-        sig = info.get("stop_signal", signal.SIGTERM)
-        wait = float(info.get("stop_timeout", timeout))
-        for step in (sig, signal.SIGKILL):
-            with contextlib.suppress(ProcessLookupError, PermissionError, ValueError):
-                os.killpg(pid, step)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _cmdline(pid) == cmd:
-                time.sleep(0.1)
-            if _cmdline(pid) != cmd:
-                break
-        stopped.append(name)
+        if found is not None and stop_sessions([(found[0], found[1])], found[2]):
+            stopped.append(name)
     if valid:  # a garbled file is left as found, for whoever looks into it
         with contextlib.suppress(OSError):
             pid_file.write_text("{}", encoding="utf-8")

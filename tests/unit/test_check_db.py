@@ -7,6 +7,7 @@ source left identical) is tests/e2e/test_check_db.py.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -43,9 +44,12 @@ def _check(cli: CliRunner, tmp_path: Path, *args: str) -> Any:
 
 # --- bad input: one line, exit 2 (or 3 for an unreachable server), no run directory ----------
 @pytest.mark.parametrize(("args", "message"), [
-    ((), "one of the arguments --db-url --db-dump is required"),
+    ((), "check db needs a source: --db-url, --db-url-file or --db-dump (or set "
+         "GRENADIER_DB_URL)"),
     (("--db-url", "postgresql://h/heat", "--db-dump", "x.sql"),
      "argument --db-dump: not allowed with argument --db-url"),
+    (("--db-url-file", "url.txt", "--db-url", "postgresql://h/heat"),
+     "argument --db-url: not allowed with argument --db-url-file"),
 ])
 def test_exactly_one_source(cli: CliRunner, tmp_path: Path, args: tuple[str, ...],
                             message: str) -> None:
@@ -119,6 +123,17 @@ def test_a_password_urllib_cannot_parse_is_never_shown(cli: CliRunner, tmp_path:
         assert "s3cr" not in result.err + result.out
 
 
+def test_a_db_url_file_that_cannot_be_read_is_bad_input(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("\n")
+    for command in (("check", "db"), ("run",)):
+        for name, says in (("missing", "No such file or directory"), ("empty", "holds no URL")):
+            result = cli(*command, "--db-url-file", str(tmp_path / name),
+                         "--workdir", str(tmp_path / "w"))
+            assert result.returncode == 2
+            assert says in one_error_line(result)
+    assert _runs(tmp_path / "w") == []
+
+
 def test_socket_urls_are_accepted() -> None:
     assert ExternalDatabase(Path("/r"), "postgresql://heat@/heat").name == "heat"
     db = ExternalDatabase(Path("/r"), "mysql://heat@/heat?unix_socket=/run/mysqld/mysqld.sock")
@@ -140,10 +155,20 @@ def test_the_source_server_is_read_in_read_only_sessions() -> None:
     assert [f"--init-command={MYSQL_READ_ONLY}" in cmd for cmd in calls] == [True, False]
 
 
-def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["--db-url", "--db-url-file", "GRENADIER_DB_URL"])
+def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: Path,
+                                                      given: str) -> None:
+    """Whichever way the URL comes (the file and the environment keep the password off the
+    command line, where other local users would see it), the same source is read."""
     # the source is read before the target is installed: no release needed to fail here
     url = f"postgresql://heat:secret@127.0.0.1:{free_port()}/heat"
-    result = _check(cli, tmp_path, "--db-url", url, "--target", "26.0.2")
+    (tmp_path / "url.txt").write_text(f"\n{url}\n")
+    args = {"--db-url": ("--db-url", url),
+            "--db-url-file": ("--db-url-file", str(tmp_path / "url.txt")),
+            "GRENADIER_DB_URL": ()}[given]
+    env = {**os.environ, "GRENADIER_DB_URL": url} if given == "GRENADIER_DB_URL" else None
+    result = cli("check", "db", *args, "--target", "26.0.2", "--workdir",
+                 str(tmp_path / "w"), env=env)
     assert result.returncode == 3
     line = one_error_line(result)
     assert "is not reachable" in line

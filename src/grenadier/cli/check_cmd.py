@@ -4,11 +4,14 @@ runner/rehearsal.py)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from grenadier.cli.arguments import add_constraints
+from grenadier.cli.db_url import ENV, PS_NOTE, add_file_argument, db_url_from
 from grenadier.cli.progress import ConsoleReporter
+from grenadier.errors import UsageError
 from grenadier.releases.constraints import check_choice
 from grenadier.runner.rehearsal import (
     VERDICTS,
@@ -33,10 +36,14 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
         help="migrate a private copy of an existing Heat database with --target and check it",
         description="Copy an existing Heat database into a private instance (the source is "
                     "only read), run the target's heat-manage db_sync on the copy, then the "
-                    "database checks.")
-    source = db.add_mutually_exclusive_group(required=True)
+                    "database checks. The source is --db-url, --db-url-file or --db-dump; "
+                    f"without any of them, the URL in the environment variable {ENV}.")
+    # not required: GRENADIER_DB_URL may name the source instead (checked when run)
+    source = db.add_mutually_exclusive_group()
     source.add_argument("--db-url", metavar="URL",
-                        help="the database to copy: postgresql://, mysql:// or sqlite:///PATH")
+                        help="the database to copy: postgresql://, mysql:// or sqlite:///PATH "
+                             f"({PS_NOTE}: prefer --db-url-file or ${ENV})")
+    add_file_argument(source)
     source.add_argument("--db-dump", metavar="FILE",
                         help="a dump to load instead: pg_dump (plain, -Fc or -Fd), "
                              "mysqldump/mariadb-dump, or a SQLite database file")
@@ -49,8 +56,16 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     add_constraints(db)
 
 
+def _source_url(args: argparse.Namespace) -> str:
+    url = db_url_from(args, os.environ)
+    if url is None:
+        raise UsageError("check db needs a source: --db-url, --db-url-file or --db-dump",
+                         hint=f"or set {ENV}")
+    return url
+
+
 def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
-    source = Source(url=args.db_url) if args.db_url else Source(dump=Path(args.db_dump))
+    source = Source(dump=Path(args.db_dump)) if args.db_dump else Source(url=_source_url(args))
     options = RehearsalOptions(
         target=args.target, source=source, workdir=Path(args.workdir),
         cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,

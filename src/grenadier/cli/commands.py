@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from grenadier.cli.db_url import db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
 from grenadier.execute.signals import shielded
@@ -102,7 +103,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
     if args.cache_dir and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
         raise UsageError(f"--cache-dir {args.cache_dir} is not a directory")
     return RunOptions(
-        base=base, target=target, db=args.db, db_url=args.db_url,
+        base=base, target=target, db=args.db, db_url=db_url_from(args),
         shutdown=args.shutdown, port=args.port,
         tests=[str(Path(p).resolve()) for p in args.tests],
         checks=args.checks, skip_checks=args.skip_checks,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from grenadier import __version__
 from grenadier.cli.arguments import add_constraints
+from grenadier.cli.db_url import PS_NOTE, add_file_argument
 from grenadier.errors import ExitCode, GrenadierError
 from grenadier.execute import reaper, signals
 from grenadier.phases.options import (
@@ -46,7 +47,10 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     run.add_argument("--target", help="target release (default: latest)")
     run.add_argument("--db", choices=DATABASES, default="postgresql",
                      help="database backend (default: embedded postgresql)")
-    run.add_argument("--db-url", help="use an existing PostgreSQL/MySQL server at this URL")
+    server = run.add_mutually_exclusive_group()
+    server.add_argument("--db-url", help="use an existing PostgreSQL/MySQL server at this URL "
+                                         f"({PS_NOTE}: prefer --db-url-file)")
+    add_file_argument(server)
     run.add_argument("--stop-after", metavar="STEP",
                      help=f"stop after STEP (cold: {', '.join(step_names('cold'))}; rolling: "
                           f"{', '.join(step_names('rolling'))})")

@@ -32,10 +32,11 @@ def _fresh_conf(ctx: CheckContext, url: str) -> Path:
     if not parser.has_section("database"):
         parser.add_section("database")
     parser.set("database", "connection", url)
-    path = work_dir(ctx) / "heat-fresh.conf"
+    # beside heat.conf: it holds the same password, and etc/ is where the run keeps secrets
+    path = ctx.deployment.etc / "heat-fresh.conf"
     text = io.StringIO()
     parser.write(text)
-    write_private(path, text.getvalue())  # it holds a password
+    write_private(path, text.getvalue())
     return path
 
 

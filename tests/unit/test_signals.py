@@ -63,3 +63,13 @@ def test_a_later_signal_outside_any_shield_is_ignored_with_a_word() -> None:
                             check=False)
     assert result.stdout.splitlines() == ["interrupted", "still stopping"], result.stderr
     assert "SIGINT ignored: still stopping the run's services" in result.stderr
+
+
+def test_signals_after_the_end_leave_the_exit_code_alone() -> None:
+    code = ("import os, signal, sys\nfrom grenadier.execute import signals\n"
+            "signals.install()\nsignals.settled()\n"
+            "os.kill(os.getpid(), signal.SIGINT)\nos.kill(os.getpid(), signal.SIGHUP)\n"
+            "sys.exit(130)\n")
+    result = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 130, result.stderr

@@ -171,3 +171,5 @@ def main(argv: Sequence[str] | None = None) -> int:
                                f"is above): exit {int(ExitCode.BUG)}", markup=False,
                                highlight=False)
         return int(ExitCode.BUG)
+    finally:
+        signals.settled()

@@ -40,6 +40,15 @@ def install() -> None:
     _STATE.installed = True
 
 
+def settled() -> None:
+    """Everything is stopped and the exit code decided: from now on the ending signals are
+    ignored (once Python starts to exit, it would let one kill the process, and the exit
+    code would say "killed by a signal" instead of grenadier's own)."""
+    if _STATE.installed:
+        for sig in ENDING:
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def _say(text: str) -> None:
     with contextlib.suppress(OSError):
         os.write(2, f"grenadier: {text}\n".encode())

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,3 +131,144 @@ def default_run(workdir: Path, cache_dir: Path) -> Run:
     """The main job: a real 26.0.2 -> 27.0.1 upgrade on the embedded PostgreSQL default."""
     return grenadier("run", "--base", BASE, "--target", TARGET, workdir=workdir,
                     cache_dir=cache_dir)
+
+
+# -- what a run leaves on the machine ------------------------------------------------------------
+
+#: a --workdir whose run directories are longer than a unix socket path may be: the sockets of
+#: PostgreSQL and MariaDB then live in directories of their own under the temporary directory
+LONG = "a-workdir-path-as-long-as-those-of-zuul-and-github-actions-checkouts-" + "x" * 40
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What identifies the processes and ports of a run while it runs."""
+
+    #: process groups (and sessions) its services and phase processes lead
+    groups: frozenset[int]
+    #: TCP ports its services listen on, on 127.0.0.1
+    ports: frozenset[int]
+
+    def left(self) -> list[str]:
+        """Every process of those groups or sessions still alive, every port still open."""
+        from grenadier.execute.processes import PROC, proc_stat
+
+        found = []
+        for entry in PROC.iterdir():
+            stat = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+            if stat is not None and stat.live and {stat.pgrp, stat.session} & self.groups:
+                found.append(f"pid {stat.pid} (group {stat.pgrp}): {_cmdline(stat.pid)}")
+        return found + [f"port {port} still listens" for port in sorted(self.ports)
+                        if _listens(port)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
+    except OSError:
+        return "?"
+
+
+def _listens(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_pids(run_dir: Path) -> list[int]:
+    """PIDs of the live processes whose command line names ``run_dir``."""
+    return [int(proc.name) for proc in Path("/proc").iterdir()
+            if proc.name.isdigit() and str(run_dir) in _cmdline(int(proc.name))]
+
+
+def footprint(run_dir: Path) -> Footprint:
+    """Taken while the run is up: its services (services.json), the processes naming its run
+    directory, and the ports its state and credential files record."""
+    services = _json(run_dir / "services.json")
+    groups = {int(info["pid"]) for info in services.values() if isinstance(info, dict)}
+    groups |= set(run_pids(run_dir))
+    ports = {_json(run_dir / "state.json").get("namespaces", {}).get("runner", {}).get("port")}
+    rabbit = _json(run_dir / "rabbitmq" / "credentials.json")
+    ports |= {rabbit.get(k) for k in ("amqp_port", "dist_port", "epmd_port")}
+    ports |= {_json(run_dir / "db" / "mariadb.json").get("port"),
+              _json(run_dir / "keystone" / "credentials.json").get("port")}
+    return Footprint(frozenset(groups), frozenset(p for p in ports if isinstance(p, int)))
+
+
+def wait_left(print_: Footprint, timeout: float = 60) -> list[str]:
+    """What of ``print_`` is still there after ``timeout`` seconds at most."""
+    deadline = time.monotonic() + timeout
+    while (left := print_.left()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@dataclass
+class KeptRun:
+    """A finished run whose services were left up (``--keep-running``)."""
+
+    run: Run
+    footprint: Footprint
+    secrets: dict[str, str]
+
+
+def kept_run(home: Path, cache_dir: Path, *args: str,
+             secrets: dict[str, str] | None = None) -> Iterator[KeptRun]:
+    """A real run with ``--keep-running``, stopped with ``grenadier down`` when done with."""
+    home.mkdir(parents=True, exist_ok=True)
+    run = grenadier("run", "--base", BASE, "--target", TARGET, "--keep-running", *args,
+                    workdir=home, cache_dir=cache_dir)
+    kept = KeptRun(run, footprint(run.run_dir), secrets or {})
+    try:
+        yield kept
+    finally:
+        grenadier("down", str(run.run_dir), workdir=home, cache_dir=cache_dir)
+        from grenadier.services.api import reap_recorded
+
+        reap_recorded(run.run_dir / "services.json", timeout=5)
+
+
+#: a --config a deployer might carry: a secret option under its deprecated name, an option no
+#: release knows that holds a password, a removed option whose URL carries credentials
+SECRET_CONFIG = """\
+[cache]
+memcache_password = {memcache}
+
+[DEFAULT]
+rabbit_password = {rabbit}
+
+[ec2authtoken]
+auth_uri = http://heat:{url_password}@127.0.0.1:5000/v3?password={query_password}
+"""
+
+
+@pytest.fixture(scope="session")
+def postgres_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
+    """The default all-in-one run on the embedded PostgreSQL, from a long --workdir, with a
+    --config holding secrets; left running."""
+    home = workdir / "postgres-kept" / LONG
+    home.mkdir(parents=True)
+    secrets = {name: f"{name}-{uuid.uuid4().hex}" for name in
+               ("memcache", "rabbit", "url_password", "query_password")}
+    config = home / "secret.conf"
+    config.write_text(SECRET_CONFIG.format(**secrets))
+    yield from kept_run(home, cache_dir, "--config", str(config), secrets=secrets)
+
+
+@pytest.fixture(scope="session")
+def mariadb_rabbit_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
+    """A split run (heat-wsgi-api and heat-engine) on MariaDB and a private RabbitMQ, from a
+    long --workdir; left running."""
+    for binary in ("mariadbd", "epmd"):
+        if not (shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/lib/erlang/bin")):
+            pytest.skip("needs mariadb-server and rabbitmq-server (see .ci/run)")
+    yield from kept_run(workdir / "mariadb-rabbit-kept" / LONG, cache_dir, "--db", "mariadb",
+                        "--bus", "rabbit", "--topology", "split")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,15 @@ import pytest
 
 from grenadier.phases.options import STEPS
 from tests.conftest import CliResult, one_error_line
-from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+from tests.e2e.conftest import (
+    BASE,
+    TARGET,
+    Run,
+    footprint,
+    grenadier,
+    heat_processes,
+    wait_left,
+)
 
 #: Runs the real CLI with one fault injected at the start of a step: the named service's
 #: process group is SIGKILLed (its PID taken from the run's services.json), then the step runs.
@@ -77,11 +86,12 @@ def _results(run_dir: Path) -> dict[str, object]:
 
 
 def _recorded_alive(run_dir: Path) -> list[str]:
-    """Services of services.json whose recorded PID still runs the recorded command."""
-    from grenadier.services.api import _cmdline
+    """Services of services.json whose recorded process (PID and start time) still runs."""
+    from grenadier.execute.processes import ProcessId
 
     recorded = json.loads((run_dir / "services.json").read_text())
-    return [name for name, info in recorded.items() if _cmdline(info["pid"]) == info["cmd"]]
+    return [name for name, info in recorded.items()
+            if ProcessId(info["pid"], info["start"]).running()]
 
 
 def _exited(result: Run) -> list[dict[str, str]]:
@@ -119,8 +129,25 @@ def test_hold_the_first_attempt():
 """
 
 
+def _watcher(pid: int) -> int:
+    """The PID of the watcher process grenadier ``pid`` started."""
+    from grenadier.execute.processes import PROC
+
+    for entry in PROC.iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(stat[1]) == pid and b"grenadier.execute.reaper" in cmd:
+            return int(entry.name)
+    raise AssertionError(f"grenadier {pid} has no watcher process")
+
+
 def test_sigkill_during_pre_upgrade_then_resume(workdir: Path, cache_dir: Path) -> None:
-    """SIGKILL cannot be caught: the services are orphaned; --resume must reap them."""
+    """grenadier and its watcher SIGKILLed together (nothing can stop the services then): the
+    services and the phase's pytest are orphaned; --resume must reap them, by what identifies
+    them, and the run goes on to its end."""
     home = workdir / "sigkill"
     tests = home / "user-tests"
     tests.mkdir(parents=True)
@@ -129,11 +156,12 @@ def test_sigkill_during_pre_upgrade_then_resume(workdir: Path, cache_dir: Path) 
     _wait_for(proc, lambda: next(iter(tests.glob("first-attempt")), None), "pre-upgrade")
     run_dir = next(home.glob("runs/*"))
     try:
+        os.kill(_watcher(proc.pid), signal.SIGKILL)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         assert proc.returncode == -signal.SIGKILL
         orphans = _recorded_alive(run_dir)
-        assert orphans, "the killed grenadier left its services running (by design)"
+        assert orphans, "with its watcher killed too, grenadier's services stay running"
         # and its pre-upgrade pytest, which services.json does not list
         assert any("-m pytest" in cmd for cmd in heat_processes(run_dir))
         resumed = grenadier("run", "--resume", str(run_dir), workdir=home, cache_dir=cache_dir)
@@ -309,3 +337,73 @@ def test_full_disk(workdir: Path, cache_dir: Path) -> None:
         assert heat_processes(result.run_dir) == []
     finally:
         subprocess.run(["umount", "--lazy", str(home)], check=True)
+
+
+#: a user's pre-upgrade test that holds the run (services up) until grenadier is signalled
+HOLD = """
+import time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.pre_upgrade
+def test_hold():
+    Path(__file__).with_name("held").touch()
+    time.sleep(600)
+"""
+TOPOLOGIES = {"all-in-one": (), "split-rabbitmq": ("--bus", "rabbit", "--topology", "split")}
+ENDINGS = ("SIGHUP", "SIGKILL", "SIGINT-in-teardown")
+
+
+def _signal_until_done(proc: subprocess.Popen[str], how: str) -> tuple[str, str]:
+    if how == "SIGINT-in-teardown":
+        # Ctrl-C, then Ctrl-C again and again while grenadier stops its services
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.2)
+    else:
+        proc.send_signal(getattr(signal, how))
+    return proc.communicate(timeout=300)
+
+
+@pytest.mark.parametrize("topology", list(TOPOLOGIES))
+@pytest.mark.parametrize("how", ENDINGS)
+def test_no_process_of_a_run_outlives_grenadier(how: str, topology: str, workdir: Path,
+                                                cache_dir: Path) -> None:
+    """However grenadier ends (a closed terminal, SIGKILL, Ctrl-C repeated while it stops
+    its services), no process of the run is left: none in the process groups and sessions
+    its services and phase processes led, no port of the run still listening."""
+    if topology != "all-in-one" and not shutil.which("epmd", path="/usr/bin:/usr/lib/erlang/bin"):
+        pytest.skip("needs rabbitmq-server (see .ci/run)")
+    home = workdir / f"{how}-{topology}"
+    tests = home / "user-tests"
+    tests.mkdir(parents=True)
+    (tests / "test_hold.py").write_text(HOLD)
+    proc = _start(home, cache_dir, "--no-builtin-suite", "--tests", str(tests),
+                  *TOPOLOGIES[topology])
+    _wait_for(proc, lambda: next(iter(tests.glob("held")), None), "pre-upgrade")
+    run_dir = next(home.glob("runs/*"))
+    try:
+        print_ = footprint(run_dir)
+        assert print_.left(), "nothing of the run was running to be left behind"
+        assert print_.ports, "the run's ports were not found"
+        _, err = _signal_until_done(proc, how)
+        assert "Traceback" not in err, err[-3000:]
+        if how == "SIGKILL":
+            assert proc.returncode == -signal.SIGKILL
+        else:
+            assert proc.returncode == 130, err[-3000:]
+            status = Run(130, "", err, run_dir).status()
+            assert status["pre-upgrade"] == "interrupted", status
+            assert status["teardown"] == "passed", status
+        if how == "SIGINT-in-teardown":
+            # a Ctrl-C arrived while the services were being stopped, and stopping went on
+            assert "SIGINT: stopping the run's services first" in err, err[-3000:]
+        assert wait_left(print_) == []
+        assert heat_processes(run_dir) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        _kill_leftovers(run_dir)

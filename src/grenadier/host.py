@@ -111,6 +111,7 @@ def admit_group(run_dir: Path, gid: int) -> None:
     """Let the processes of group ``gid`` (grenadier's services) into ``run_dir``, and no other
     user: it becomes 0710, that group's; every parent above it gets o+x (:func:`open_path_to`),
     which lets others traverse them but not list them, nor enter the run directory."""
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     open_path_to(run_dir)
     os.chown(run_dir, -1, gid)
     run_dir.chmod(0o710)

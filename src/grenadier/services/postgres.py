@@ -4,8 +4,9 @@ The server runs as its own process under the supervisor (not pg_ctl's daemon), a
 system user where grenadier is root, listens only on a unix socket in a directory no one else
 may enter (socket mode 0700), keeps its data inside the run directory, and asks every role
 for its password (scram-sha-256). Heat logs in as ``heat``, which owns Heat's databases and
-nothing else; grenadier's own tools as ``postgres``. Both passwords are random per run, in
-``db/postgresql.json`` (mode 0600).
+nothing else (it may create databases, which it then owns); grenadier's own tools as
+``postgres``. Both passwords are random per run, in ``db/postgresql.json`` (mode 0600; the
+superuser's also in ``db/pgpass``, for the restore command).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ PG_USER = "embedded_postgres"
 #: unix socket paths are limited to about 107 bytes
 MAX_SOCKET_DIR = 80
 CREDENTIALS = "postgresql.json"
+#: the superuser's password as libpq reads it (PGPASSFILE), for the restore command people run
+PGPASS = "pgpass"
 #: the superuser (grenadier's tools) and the role Heat logs in as
 ADMIN, HEAT_ROLE = "postgres", "heat"
 #: a superuser that exists only while a dump is loaded, so that what the dump creates without
@@ -119,6 +122,7 @@ class EmbeddedPostgres(Database):
             return PgCredentials(str(data["admin_password"]), str(data["heat_password"]))
         creds = PgCredentials(secrets.token_hex(16), secrets.token_hex(16))
         write_private(path, json.dumps(asdict(creds)))
+        write_private(path.with_name(PGPASS), f"*:*:*:{ADMIN}:{creds.admin_password}\n")
         return creds
 
     def _tool(self, name: str, *args: str, timeout: float = 120, what: str = "",
@@ -174,10 +178,12 @@ class EmbeddedPostgres(Database):
     def _ensure_heat_role(self) -> None:
         password = _quote(self.creds.heat_password)
         # through stdin: a password is never on a command line
+        # CREATEDB: the comparison databases Heat's role migrates are its own, even when
+        # this server is used through --db-url with Heat's URL (no superuser then)
         self._psql_stdin(
-            f"DO $$BEGIN CREATE ROLE {HEAT_ROLE} LOGIN PASSWORD {password}; "
-            f"EXCEPTION WHEN duplicate_object THEN ALTER ROLE {HEAT_ROLE} LOGIN PASSWORD "
-            f"{password}; END$$;\n")
+            f"DO $$BEGIN CREATE ROLE {HEAT_ROLE} LOGIN CREATEDB PASSWORD {password}; "
+            f"EXCEPTION WHEN duplicate_object THEN ALTER ROLE {HEAT_ROLE} LOGIN CREATEDB "
+            f"PASSWORD {password}; END$$;\n")
 
     def _psql(self, sql: str, database: str = "postgres") -> str:
         return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", ADMIN,
@@ -247,7 +253,7 @@ class EmbeddedPostgres(Database):
         return dest
 
     def restore_command(self, snapshot: Path) -> str:
-        psql = f"PGPASSWORD=<admin_password of {self.run_dir / 'db' / CREDENTIALS}> " \
-               f"{self.bin / 'psql'} -h {self.socket_dir} -U {ADMIN}"
+        psql = f"PGPASSFILE={self.run_dir / 'db' / PGPASS} {self.bin / 'psql'} " \
+               f"-h {self.socket_dir} -U {ADMIN}"
         return (f"{psql} -c 'DROP DATABASE heat' -c 'CREATE DATABASE heat OWNER {HEAT_ROLE}' "
                 f"&& {psql} -d heat -f {snapshot}")

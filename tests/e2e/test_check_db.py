@@ -9,6 +9,7 @@ same after the rehearsal. The SQLite source is a file, compared byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import sys
@@ -53,12 +54,18 @@ class PgSource:
     server: EmbeddedPostgres
 
     def url(self, database: str = "heat") -> str:
-        return f"postgresql://postgres@/{database}?host={self.server.socket_dir}"
+        password = self.server.creds.admin_password
+        return f"postgresql://postgres:{password}@/{database}?host={self.server.socket_dir}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PGPASSWORD": self.server.creds.admin_password}
 
     def psql(self, sql: str, database: str = "heat") -> str:
         cmd = [str(self.server.bin / "psql"), "-h", str(self.server.socket_dir), "-U",
                "postgres", "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        return run(ExecuteRequest(cmd, timeout=120)).assert_success(f"psql {sql[:40]}").out
+        return run(ExecuteRequest(cmd, timeout=120, env=self.env)).assert_success(
+            f"psql {sql[:40]}").out
 
     def databases(self) -> set[str]:
         return set(self.psql("SELECT datname FROM pg_database").split())
@@ -66,7 +73,7 @@ class PgSource:
     def dump(self, dest: Path, *args: str) -> Path:
         cmd = [str(self.server.bin / "pg_dump"), "-h", str(self.server.socket_dir), "-U",
                "postgres", *args, "-f", str(dest), "heat"]
-        run(ExecuteRequest(cmd, timeout=300)).assert_success("pg_dump of the source")
+        run(ExecuteRequest(cmd, timeout=300, env=self.env)).assert_success("pg_dump of the source")
         return dest
 
     def checksum(self, scratch: Path) -> dict[str, str]:
@@ -172,10 +179,14 @@ def test_mysql_url_rehearsal_leaves_the_source_identical(
     if not shutil.which("mariadbd", path="/usr/sbin:/usr/bin"):
         pytest.skip("mariadb-server is not installed")
     base = release(25)
-    owner = tmp_path / "owner"
-    with Supervisor() as supervisor:
+    # not under pytest's tmp root: a pytest session starting meanwhile makes it 0700, which
+    # would cut the server (its own user) off its data
+    owner = Path(tempfile.mkdtemp(prefix="grenadier-mysql-source-"))
+    with contextlib.ExitStack() as cleanup, Supervisor() as supervisor:
+        cleanup.callback(shutil.rmtree, owner, ignore_errors=True)
         server = MariaDB(owner)
         server.start(supervisor)
+        _grant_all(server)
         crafted.heat_database(base, server, owner, 20)
 
         def checksum() -> str:
@@ -192,6 +203,13 @@ def test_mysql_url_rehearsal_leaves_the_source_identical(
         assert "heat_fresh" not in server._databases()
         _assert_source_sessions_refuse_writes(server.url(), tmp_path, "READ ONLY transaction")
         assert "scratch" not in server._databases()
+
+
+def _grant_all(server: MariaDB) -> None:
+    """The operator's server of these tests lets Heat's user create databases (grenadier's own
+    private MariaDB grants it Heat's databases only)."""
+    server._sql("".join(f"GRANT ALL PRIVILEGES ON *.* TO '{server.creds.user}'@'{host}';\n"
+                        for host in ("127.0.0.1", "localhost")))
 
 
 def _assert_source_sessions_refuse_writes(url: str, tmp_path: Path, refusal: str) -> None:

@@ -14,7 +14,7 @@ from tests.e2e.conftest import KeptRun, Run
 REPORTS = ("report.json", "report.html", "junit.xml", "impact.md", "run.json")
 #: the only files of a run directory that may hold a secret grenadier generated (besides etc/):
 #: each is owner-only, and none is meant to be published
-CREDENTIAL_FILES = ("db.json", "db/postgresql.json", "db/mariadb.json",
+CREDENTIAL_FILES = ("db.json", "db/postgresql.json", "db/pgpass", "db/mariadb.json",
                     "rabbitmq/credentials.json", "rabbitmq/rabbitmq.conf",
                     "keystone/credentials.json")
 

@@ -113,8 +113,11 @@ def admit_group(run_dir: Path, gid: int) -> None:
     which lets others traverse them but not list them, nor enter the run directory."""
     run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     open_path_to(run_dir)
-    os.chown(run_dir, -1, gid)
-    run_dir.chmod(0o710)
+    stat = run_dir.stat()
+    if stat.st_gid != gid:  # a resumed run's is already: nothing is written then
+        os.chown(run_dir, -1, gid)
+    if stat.st_mode & 0o7777 != 0o710:
+        run_dir.chmod(0o710)
 
 
 def private_dir(path: Path, owner: int) -> Path:

@@ -4,6 +4,8 @@ that does not import never kept."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -16,13 +18,18 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.host import file_lock
+from grenadier.phases.context import RunContext
+from grenadier.phases.options import RunOptions
 from grenadier.releases import ReleaseCache, parse_spec
+from grenadier.releases import cache as cache_module
 from grenadier.releases import memo as memo_module
 from grenadier.releases.cache import MARKER, read_marker
 from grenadier.releases.constraints import all_series
 from grenadier.releases.installer import DRIVERS, Installer, Unresolvable
 from grenadier.releases.spec import PACKAGE
 from grenadier.releases.tools import ensure_tool, parse_pinned
+from grenadier.state import StateStore
 
 UPLOADED = datetime(2026, 10, 22, 8, 44, tzinfo=timezone.utc)
 
@@ -243,3 +250,55 @@ def test_failed_install_leaves_no_venv(tmp_path: Path) -> None:
         cache.ensure(parse_spec("26.0.2"))
     assert [p for p in (tmp_path / "tools").iterdir() if p.is_dir()] == []
     assert [p for p in (tmp_path / "releases").iterdir() if p.is_dir()] == []
+
+
+# -- a resumed run finds its releases again --------------------------------------------------
+
+def test_a_venv_holds_the_release_its_marker_names(tmp_path: Path) -> None:
+    release = _cache(tmp_path, FakeIndex()).ensure(parse_spec("26.0.2"))
+    cache = _cache(tmp_path, FakeIndex())
+    assert cache.holds(release)
+    marker = read_marker(release.venv) or {}
+    # rebuilt since with other libraries (another run), or half rebuilt: not the same release
+    (release.venv / MARKER).write_text(json.dumps({**marker, "environment_json": "{}"}))
+    assert not cache.holds(release)
+    (release.venv / MARKER).unlink()
+    assert not cache.holds(release)
+    shutil.rmtree(release.venv)
+    assert not cache.holds(release)
+
+
+def test_the_marker_is_read_under_the_venvs_lock(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never while another run rebuilds the venv: it holds that lock while it does."""
+    release = _cache(tmp_path, FakeIndex()).ensure(parse_spec("26.0.2"))
+    held: list[bool] = []
+
+    def read(venv: Path) -> dict[str, str] | None:
+        try:
+            with file_lock(venv.with_name(venv.name + ".lock"), wait=False):
+                held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        return read_marker(venv)
+
+    monkeypatch.setattr(cache_module, "read_marker", read)
+    assert _cache(tmp_path, FakeIndex()).holds(release)
+    assert held == [True]
+
+
+def test_a_resumed_run_reinstalls_a_release_its_venv_no_longer_holds(tmp_path: Path) -> None:
+    index = FakeIndex()
+    cache = _cache(tmp_path / "cache", index)
+    context = object.__new__(RunContext)  # only what release() reads
+    context.run_dir, context.cache = tmp_path, cache
+    context.options = RunOptions(base="26.0.2", target="27.0.1")
+    context.store = StateStore(tmp_path / "state.json")
+    first = context.release("base")
+    installs = len(index.installed)
+    assert context.release("base") == first  # recorded, and its venv holds it: reused
+    assert len(index.installed) == installs
+    (first.venv / MARKER).unlink()  # e.g. another run is rebuilding it
+    assert context.release("base") == first
+    assert len(index.installed) == installs + 1
+    assert read_marker(first.venv) is not None

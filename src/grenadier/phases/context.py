@@ -48,6 +48,16 @@ def make_database(options: RunOptions, run_dir: Path) -> Database:
     return EmbeddedPostgres(run_dir)
 
 
+def _recorded_release(data: object) -> Release | None:
+    """The release state.json records for a role, if it records a readable one."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Release.from_dict(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def make_bus(options: RunOptions, run_dir: Path) -> MessageBus | None:
     """The run's message bus: none (fake://), the one at ``--bus-url``, or a private RabbitMQ."""
     if options.bus_url:
@@ -134,9 +144,10 @@ class RunContext:
     # releases -------------------------------------------------------------------------
     def release(self, role: str) -> Release:
         """The installed base or target release (installing it if this run has not yet)."""
-        data = self.store.get(RUNNER, f"release-{role}")
-        if isinstance(data, dict) and Path(data.get("venv", "")).is_dir():
-            return Release.from_dict(data)
+        recorded = _recorded_release(self.store.get(RUNNER, f"release-{role}"))
+        # a resumed run's venv may since have been rebuilt, or be being rebuilt, by another run
+        if recorded is not None and self.cache.holds(recorded):
+            return recorded
         spec = parse_spec(getattr(self.options, role))
         release = self.cache.ensure(spec, log=self.run_dir / "logs" / f"install-{role}.log",
                                     freeze=self._replayed_freeze(role),

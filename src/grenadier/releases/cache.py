@@ -274,6 +274,24 @@ class ReleaseCache:
     def freeze(self, release: Release) -> str:
         return self.installer.freeze(release.venv)
 
+    def holds(self, release: Release) -> bool:
+        """Whether ``release`` (as a run recorded it) is still in its venv: the marker, read
+        under the venv's lock (never while another run rebuilds it), names the same version,
+        source and environment. A venv half rebuilt, or rebuilt another way, does not hold it.
+        """
+        if not release.venv.is_dir():
+            return False
+        with file_lock(_lock_file(release.venv)):
+            marker = read_marker(release.venv)
+        if marker is None:
+            return False
+        try:
+            environment = json.loads(marker.get("environment_json", "{}"))
+        except ValueError:
+            return False
+        return (marker.get("version"), marker.get("kind"), marker.get("source"), environment) \
+            == (release.version, release.kind, release.source, release.environment)
+
 
 def read_marker(venv: Path) -> dict[str, str] | None:
     """What the cache wrote once ``venv`` was complete (None: missing or unreadable)."""

@@ -272,3 +272,12 @@ def mariadb_rabbit_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
             pytest.skip("needs mariadb-server and rabbitmq-server (see .ci/run)")
     yield from kept_run(workdir / "mariadb-rabbit-kept" / LONG, cache_dir, "--db", "mariadb",
                         "--bus", "rabbit", "--topology", "split")
+
+
+@pytest.fixture(scope="session")
+def keystone_run(workdir: Path, cache_dir: Path) -> Run:
+    """The default run with a private Keystone: real tokens, trusts, Heat's service user."""
+    home = workdir / "keystone"
+    home.mkdir()
+    return grenadier("run", "--base", BASE, "--target", TARGET, "--auth", "keystone",
+                     workdir=home, cache_dir=cache_dir)

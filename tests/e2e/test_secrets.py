@@ -88,7 +88,8 @@ def test_secrets_never_in_reports_or_console(default_run: Run) -> None:
         assert leaks == [], f"a secret appears in {leaks}"
 
 
-@pytest.mark.parametrize("which", ["default_run", "postgres_kept", "mariadb_rabbit_kept"])
+@pytest.mark.parametrize("which", ["default_run", "postgres_kept", "mariadb_rabbit_kept",
+                                   "keystone_run"])
 def test_only_etc_and_credential_files_hold_a_generated_secret(
         which: str, request: pytest.FixtureRequest) -> None:
     """Every file of the run is read, logs, dumps and databases included."""

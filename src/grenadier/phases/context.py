@@ -13,7 +13,6 @@ import pluggy
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
-from grenadier.execute.signals import shielded
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.phases.options import RunOptions
 from grenadier.plugins.api import Deployment, Project
@@ -261,18 +260,18 @@ class RunContext:
         """
         if self.keep_running:
             return self.supervisor.detach()
-        with shielded():  # a Ctrl-C meanwhile takes effect once everything is stopped
+        # each stop is shielded from signals; a Ctrl-C between them still reaches stop_all
+        try:
             try:
-                try:
-                    if self.running_role is not None:
-                        self.stop_project()  # Heat first, its processes together
-                finally:
-                    self.supervisor.stop_all()  # whatever is left, newest first
+                if self.running_role is not None:
+                    self.stop_project()  # Heat first, its processes together
             finally:
-                self.running_role = None
-                self.db_started = self.plane_started = False
-                with contextlib.suppress(OSError):
-                    self.write_endpoint()
+                self.supervisor.stop_all()  # whatever is left, newest first
+        finally:
+            self.running_role = None
+            self.db_started = self.plane_started = False
+            with contextlib.suppress(OSError):
+                self.write_endpoint()
         return []
 
     def check_context(self) -> CheckContext:

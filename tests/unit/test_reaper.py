@@ -84,12 +84,16 @@ def test_the_watcher_leaves_alone_what_ended_or_was_forgotten(tmp_path: Path) ->
     try:
         idents = {p.pid: ProcessId.of(p.pid) for p in (ended, alive, forgotten)}
         ended.wait()
+        scratch = tmp_path / "socket dir"  # a blank in it, as a path may have
+        scratch.mkdir()
         lines = [f"+ {pid} {ident.start} {int(signal.SIGTERM)}\n"
-                 for pid, ident in idents.items() if ident is not None]
+                 for pid, ident in idents.items() if ident is not None and pid != alive.pid]
+        lines.append(f"+ {alive.pid} {idents[alive.pid].start} {int(signal.SIGTERM)} {scratch}\n")
         lines += [f"- {forgotten.pid}\n", "garbled line\n", "+ 1 2\n"]
         stopped = watch(lines, grace=5)
         assert [ident.pid for ident in stopped] == [alive.pid]
         assert alive.wait(10) == -signal.SIGTERM
+        assert not scratch.exists()  # left empty by what was stopped: removed
         assert forgotten.poll() is None
     finally:
         for proc in (alive, forgotten):

@@ -176,3 +176,24 @@ def test_reap_recorded_stops_what_a_service_left_after_it_ended(tmp_path: Path) 
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child)
+
+
+def test_a_services_scratch_dir_is_removed_once_it_ended_empty(tmp_path: Path) -> None:
+    """Its socket's directory under /tmp: removed by whoever stops the service (the supervisor,
+    or down / --resume), unless something is still in it."""
+    code = READY.format(flag=tmp_path / "ready") + "time.sleep(60)"
+    spec = _spec(tmp_path, code)
+    for stop in ("supervisor", "down", "not empty"):
+        scratch = tmp_path / f"scratch-{stop}"
+        scratch.mkdir()
+        if stop == "not empty":
+            (scratch / ".s.PGSQL.5432").touch()  # a killed server's stale socket
+        sup = Supervisor(pid_file=tmp_path / "pids.json")
+        sup.start(ServiceSpec(name="svc", cmd=spec.cmd, log=spec.log, ready=spec.ready,
+                              scratch_dir=scratch))
+        if stop == "supervisor":
+            sup.stop("svc")
+        else:
+            sup.detach()
+            assert reap_recorded(tmp_path / "pids.json") == ["svc"]
+        assert scratch.exists() is (stop == "not empty"), stop

@@ -94,6 +94,13 @@ class ProcessId:
         return sorted(p.pid for p in self.members(live))
 
 
+def remove_empty(directory: Path | None) -> None:
+    """Remove ``directory`` if it exists and is empty (what a stopped service left)."""
+    if directory is not None:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
 def _kill(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):

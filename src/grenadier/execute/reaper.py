@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO
 
-from grenadier.execute.processes import ProcessId, stop_sessions
+from grenadier.execute.processes import ProcessId, remove_empty, stop_sessions
 
 #: seconds the watcher gives registered processes to stop before it kills them
 GRACE = 10.0
@@ -50,13 +51,14 @@ def watcher_pid() -> int | None:
     return _LINK.watcher.pid if _LINK.watcher is not None else None
 
 
-def register(pid: int, stop_signal: int = signal.SIGTERM) -> None:
-    """Have the watcher stop ``pid`` (and its session) if grenadier ends while it runs."""
+def register(pid: int, stop_signal: int = signal.SIGTERM, scratch_dir: Path | None = None) -> None:
+    """Have the watcher stop ``pid`` (and its session) if grenadier ends while it runs, then
+    remove ``scratch_dir`` if the process left it empty."""
     if not _LINK.enabled:
         return
     ident = ProcessId.of(pid)
     if ident is not None:
-        _send(f"+ {ident.pid} {ident.start} {int(stop_signal)}")
+        _send(f"+ {ident.pid} {ident.start} {int(stop_signal)} {scratch_dir or ''}".rstrip())
 
 
 def forget(pid: int) -> None:
@@ -93,16 +95,20 @@ def _start_watcher() -> IO[str]:
 def watch(lines: Iterable[str], grace: float = GRACE) -> list[ProcessId]:
     """The watcher: follow registrations until grenadier's end of the pipe closes, then stop
     what is still registered. Returns the processes that had anything left to stop."""
-    registered: dict[int, tuple[ProcessId, int]] = {}
+    registered: dict[int, tuple[ProcessId, int, Path | None]] = {}
     for line in lines:
         with contextlib.suppress(ValueError, IndexError):
-            parts = line.split()
+            parts = line.rstrip("\n").split(" ", 4)  # the directory is last: it may hold blanks
             if parts[0] == "+":
                 pid, start, sig = (int(part) for part in parts[1:4])
-                registered[pid] = (ProcessId(pid, start), sig)
+                directory = Path(parts[4]) if len(parts) == 5 else None
+                registered[pid] = (ProcessId(pid, start), sig, directory)
             elif parts[0] == "-":
                 registered.pop(int(parts[1]), None)
-    return stop_sessions(list(registered.values()), grace)
+    stopped = stop_sessions([(ident, sig) for ident, sig, _ in registered.values()], grace)
+    for _, _, directory in registered.values():
+        remove_empty(directory)
+    return stopped
 
 
 def main() -> None:

@@ -67,12 +67,13 @@ def _identity(user: str | None) -> dict[str, object]:
 
 
 def popen(request: ExecuteRequest, *, stop_signal: int = signal.SIGTERM,
-          **kwargs: object) -> subprocess.Popen[str]:
+          scratch_dir: Path | None = None, **kwargs: object) -> subprocess.Popen[str]:
     """Start ``request`` in its own session, so that a terminal's Ctrl-C reaches only us.
 
     The process is registered with grenadier's watcher (:mod:`grenadier.execute.reaper`), so
     that it does not outlive grenadier: ``stop_signal`` is what the watcher asks it to stop
-    with; call :func:`reaper.forget` once it ended or is left running on purpose.
+    with, ``scratch_dir`` an empty directory it then removes; call :func:`reaper.forget` once
+    the process ended or is left running on purpose.
     """
     try:
         proc: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
@@ -88,7 +89,7 @@ def popen(request: ExecuteRequest, *, stop_signal: int = signal.SIGTERM,
         raise EnvironmentProblem(f"cannot run {request.cmd[0]}: not found") from exc
     except PermissionError as exc:
         raise EnvironmentProblem(f"cannot run {request.cmd[0]}: permission denied") from exc
-    reaper.register(proc.pid, stop_signal)
+    reaper.register(proc.pid, stop_signal, scratch_dir)
     return proc
 
 

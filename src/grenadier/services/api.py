@@ -15,7 +15,7 @@ from pathlib import Path
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import reaper
 from grenadier.execute.api import ExecuteRequest
-from grenadier.execute.processes import ProcessId, stop_sessions
+from grenadier.execute.processes import ProcessId, remove_empty, stop_sessions
 from grenadier.execute.run import popen, tail
 from grenadier.execute.signals import shielded
 
@@ -37,6 +37,9 @@ class ServiceSpec:
     stop_timeout: float = 20.0
     #: signal that asks the service to stop gracefully
     stop_signal: int = signal.SIGTERM
+    #: a directory of its own it leaves empty when it ends (its socket's, under /tmp): removed
+    #: then, by whoever stopped it (the supervisor, ``down``, the watcher)
+    scratch_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Supervisor:
             log.write(f"$ {request.shell_cmd}\n")
             log.flush()
             proc = popen(request, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         stop_signal=spec.stop_signal)
+                         stop_signal=spec.stop_signal, scratch_dir=spec.scratch_dir)
         running = RunningService(spec, proc, time.monotonic(), ProcessId.of(proc.pid))
         self._services[spec.name] = running
         self._write_pids()
@@ -168,6 +171,7 @@ class Supervisor:
         # a service's own children (same process group) must not survive it
         self._signal(svc, signal.SIGKILL)
         reaper.forget(svc.pid)
+        remove_empty(svc.spec.scratch_dir)
         del self._services[name]
         self._write_pids()
         return svc.proc.returncode
@@ -224,6 +228,7 @@ class Supervisor:
             return
         data = {name: {"pid": s.pid, "start": s.ident.start if s.ident else None,
                        "pgid": s.pid, "cmd": list(map(str, s.spec.cmd)),
+                       "scratch_dir": str(s.spec.scratch_dir) if s.spec.scratch_dir else None,
                        "stop_signal": int(s.spec.stop_signal), "stop_timeout": s.spec.stop_timeout}
                 for name, s in self._services.items()}
         with contextlib.suppress(OSError):
@@ -285,6 +290,8 @@ def reap_recorded(pid_file: Path, timeout: float = 20.0) -> list[str]:
         # each service's own stop signal and timeout, as its ServiceSpec declared them
         if found is not None and stop_sessions([(found[0], found[1])], found[2]):
             stopped.append(name)
+        if isinstance(info, dict) and isinstance(info.get("scratch_dir"), str):
+            remove_empty(Path(info["scratch_dir"]))
     if valid:  # a garbled file is left as found, for whoever looks into it
         with contextlib.suppress(OSError):
             pid_file.write_text("{}", encoding="utf-8")

@@ -173,6 +173,8 @@ class MariaDB(Database):
             name="mariadb", cmd=self._server_cmd(), user=self.user,
             log=self.run_dir / "logs" / "mariadb.log", ready=self._ready,
             ready_timeout=60, stop_timeout=30,
+            # empty once the server removed its socket: nothing of the run is left in /tmp
+            scratch_dir=self.socket_dir,
         ))
         self._ensure_user()
         if self.name not in self._databases():

@@ -170,6 +170,8 @@ class EmbeddedPostgres(Database):
             ready=self._ready, user=self.user, ready_timeout=30, stop_timeout=20,
             # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM would wait for Heat's clients
             stop_signal=signal.SIGINT,
+            # empty once the server removed its socket: nothing of the run is left in /tmp
+            scratch_dir=self.socket_dir if self.socket_dir != self.pgdata else None,
         ))
         self._ensure_heat_role()
         if self.name not in self._databases():

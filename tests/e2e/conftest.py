@@ -148,6 +148,8 @@ class Footprint:
     groups: frozenset[int]
     #: TCP ports its services listen on, on 127.0.0.1
     ports: frozenset[int]
+    #: directories its services have outside the run (their sockets', under /tmp)
+    dirs: frozenset[Path] = frozenset()
 
     def left(self) -> list[str]:
         """Every process of those groups or sessions still alive, every port still open."""
@@ -159,7 +161,8 @@ class Footprint:
             if stat is not None and stat.live and {stat.pgrp, stat.session} & self.groups:
                 found.append(f"pid {stat.pid} (group {stat.pgrp}): {_cmdline(stat.pid)}")
         return found + [f"port {port} still listens" for port in sorted(self.ports)
-                        if _listens(port)]
+                        if _listens(port)] + [f"{d} is still there" for d in sorted(self.dirs)
+                                              if d.exists()]
 
 
 def _cmdline(pid: int) -> str:
@@ -194,13 +197,16 @@ def footprint(run_dir: Path) -> Footprint:
     directory, and the ports its state and credential files record."""
     services = _json(run_dir / "services.json")
     groups = {int(info["pid"]) for info in services.values() if isinstance(info, dict)}
+    dirs = {Path(info["scratch_dir"]) for info in services.values()
+            if isinstance(info, dict) and info.get("scratch_dir")}
     groups |= set(run_pids(run_dir))
     ports = {_json(run_dir / "state.json").get("namespaces", {}).get("runner", {}).get("port")}
     rabbit = _json(run_dir / "rabbitmq" / "credentials.json")
     ports |= {rabbit.get(k) for k in ("amqp_port", "dist_port", "epmd_port")}
     ports |= {_json(run_dir / "db" / "mariadb.json").get("port"),
               _json(run_dir / "keystone" / "credentials.json").get("port")}
-    return Footprint(frozenset(groups), frozenset(p for p in ports if isinstance(p, int)))
+    return Footprint(frozenset(groups), frozenset(p for p in ports if isinstance(p, int)),
+                     frozenset(dirs))
 
 
 def wait_left(print_: Footprint, timeout: float = 60) -> list[str]:

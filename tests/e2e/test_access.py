@@ -186,6 +186,7 @@ def test_down_stops_every_service_of_a_split_run(mariadb_rabbit_kept: KeptRun, w
     none shows its recorded command line, each is still stopped, with what it started."""
     run = mariadb_rabbit_kept.run
     recorded = json.loads((run.run_dir / "services.json").read_text())
+    assert mariadb_rabbit_kept.footprint.dirs == {MariaDB(run.run_dir).socket_dir}
     assert {"mariadb", "rabbitmq-epmd", "rabbitmq", "heat-target-api",
             "heat-target-engine-1"} <= set(recorded), recorded
     assert mariadb_rabbit_kept.footprint.left(), "the run left nothing running to stop"

@@ -374,7 +374,8 @@ def test_no_process_of_a_run_outlives_grenadier(how: str, topology: str, workdir
                                                 cache_dir: Path) -> None:
     """However grenadier ends (a closed terminal, SIGKILL, Ctrl-C repeated while it stops
     its services), no process of the run is left: none in the process groups and sessions
-    its services and phase processes led, no port of the run still listening."""
+    its services and phase processes led, no port of the run still listening (and no socket
+    directory of its servers left under /tmp)."""
     if topology != "all-in-one" and not shutil.which("epmd", path="/usr/bin:/usr/lib/erlang/bin"):
         pytest.skip("needs rabbitmq-server (see .ci/run)")
     home = workdir / f"{how}-{topology}"
@@ -389,6 +390,7 @@ def test_no_process_of_a_run_outlives_grenadier(how: str, topology: str, workdir
         print_ = footprint(run_dir)
         assert print_.left(), "nothing of the run was running to be left behind"
         assert print_.ports, "the run's ports were not found"
+        assert print_.dirs, "the run directory is long: PostgreSQL's socket is under /tmp"
         _, err = _signal_until_done(proc, how)
         assert "Traceback" not in err, err[-3000:]
         if how == "SIGKILL":

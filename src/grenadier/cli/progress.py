@@ -58,7 +58,7 @@ class ConsoleReporter:
             self.console.print(f"         [red]x[/] {test.name}: {first}", markup=True,
                                highlight=False)
         if not result.status.ok:
-            for message in result.messages[-3:]:
+            for message in result.shown_messages[-3:]:
                 self.console.print(f"         {message}", markup=False)
 
     def summary(self, results: Sequence[StepResult], verdict: str, run_dir: str) -> None:

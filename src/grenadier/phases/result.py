@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 from grenadier.checks.api import Finding
+from grenadier.masking import mask_text
 
 
 class Status(str, Enum):
@@ -35,6 +36,10 @@ class TestOutcome:
     #: comparison of base and target results; empty for other tests
     upstream: str = ""
 
+    def __post_init__(self) -> None:
+        # a test's failure may quote a URL: published in reports and JUnit, never its password
+        self.message = mask_text(self.message)
+
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "error")
@@ -62,11 +67,16 @@ class StepResult:
     def failed_findings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
 
+    @property
+    def shown_messages(self) -> list[str]:
+        """The messages as reports and the console show them: URL passwords masked."""
+        return [mask_text(message) for message in self.messages]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "status": self.status.value, "duration": round(self.duration, 3),
             "started_at": self.started_at,
-            "findings": [f.to_dict() for f in self.findings], "messages": self.messages,
+            "findings": [f.to_dict() for f in self.findings], "messages": self.shown_messages,
             "tests": [t.to_dict() for t in self.tests], "background": self.background,
         }
 

@@ -41,7 +41,7 @@ def write_junit(run_dir: Path, name: str, results: Sequence[StepResult]) -> Path
     root = ET.Element("testsuites", name=name)
     for result in results:
         suite = ET.SubElement(root, "testsuite", name=result.name)
-        detail = "\n".join([*result.messages, *(line for f in result.findings
+        detail = "\n".join([*result.shown_messages, *(line for f in result.findings
                                                  for line in f.lines())])
         _case(suite, "grenadier.steps", result.name, result.duration, result.status.value, detail)
         for test in result.tests:

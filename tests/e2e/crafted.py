@@ -15,11 +15,14 @@ import sys
 import tarfile
 from pathlib import Path
 
+from packaging.version import Version
+
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import free_port
 from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases import Release
+from grenadier.releases.constraints import series_of
 from grenadier.services.db import Database
 
 SDIST = "openstack-heat=={version}"
@@ -82,11 +85,21 @@ def install_tree(tree: Path, venv: Path, version: str) -> Path:
     run(ExecuteRequest([uv, "venv", "-q", "--seed", "--python", sys.executable, str(venv)],
                        timeout=300)).assert_success(f"creating {venv}")
     python = venv / "bin" / "python"
-    # pbr reads the version from PKG-INFO; PBR_VERSION covers a tree without it
-    env = {"PBR_VERSION": version, "VIRTUAL_ENV": str(venv)}
+    # pbr reads the version from PKG-INFO; PBR_VERSION covers a tree without it (and only
+    # then: it would also rewrite the version of every other pbr package built from source)
+    env = {"VIRTUAL_ENV": str(venv)}
+    if not (tree / "PKG-INFO").is_file():
+        env["PBR_VERSION"] = version
+    # as grenadier installs a tree: with the upper-constraints of its version's series
+    series = series_of("openstack-heat", Version(version).major)
+    pins: list[str] = []
+    if series is not None:
+        constraints = venv.with_name(venv.name + "-constraints.txt")
+        constraints.write_text(series.text, encoding="utf-8")
+        pins = ["-c", str(constraints), *series.requirements]
     # --refresh-package: never a wheel uv built from another tree at the same path
     cmd = [uv, "pip", "install", "-q", "--python", str(python), "--refresh-package",
-           "openstack-heat", str(tree), "psycopg2-binary", "PyMySQL"]
+           "openstack-heat", str(tree), "psycopg2-binary", "PyMySQL", *pins]
     run(ExecuteRequest(cmd, env=env, timeout=900)).assert_success(f"installing {tree}")
     return python
 

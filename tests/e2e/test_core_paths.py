@@ -99,11 +99,19 @@ def test_busy_port(workdir: Path, cache_dir: Path) -> None:
     assert heat_processes(result.run_dir) == []
 
 
-def test_release_not_on_the_index(workdir: Path, cache_dir: Path) -> None:
-    result = grenadier("run", "--base", "99.0.0", "--target", TARGET, workdir=workdir,
+@pytest.mark.parametrize(("spec", "says"), [
+    ("99.99.0", "no release of openstack-heat matches 'openstack-heat==99.99.0'"),
+    ("latest-9999", "'latest-9999': openstack-heat has no major series 9999 before its newest"),
+])
+def test_release_not_on_the_index(tmp_path: Path, cache_dir: Path, spec: str,
+                                  says: str) -> None:
+    """Resolved before the run starts: one line, exit 2, no run table, no run directory."""
+    result = grenadier("run", "--base", spec, "--target", TARGET, workdir=tmp_path,
                        cache_dir=cache_dir)
     assert result.returncode == 2
-    assert "no release of openstack-heat matches" in one_error_line(_as_cli(result))
+    assert says in one_error_line(_as_cli(result))
+    assert result.err.strip().splitlines() == [one_error_line(_as_cli(result))]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 def test_release_that_fails_to_install(tmp_path: Path, workdir: Path, cache_dir: Path) -> None:

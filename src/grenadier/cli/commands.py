@@ -12,7 +12,7 @@ from grenadier.cli.db_url import db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
 from grenadier.execute.signals import shielded
-from grenadier.host import file_lock, safe_name, unique_dir
+from grenadier.host import file_lock, parent_dir, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step
 from grenadier.phases.rolling import DB_SYNCED
@@ -149,6 +149,20 @@ def _resumed(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path,
     return run_dir, options
 
 
+def release_cache(options: RunOptions) -> ReleaseCache:
+    return ReleaseCache(Path(options.cache_dir) if options.cache_dir else None,
+                        constraints=options.constraints)
+
+
+def pin_releases(options: RunOptions, cache: ReleaseCache) -> None:
+    """Resolve base and target to what the run installs (``latest`` to its version), so that
+    an unknown release is bad input before any run directory exists, and a resumed run or a
+    control run gets the same releases even after a new one is published."""
+    if options.environment_from is None:  # the freezes name exact releases
+        options.base, options.target = (cache.pin(parse_spec(spec))
+                                        for spec in (options.base, options.target))
+
+
 def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path, RunOptions]:
     if args.only and args.stop_after:
         raise UsageError("--only and --stop-after cannot be combined")
@@ -164,6 +178,8 @@ def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[P
         # a plan that cannot run (e.g. --only rolling-upgrade on nothing) leaves no directory
         plan_steps(stop_after=args.stop_after, only=args.only, done={},
                    steps=options.step_names)
+        parent_dir(Path(args.workdir) / "runs", "run directory")  # bad input first
+        pin_releases(options, release_cache(options))
         run_dir = _new_run_dir(Path(args.workdir), options)
         options.save(run_dir)
     return run_dir, options
@@ -200,8 +216,7 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
     reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}, "
                            f"{options.control_plane}  ({run_dir})", markup=False,
                            highlight=False)
-    cache = ReleaseCache(Path(options.cache_dir) if options.cache_dir else None,
-                         constraints=options.constraints)
+    cache = release_cache(options)
     ctx = RunContext(run_dir, options, plugin_manager(), cache, reporter.say)
     ctx.keep_running = args.keep_running
     runner = Runner(ctx, reporter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from grenadier.phases.result import Status, StepResult
 from grenadier.releases import Release
 from grenadier.runner import runner as runner_module
 from grenadier.runner.runner import Runner
-from grenadier.services import Supervisor
+from grenadier.services import ServiceSpec, Supervisor
 from grenadier.state import StateStore
 
 
@@ -115,3 +116,31 @@ def test_a_failed_step_blames_the_base_only_before_the_upgrade(
     runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
     monkeypatch.setattr(runner, "_prepare", lambda step: None)
     assert runner.run(["install", step]) == code
+
+
+def _service_until(supervisor: Supervisor, name: str, flag: Path) -> None:
+    """A service that runs until ``flag`` exists, then ends by itself."""
+    code = f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.05)"
+    supervisor.start(ServiceSpec(name, [sys.executable, "-c", code], flag.with_suffix(".log"),
+                                 ready=lambda: True))
+
+
+def test_a_watcher_that_ends_by_itself_did_not_die(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def watch_and_crash(ctx: FakeContext) -> StepResult:
+        for name in ("during-upgrade-watch-1-x", "heat-target"):
+            _service_until(ctx.supervisor, name, tmp_path / "end")
+        ctx.watchers["during-upgrade-watch-1-x"] = "1-x"
+        (tmp_path / "end").touch()
+        for name in ("during-upgrade-watch-1-x", "heat-target"):
+            ctx.supervisor.get(name).proc.wait()
+        return StepResult("install", Status.PASSED)
+
+    runner = _runner(tmp_path, monkeypatch, watch_and_crash)
+    monkeypatch.setattr(runner_module, "finish_watch", lambda ctx: None)
+    try:
+        runner.run(["install"])
+    finally:
+        runner.ctx.supervisor.stop_all()
+    assert runner.results["install"].messages == [
+        "heat-target died during this step (see its log)"]

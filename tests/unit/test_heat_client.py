@@ -83,7 +83,9 @@ def test_wait_for_failure_message_has_status_reason_and_events() -> None:
     with pytest.raises(StackWaitError) as caught:
         make(handler).wait_for(REF, {"CREATE_COMPLETE"}, timeout=60)
     message = str(caught.value)
-    assert "web (1234): wanted CREATE_COMPLETE, failed" in message
+    # the first line alone names the stack, its final status and Heat's reason
+    assert message.splitlines()[0] == ("stack web (1234): wanted CREATE_COMPLETE, failed: "
+                                       "CREATE_FAILED: Resource CREATE failed: ValueError: boom")
     assert "status: CREATE_FAILED" in message
     assert "status reason: Resource CREATE failed: ValueError: boom" in message
     # oldest first, as a person reads a log
@@ -104,6 +106,8 @@ def test_wait_for_times_out_with_the_last_status(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(StackWaitError, match="timed out after 30 s") as caught:
         make(handler).wait_for(REF, {"UPDATE_COMPLETE"}, timeout=30)
+    assert str(caught.value).splitlines()[0].endswith(
+        "wanted UPDATE_COMPLETE, timed out after 30 s: UPDATE_IN_PROGRESS: Stack UPDATE started")
     assert "status: UPDATE_IN_PROGRESS" in str(caught.value)
     assert "(no events)" in str(caught.value)
 

@@ -9,11 +9,14 @@ from rich.console import Console
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from grenadier.phases.result import Status, StepResult
+from grenadier.cli.causes import cause_lines
+from grenadier.phases.result import Status, StepResult, TestOutcome
 
 STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "red",
          Status.INTERRUPTED: "yellow", Status.SKIPPED: "dim"}
 WARNINGS_SHOWN = 3
+#: failed tests named as a step ends (the summary names them all)
+TESTS_SHOWN = 5
 MARK = {Status.PASSED: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR",
         Status.INTERRUPTED: "INTERRUPTED", Status.SKIPPED: "skipped"}
 
@@ -53,10 +56,11 @@ class ConsoleReporter:
             f"[{style}]{MARK[result.status]:>6}[/] {result.name:<15} {result.duration:6.1f} s"
             f"   [dim](run {total:5.1f} s)[/]")
         failing = [t for t in result.tests if t.status in ("failed", "error")]
-        for test in failing[:5]:
-            first = test.message.splitlines()[0] if test.message else ""
-            self.console.print(f"         [red]x[/] {test.name}: {first}", markup=True,
-                               highlight=False)
+        for test in failing[:TESTS_SHOWN]:
+            self._cause(test)
+        if len(failing) > TESTS_SHOWN:
+            self.console.print(f"         ... and {len(failing) - TESTS_SHOWN} more failed "
+                               "tests (report.json)", markup=False)
         if not result.status.ok:
             for message in result.shown_messages[-3:]:
                 self.console.print(f"         {message}", markup=False)
@@ -75,13 +79,20 @@ class ConsoleReporter:
                           f"{result.duration:.1f} s", tests, findings)
         self.console.print(table)
         for result in results:
-            for test in (t for t in result.tests if t.status in ("failed", "error")):
-                self.console.print(f"[red]{result.name}[/] {test.name}:", highlight=False)
-                for line in test.message.splitlines()[:12]:
-                    self.console.print(f"    {line}", markup=False)
+            failing = [t for t in result.tests if t.status in ("failed", "error")]
+            if failing:
+                self.console.print(f"[red]{result.name}[/]: {len(failing)} failed test(s)",
+                                   highlight=False)
+            for test in failing:
+                self._cause(test, indent=2)
             self._findings(result)
         self.console.print(f"run directory: {run_dir} (report.html, report.json, junit.xml)",
                            markup=False)
+
+    def _cause(self, test: TestOutcome, indent: int = 9) -> None:
+        """The test and the cause of its failure, in lines that fit the console."""
+        for line in cause_lines(test.name, test.message, self.console.width, indent):
+            self.console.print(line, markup=False, highlight=False)
 
     def _findings(self, result: StepResult) -> None:
         """Errors in full with their labelled context; warnings one line each, a few per check."""

@@ -73,3 +73,33 @@ def test_a_timeout_keeps_how_long_it_waited() -> None:
                              "Stack UPDATE started")
     # any other stack line keeps its word "stack"; one with a status loses it
     assert compact(f"stack s ({UUID}): wanted X, failed: CHECK_FAILED: r") == "s: CHECK_FAILED: r"
+
+
+def test_heat_api_errors_lose_their_url_and_class_but_keep_heats_answer() -> None:
+    url = ("http://127.0.0.1:57025/v1/4ed0909ca54241ac8229b68a1200ddd8/stacks/grenadier-evolve-5"
+           f"/{UUID}/resources")
+    error = f"GET {url} -> 400: StackValidationFailed: The Resource Type (OS::Heat::X) could not"
+    message = f"3 of 8 failed:\n- evolve grenadier-evolve-5: HeatError: {error}\n"
+    assert cause_lines("t", message, 200)[1] == (
+        "           - evolve grenadier-evolve-5: GET .../resources -> 400: "
+        "StackValidationFailed: The Resource Type (OS::Heat::X) could not")
+    fixture = f'failed on setup with "grenadier.plugins.heat.client.HeatError: POST {url} -> 400'
+    assert compact(fixture).startswith("setup: POST stacks/grenadier-evolve-5/resources -> 400")
+
+
+def test_a_list_ends_where_pytest_adds_its_assert() -> None:
+    message = ("AssertionError: 1 stack(s) still IN_PROGRESS after 60 s:\n"
+               f"      grenadier-x ({UUID}): CHECK_IN_PROGRESS: Stack CHECK started\n"
+               "assert not [{'id': 'x'}]")
+    assert cause_lines("t", message, 200) == [
+        "         x t: 1 stack(s) still IN_PROGRESS after 60 s:",
+        "           grenadier-x: CHECK_IN_PROGRESS: Stack CHECK started"]
+
+
+def test_a_timed_out_item_names_its_stack_once() -> None:
+    message = (f"1 of 7 failed:\n- params grenadier-params-2: StackWaitError: stack "
+               f"grenadier-params-2 ({UUID}): wanted CHECK_COMPLETE, timed out after 120 s: "
+               "CHECK_IN_PROGRESS: Stack CHECK started")
+    assert cause_lines("t", message, 200)[1] == (
+        "           - params grenadier-params-2: timed out after 120 s: CHECK_IN_PROGRESS: "
+        "Stack CHECK started")

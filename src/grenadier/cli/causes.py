@@ -18,7 +18,14 @@ _WANTED = re.compile(r"wanted [A-Z_]+(?: or [A-Z_]+)*, (?:failed|(?P<how>timed o
                      r"\d+ s)): ")
 #: an aggregate's item: ``- <label>: <exception class>: <message>``
 _ITEM = re.compile(r"^- (?P<label>.+?): (?:[A-Za-z_][\w.]*: )?(?P<rest>.*)$")
-_CLASS = re.compile(r"^(?:AssertionError|Failed): ")
+#: an exception class before its message: ``AssertionError: ``, ``grenadier.x.HeatError: ``
+_CLASS = re.compile(r"^(?:[a-z_]\w*\.)*(?:AssertionError|Failed|[A-Z]\w*Error): ")
+#: a stack's id in an API path: ``stacks/<name>/<uuid>/resources``
+_PATH_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+#: a Heat API URL up to the project: the method and the path after it say the call
+_HEAT_URL = re.compile(r"https?://[^/\s]+/v1/[^/\s]+/")
+#: pytest's words for a test that failed in a fixture: ``failed on setup with "..."``
+_FIXTURE = re.compile(r'^failed on (?P<when>setup|teardown) with "(?P<text>.*?)"?$')
 #: items shown under a test whose first line announces a list
 ITEMS_SHOWN = 8
 #: the cause keeps at least this many characters before the test name is shortened
@@ -27,9 +34,14 @@ CAUSE_ROOM = 60
 
 def compact(text: str) -> str:
     """One line of a message without what the console does not need."""
-    text = _UUID.sub("", text)
+    text = text.strip()
+    fixture = _FIXTURE.match(text)
+    if fixture is not None:
+        return f"{fixture.group('when')}: {compact(fixture.group('text'))}"
+    text = _HEAT_URL.sub("", _UUID.sub("", text))
+    text = _PATH_ID.sub("", text)
     text = _WANTED.sub(lambda m: f"{m.group('how')}: " if m.group("how") else "", text)
-    text = _CLASS.sub("", text.strip())
+    text = _CLASS.sub("", text)
     return re.sub(r"^stack (\S+: [A-Z]+_[A-Z_]+: )", r"\1", text)  # name: STATUS: reason
 
 
@@ -39,9 +51,11 @@ def _item(first: str, next_line: str) -> str:
     if match is None:
         return compact(first)
     label, rest = match.group("label"), compact(match.group("rest"))
-    stack = re.match(r"(\S+): [A-Z]+_[A-Z_]+: ", rest)
+    stack = re.match(r"(?:stack )?(\S+): ", rest)
     if stack is not None and stack.group(1) in label:
-        rest = rest[len(stack.group(1)) + 2:]
+        rest = rest[stack.end():]
+    for word in label.split():  # an API path through the item's own stack
+        rest = rest.replace(f" stacks/{word}/", " .../").replace(f" stacks/{word} ", " ... ")
     if rest.endswith(":") and next_line.strip():
         rest = f"{rest} {compact(next_line)}"  # e.g. a diff report: its first difference
     return f"- {label}: {rest}"
@@ -49,7 +63,11 @@ def _item(first: str, next_line: str) -> str:
 
 def items(lines: list[str]) -> list[str]:
     """The top-level entries under a first line that ends with ``:``: ``- `` items when there
-    are some, else the least indented lines."""
+    are some, else the least indented lines; the list ends at a line that is neither (e.g.
+    the ``assert`` pytest adds)."""
+    end = next((i for i, line in enumerate(lines)
+                if line.strip() and not line.startswith((" ", "- "))), len(lines))
+    lines = lines[:end]
     body = [line for line in lines if line.strip()]
     if any(line.startswith("- ") for line in body):
         found = []

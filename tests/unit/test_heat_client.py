@@ -403,6 +403,27 @@ def test_inventory_lists_each_stacks_resources_by_name_and_id(
         {"name": "web-b", "type": "T", "status": "C", "physical_id": "p"}]
 
 
+def test_a_stack_whose_resources_heat_refuses_carries_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    listing = _inventory_handler(seen)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/web/1/resources"):
+            return httpx.Response(400, json={"error": {"message": "The Resource Type "
+                                                       "(OS::Heat::RandomString) could not be "
+                                                       "found."}})
+        return listing(request)
+
+    _patch_transport(monkeypatch, handler)
+    stacks = heat_project.HeatProject().inventory(_deployment(tmp_path, serial=False))["stacks"]
+    assert stacks[0]["resources"] == []
+    assert stacks[0]["error"].endswith("/stacks/web/1/resources -> 400: The Resource Type "
+                                       "(OS::Heat::RandomString) could not be found.")
+    assert "error" not in stacks[1]
+    assert [r["name"] for r in stacks[1]["resources"]] == ["web-child-x-a", "web-child-x-b"]
+
+
 @pytest.mark.parametrize("failure", ["status", "connection"])
 def test_inventory_failure_is_one_environment_problem(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem, ExitCode
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.phases.options import RunOptions
@@ -24,6 +25,7 @@ class FakeContext:
         self.supervisor = Supervisor()
         self.options = RunOptions()
         self.watchers: dict[str, str] = {}
+        self.running_role: str | None = None
 
 
 class Recorder:
@@ -144,3 +146,49 @@ def test_a_watcher_that_ends_by_itself_did_not_die(tmp_path: Path,
         runner.ctx.supervisor.stop_all()
     assert runner.results["install"].messages == [
         "heat-target died during this step (see its log)"]
+
+
+def _steps_failing(monkeypatch: pytest.MonkeyPatch, failing: str, findings: list[Finding],
+                   ran: list[str]) -> None:
+    for step in ("upgrade", "start-target", "smoke-target", "post-upgrade"):
+        def function(ctx: object, step: str = step) -> StepResult:
+            ran.append(step)
+            status = Status.FAILED if step == failing else Status.PASSED
+            return StepResult(step, status, findings=findings if step == failing else [])
+        monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step, function)
+
+
+@pytest.mark.parametrize(("failing", "target_up", "findings", "ran"), [
+    # the target is up: the post-upgrade tests show what else broke
+    ("start-target", True, [], ["start-target", "smoke-target", "post-upgrade"]),
+    ("smoke-target", True, [], ["start-target", "smoke-target", "post-upgrade"]),
+    ("upgrade", True, [Finding("schema-drift", "error", "drift")],
+     ["upgrade", "start-target", "smoke-target", "post-upgrade"]),
+    # nothing left to test: the target did not start, the database did not migrate
+    ("start-target", False, [], ["start-target"]),
+    ("upgrade", True, [Finding("migration", "error", "db_sync failed")], ["upgrade"]),
+])
+def test_a_failure_with_the_target_up_lets_the_run_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str, target_up: bool,
+        findings: list[Finding], ran: list[str]) -> None:
+    done: list[str] = []
+    _steps_failing(monkeypatch, failing, findings, done)
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
+    runner.ctx.running_role = "target" if target_up else None  # type: ignore[attr-defined]
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    steps = ["upgrade", "start-target", "smoke-target", "post-upgrade"]
+    assert runner.run(steps[steps.index(ran[0]):]) == ExitCode.UPGRADE_FAILED
+    assert done == ran
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    done: list[str] = []
+    _steps_failing(monkeypatch, "smoke-target", [], done)
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
+    runner.ctx.running_role = "target"  # type: ignore[attr-defined]
+    runner.ctx.options.fail_fast = True
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    assert runner.run(["start-target", "smoke-target", "post-upgrade"]) == \
+        ExitCode.UPGRADE_FAILED
+    assert done == ["start-target", "smoke-target"]

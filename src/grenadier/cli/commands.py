@@ -110,6 +110,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         config=[str(Path(p).resolve()) for p in args.config],
         fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
         smoke=args.smoke or ("builtin" if args.no_builtin_suite else DEFAULT_SMOKE),
+        fail_fast=args.fail_fast,
         cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
         bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
         auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,

@@ -99,6 +99,9 @@ class RunOptions:
     #: the smoke phases' tests: ``builtin`` (the suite's own), ``upstream`` (the project's
     #: upstream tests: Heat's gabbits, also run once in post-upgrade) or ``all``
     smoke: str = "builtin"
+    #: stop at the first failed step; by default a run goes on after a failure from the
+    #: upgrade step on while the target can still be tested
+    fail_fast: bool = False
     cache_dir: str | None = None
     #: Heat's RPC: in-process ``fake`` (one process only) or ``rabbit`` (private or --bus-url)
     bus: str = "fake"

@@ -47,6 +47,10 @@ NEEDS: dict[str, str] = {
 }
 
 
+#: steps whose failure lets the run go on while the target is up (see Runner._goes_on)
+GOES_ON = ("start-target", "smoke-target")
+
+
 class Reporter(Protocol):
     def step_started(self, name: str) -> None: ...
     def step_finished(self, result: StepResult) -> None: ...
@@ -125,6 +129,22 @@ class Runner:
             self._record(watched)
             self.reporter.step_finished(watched)
 
+    def _goes_on(self, result: StepResult) -> bool:
+        """Whether the run goes on after ``result`` failed: the upgrade's verdict is already
+        1, and the steps after it show every other broken behaviour (which old stacks can no
+        longer be updated or deleted) instead of stopping at the first failure.
+
+        Only after a failure (not an error) of a step that leaves something to test: the
+        upgrade when the database migrated, start-target and smoke-target when the target is
+        up. ``--fail-fast`` stops at the first failure.
+        """
+        if self.ctx.options.fail_fast or result.status is not Status.FAILED \
+                or self.exit_code != ExitCode.OK:
+            return False
+        if result.name == "upgrade":
+            return not any(f.check == "migration" for f in result.failed_findings)
+        return result.name in GOES_ON and self.ctx.running_role == "target"
+
     def run(self, steps: list[str]) -> ExitCode:
         """Run ``steps`` then teardown; return the run's exit code."""
         try:
@@ -132,7 +152,8 @@ class Runner:
                 result = self._run_step(step)
                 if step == "upgrade":
                     self._finish_watch()
-                if not result.status.ok or self.exit_code != ExitCode.OK:
+                if (not result.status.ok or self.exit_code != ExitCode.OK) \
+                        and not self._goes_on(result):
                     break
         finally:
             # teardown runs to its end: a Ctrl-C (or a second one) meanwhile only marks the run

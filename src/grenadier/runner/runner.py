@@ -79,6 +79,10 @@ class Runner:
 
     def _record(self, result: StepResult) -> None:
         self.results[result.name] = result
+        self.save()
+
+    def save(self) -> None:
+        """Record the step results in the state store (a resumed run starts from them)."""
         self.ctx.store.save(RUNNER, "results",
                             {name: r.to_dict() for name, r in self.results.items()})
 

@@ -25,16 +25,12 @@ from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
 from grenadier.runner.control import ControlRun, compare, start_beside
 from grenadier.runner.plan import plan_steps
-from grenadier.runner.runner import Runner
+from grenadier.runner.runner import VERDICTS, Runner
 from grenadier.services.api import reap_recorded
 from grenadier.state import RUNNER, StateStore, StoreCorrupt
 
 #: held by the grenadier that is running a run directory
 RUN_LOCK = "run.lock"
-VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
-            ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
-            ExitCode.INTERRUPTED: "interrupted",
-            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:

@@ -26,11 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
-from grenadier.errors import ExitCode
+from grenadier.errors import ExitCode, GrenadierError
 from grenadier.execute import ExecuteRequest
 from grenadier.execute.run import popen
+from grenadier.host import write_atomic
 from grenadier.phases.options import BASE_STEPS, OPTIONS_FILE, RunOptions
 from grenadier.phases.result import StepResult
+from grenadier.report.files import REPORT_JSON, write_junit
+from grenadier.report.html import render_html
+from grenadier.runner.runner import VERDICTS
 from grenadier.services.api import reap_recorded
 
 CONTROL_DIR = "control"
@@ -195,3 +199,29 @@ def summary(run_dir: Path, returncode: int | None) -> dict[str, Any]:
     except (OSError, ValueError, AttributeError):
         verdict = "no report (the control did not finish)"
     return {"run_dir": str(run_dir), "exit_code": returncode, "verdict": verdict}
+
+
+def relabel(run_dir: Path, control_dir: Path, control_code: int | None) -> ExitCode | None:
+    """Label a finished run by a control that ran apart from it (the matrix shares one control
+    per base): its report.json, junit.xml and report.html are written again. Returns the run's
+    exit code once judged; None when the run or the control cannot be compared."""
+    report_path = run_dir / REPORT_JSON
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        code = ExitCode(report["exit_code"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    results = read_results(run_dir)
+    theirs = read_results(control_dir) if control_code in (0, 1) else None
+    if results is None or theirs is None:
+        return None
+    label(results, theirs)
+    judged, note = judge(results, code)
+    verdict = str(report.get("verdict", "")) if judged == code else VERDICTS[judged]
+    report.update(steps=[r.to_dict() for r in results], exit_code=int(judged),
+                  verdict=verdict + note, control=summary(control_dir, control_code))
+    write_atomic(report_path, json.dumps(report, indent=1, default=str))
+    write_junit(run_dir, f"grenadier {report.get('base')} -> {report.get('target')}", results)
+    with contextlib.suppress(GrenadierError):  # the page is for people: never the verdict
+        render_html(run_dir)
+    return judged

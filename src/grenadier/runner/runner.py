@@ -23,6 +23,11 @@ from grenadier.phases.upgrade import upgrade
 from grenadier.state import RUNNER, StoreCorrupt
 
 StepFunction = Callable[[RunContext], StepResult]
+#: what a run's exit code says, as its reports put it
+VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
+            ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
+            ExitCode.INTERRUPTED: "interrupted",
+            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 def _phase(name: str) -> StepFunction:

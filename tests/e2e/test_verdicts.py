@@ -12,7 +12,7 @@ import pytest
 
 from grenadier.state import RUNNER, StateStore
 from tests.e2e import crafted
-from tests.e2e.conftest import BASE, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 
 
 @pytest.fixture(scope="module")
@@ -87,4 +87,36 @@ def test_a_target_whose_api_fails_on_old_stacks(tree: Path, workdir: Path,
     assert any(line.lstrip().startswith("- params grenadier-params-") and "-> 400" in line
                for line in lines)
     assert all(len(line) <= 80 for line in lines if line.lstrip().startswith(("x ", "- ")))
+    assert heat_processes(run.run_dir) == []
+
+
+def test_a_control_run_tells_heats_own_behaviour_from_the_upgrades(workdir: Path,
+                                                                  cache_dir: Path) -> None:
+    """The stack a graceful stop leaves IN_PROGRESS stays so under the target and after a
+    plain restart of the base: with --fail-on-stuck it fails the control (base -> base) as it
+    fails the run, so it is not the upgrade's failure and the run passes."""
+    run = grenadier("run", "--base", BASE, "--target", TARGET, "--control", "--fail-on-stuck",
+                    workdir=workdir, cache_dir=cache_dir, timeout=1800)
+    assert run.returncode == 0, run.err[-3000:]
+    control = run.report["control"]
+    assert control["exit_code"] == 1  # type: ignore[index]
+    assert control["run_dir"] == str(run.run_dir / "control")  # type: ignore[index]
+    post = run.steps()["post-upgrade"]
+    (stuck,) = [f for f in post["findings"]  # type: ignore[union-attr]
+                if f["check"] == "heat.stack-left-in-progress"]
+    assert (stuck["severity"], stuck["origin"]) == ("error", "also without upgrade")
+    failed = [t for t in post["tests"] if t["status"] == "failed"]  # type: ignore[union-attr]
+    assert [t["origin"] for t in failed] == ["also without upgrade"]
+    silent = [f for f in run.steps()["upgrade"]["findings"]  # type: ignore[union-attr]
+              if f["kind"] == "removed-without-notice"]
+    assert silent
+    assert all(f["origin"] == "introduced by the upgrade" for f in silent)
+    assert "also without upgrade)" in run.report["verdict"]  # type: ignore[operator]
+    assert "post-upgrade: 1 failed test(s) also without upgrade" in run.err
+    assert "[error] heat.stack-left-in-progress: a stack whose engine died mid-operation is " \
+           "still IN_PROGRESS under the new release (also without upgrade)" in run.err
+    junit = (run.run_dir / "junit.xml").read_text()
+    assert 'skipped message="failed also without upgrade: ' in junit
+    page = (run.run_dir / "report.html").read_text()
+    assert '<a href="control/report.html">control/report.html</a>' in page
     assert heat_processes(run.run_dir) == []

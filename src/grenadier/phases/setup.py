@@ -56,14 +56,7 @@ def start_target(ctx: RunContext) -> StepResult:
     try:
         ctx.start_project("target")
     except ServiceFailedToStart as exc:
-        logs = [exc.log, *sorted(ctx.deployment.logs.glob(f"{ctx.project.name}-target*.log"))]
-        cause = cause_line(list(dict.fromkeys(logs))) or exc.one_line()
-        if any(words in cause for words in _PORT_TAKEN):
-            raise  # a port taken by another program says nothing about the target
-        result.status = Status.FAILED
-        result.findings.append(start_finding(exc, cause))
-        result.messages.append(exc.one_line())
-        return result
+        return _not_started(ctx, exc)
     svc = ctx.supervisor.running()[-1]
     result.messages.append(f"{svc.spec.name} ready after {svc.ready_after or 0:.1f} s "
                            f"on {ctx.deployment.etc / 'heat.conf'}")
@@ -85,6 +78,15 @@ def start_target(ctx: RunContext) -> StepResult:
         result.messages.append(f"the target's API fails on {len(result.failed_findings)} old "
                                "stack(s)")
     return result
+
+
+def _not_started(ctx: RunContext, exc: ServiceFailedToStart) -> StepResult:
+    logs = [exc.log, *sorted(ctx.deployment.logs.glob(f"{ctx.project.name}-target*.log"))]
+    cause = cause_line(list(dict.fromkeys(logs))) or exc.one_line()
+    if any(words in cause for words in _PORT_TAKEN):
+        raise exc  # a port taken by another program says nothing about the target
+    return StepResult("start-target", Status.FAILED, findings=[start_finding(exc, cause)],
+                      messages=[exc.one_line()])
 
 
 def start_finding(exc: ServiceFailedToStart, cause: str) -> Finding:

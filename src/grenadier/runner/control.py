@@ -27,7 +27,7 @@ from typing import Any
 
 from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
 from grenadier.errors import ExitCode, GrenadierError
-from grenadier.execute import ExecuteRequest
+from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen
 from grenadier.host import write_atomic
 from grenadier.phases.options import BASE_STEPS, OPTIONS_FILE, RunOptions
@@ -99,22 +99,26 @@ class ControlRun:
         return cls(run_dir, proc)
 
     def wait(self) -> int:
-        return self.proc.wait()
+        code = self.proc.wait()
+        reaper.forget(self.proc.pid)  # ended: grenadier's watcher has nothing left to stop
+        return code
 
     def stop(self, grace: float = STOP_GRACE) -> list[str]:
         """Ask the control to stop (it stops its own services), kill it after ``grace``; the
         services it left are stopped through its services.json. Returns their names."""
         if self.proc.poll() is not None:
+            self.wait()
             return []
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(grace)
+            self.wait()
             return []
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            self.wait()
             return reap_recorded(self.run_dir / "services.json")
 
 

@@ -145,10 +145,20 @@ def safe_name(text: str, limit: int = 80) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "_", text)[:limit]
 
 
-def unique_dir(parent: Path, name: str, what: str) -> Path:
-    """Create ``parent/name`` (or ``name-2``, ``name-3`` ...); a bad ``parent`` is bad input."""
+def parent_dir(parent: Path, what: str) -> Path:
+    """``parent``, created if needed; one that cannot be is bad input."""
     try:
         parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create a {what} in {parent}: {exc.strerror}",
+                         hint="choose a writable --workdir") from exc
+    return parent
+
+
+def unique_dir(parent: Path, name: str, what: str) -> Path:
+    """Create ``parent/name`` (or ``name-2``, ``name-3`` ...); a bad ``parent`` is bad input."""
+    parent_dir(parent, what)
+    try:
         for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
             candidate = parent / (name + suffix)
             try:

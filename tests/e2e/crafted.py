@@ -201,6 +201,43 @@ def patch_mark_unhealthy_reason(tree: Path) -> Path:
     return path
 
 
+CONFIG = Path("heat/common/config.py")
+RESOURCES = Path("heat/engine/resources/openstack/heat")
+#: what the target of :func:`patch_required_option` says as it refuses to start
+REQUIRED_MESSAGE = "heat.conf misconfigured, [DEFAULT] {name} must be set"
+
+
+def patch_required_option(tree: Path, name: str = "grenadier_required") -> Path:
+    """(v) a new option the services refuse to start without, as a startup sanity check
+    (heat-manage does not run it: the database still migrates)."""
+    path = tree / CONFIG
+    text = path.read_text(encoding="utf-8")
+    anchor = "def startup_sanity_check():\n"
+    if anchor not in text:
+        raise ValueError(f"no startup_sanity_check in {path}")
+    check = (f"    if not cfg.CONF.{name}:\n"
+             f"        raise exception.Error({REQUIRED_MESSAGE.format(name=name)!r})\n")
+    text = text.replace(anchor, anchor + check, 1)
+    text += f"\n\ncfg.CONF.register_opt(cfg.StrOpt({name!r}, help='crafted: must be set'))\n"
+    path.write_text(text, encoding="utf-8")
+    _changed(tree)
+    return path
+
+
+def patch_drop_resource_type(tree: Path, module: str = "random_string",
+                             type_name: str = "OS::Heat::RandomString") -> Path:
+    """(vi) a resource type the old stacks use is gone from the target."""
+    path = tree / RESOURCES / f"{module}.py"
+    text = path.read_text(encoding="utf-8")
+    entry = f"        '{type_name}':"
+    if entry not in text:
+        raise ValueError(f"{type_name} is not mapped in {path}")
+    lines = [line for line in text.splitlines() if not line.startswith(entry)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _changed(tree)
+    return path
+
+
 # --- crafted data ---------------------------------------------------------------------------
 POPULATE = r'''
 import datetime, json, sys, uuid

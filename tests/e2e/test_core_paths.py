@@ -54,8 +54,22 @@ def test_local_tree_target_with_stop_and_resume(sdist_tree: Path, workdir: Path,
     assert heat_processes(first.run_dir) == []
     second = grenadier("run", "--resume", str(first.run_dir), workdir=workdir,
                        cache_dir=cache_dir)
-    assert second.returncode == 0, second.err[-3000:]
-    assert second.status() == dict.fromkeys(STEPS, "passed")
+    # as a patch under review, 27.0.1 removed Heat options with no deprecation period: an
+    # error; the run still goes on, and every other step passes
+    assert second.returncode == 1, second.err[-3000:]
+    assert second.status() == {**dict.fromkeys(STEPS, "passed"), "upgrade": "failed"}
+    errors = [f for f in second.steps()["upgrade"]["findings"]  # type: ignore[union-attr]
+              if f["severity"] == "error"]
+    assert errors, second.err[-3000:]
+    assert {(f["check"], f["kind"]) for f in errors} == {("config-options",
+                                                          "removed-without-notice")}
+    assert all(f["where"].startswith("[clients_vitrage] ") for f in errors)
+    # the tree's own release notes announced it
+    assert all(f["found"].endswith("announced in the release notes: remove-vitrage-"
+                                   "2e4f1e4a9e3479b6.yaml, deprecate-vitrage-"
+                                   "407b7421e97f6cd7.yaml") for f in errors), errors
+    assert "[error] config-options: option removed without notice: [clients_vitrage]" \
+        in second.err
     target = second.report["releases"]["target"]  # type: ignore[index]
     assert target["kind"] == "local"
     assert target["version"].startswith(TARGET)
@@ -99,11 +113,19 @@ def test_busy_port(workdir: Path, cache_dir: Path) -> None:
     assert heat_processes(result.run_dir) == []
 
 
-def test_release_not_on_the_index(workdir: Path, cache_dir: Path) -> None:
-    result = grenadier("run", "--base", "99.0.0", "--target", TARGET, workdir=workdir,
+@pytest.mark.parametrize(("spec", "says"), [
+    ("99.99.0", "no release of openstack-heat matches 'openstack-heat==99.99.0'"),
+    ("latest-9999", "'latest-9999': openstack-heat has no major series 9999 before its newest"),
+])
+def test_release_not_on_the_index(tmp_path: Path, cache_dir: Path, spec: str,
+                                  says: str) -> None:
+    """Resolved before the run starts: one line, exit 2, no run table, no run directory."""
+    result = grenadier("run", "--base", spec, "--target", TARGET, workdir=tmp_path,
                        cache_dir=cache_dir)
     assert result.returncode == 2
-    assert "no release of openstack-heat matches" in one_error_line(_as_cli(result))
+    assert says in one_error_line(_as_cli(result))
+    assert result.err.strip().splitlines() == [one_error_line(_as_cli(result))]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 def test_release_that_fails_to_install(tmp_path: Path, workdir: Path, cache_dir: Path) -> None:

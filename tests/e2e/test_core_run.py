@@ -48,3 +48,28 @@ def test_upgrade_kept_the_base_config_and_ran_the_target(default_run: Run) -> No
 
 def test_nothing_left_running(default_run: Run) -> None:
     assert heat_processes(default_run.run_dir) == []
+
+
+def test_the_console_of_a_passing_run_shows_only_findings(default_run: Run) -> None:
+    """Nothing on the console or in the report reads as a failure: a during-upgrade file
+    whose tests all skip ends by itself, it did not die."""
+    assert "died during this step" not in default_run.err
+    messages = [m for step in default_run.steps().values()
+                for m in step["messages"]]  # type: ignore[union-attr]
+    assert not [m for m in messages if "died during this step" in m]
+    table_end = default_run.err.index("└")
+    after = default_run.err[table_end:].splitlines()[1:]
+    assert all(line.startswith(("[warning] ", "[info] ", "run directory: ")) for line in after), \
+        after
+
+
+def test_silent_removals_between_releases_say_what_the_release_notes_announced(
+        default_run: Run) -> None:
+    silent = [f for f in default_run.steps()["upgrade"]["findings"]  # type: ignore[union-attr]
+              if f["kind"] == "removed-without-notice"]
+    assert silent
+    assert all(f["severity"] == "warning" for f in silent)
+    vitrage = [f for f in silent if f["where"].startswith("[clients_vitrage] ")]
+    assert vitrage
+    assert all("announced in the release notes: remove-vitrage-2e4f1e4a9e3479b6.yaml"
+               in f["found"] for f in vitrage), vitrage

@@ -1,7 +1,8 @@
 """Real upgrades through the matrix and through the exported grenade plugin.
 
-CI time: both paths of the matrix run the full built-in suite side by side, about as long as
-one run (about 100 s on 2 cores, measured by benchmarks/matrix.py); two paths are enough to
+CI time: both paths of the matrix run the full built-in suite side by side, each with its
+control (base -> base, run by default), four runs two at once, about as long as two runs (one
+is about 100 s on 2 cores, measured by benchmarks/matrix.py); two paths are enough to
 prove isolation (ports, databases, run directories, the shared cache). The second path is the
 supported skip-level (SLURP) upgrade, 2025.1 -> 2026.1: Heat 24 -> 26. The round trip runs the
 exported resources.sh, shutdown.sh and upgrade.sh against one real run (about 2 min).
@@ -74,6 +75,13 @@ def test_two_paths_in_parallel(workdir: Path, cache_dir: Path) -> None:
         assert heat_processes(run_dir) == []
     assert len(ports) == 2, "each run picks its own Heat port"
     assert len(databases) == 2, "each run has its own database instance"
+    # one control per base, and each path's report says it was compared with it
+    assert [(p["control"]["path"], p["control"]["result"]) for p in data["paths"]] == [
+        (f"control {BASE} (postgresql)", "passed"), (f"control {SLURP} (postgresql)", "passed")]
+    for path, run_dir in zip(data["paths"], run_dirs, strict=True):
+        report = json.loads((run_dir / "report.json").read_text())
+        assert report["control"]["run_dir"] == path["control"]["run_dir"]
+        assert heat_processes(Path(path["control"]["run_dir"])) == []
 
 
 # -- the grenade plugin, round trip -----------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from grenadier.checks.api import CheckContext
-from grenadier.checks.config import checks
+from grenadier.checks.config import announced, checks
 from grenadier.checks.config.inventory import Inventory, OptionInfo
+from grenadier.releases import Release
 
 
 def opt(group: str, name: str, **kw: Any) -> OptionInfo:
@@ -39,12 +40,20 @@ class FakeDeployment:
 
 
 def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: Inventory,
-            target: Inventory, conf: str) -> CheckContext:
+            target: Inventory, conf: str, *, kind: str = "pypi",
+            notes: dict[str, str] | None = None) -> CheckContext:
+    """Both releases' inventories and the target's release notes (``kind``: ``local`` is a
+    source tree, the patch under review)."""
+    releases = {role: Release(inventory.release, inventory.release, tmp_path / role,
+                              kind if role == "target" else "pypi")
+                for role, inventory in (("base", base), ("target", target))}
     inventories = {"base": base, "target": target}
-    monkeypatch.setattr(checks, "load_inventory", lambda release, log: inventories[release])
+    monkeypatch.setattr(checks, "load_inventory",
+                        lambda release, log: inventories[release.venv.name])
+    monkeypatch.setattr(announced, "release_notes", lambda release, log: notes or {})
     path = tmp_path / "heat.conf"
     path.write_text(conf)
-    return CheckContext(run_dir=tmp_path, base="base", target="target",  # type: ignore[arg-type]
+    return CheckContext(run_dir=tmp_path, base=releases["base"], target=releases["target"],
                         project=FakeProject([path]),  # type: ignore[arg-type]
                         deployment=FakeDeployment(tmp_path),  # type: ignore[arg-type]
                         state=None)  # type: ignore[arg-type]
@@ -56,6 +65,36 @@ def test_config_options_reports_a_silent_removal_as_a_warning_in_a_run(
     [finding] = checks.config_options(ctx)
     assert (finding.kind, finding.severity) == ("removed-without-notice", "warning")
     assert finding.where == "[clients_vitrage] insecure"
+
+
+VITRAGE_REMOVED = "---\nupgrade:\n  - |\n    Integration with vitrage has been removed.\n"
+VITRAGE_DEPRECATED = "---\ndeprecations:\n  - |\n    OS::Vitrage::Template is deprecated.\n"
+UNRELATED = "---\nfixes:\n  - |\n    The insecure option of [clients_nova] is removed.\n"
+
+
+def test_a_silent_removal_says_which_release_notes_announced_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    notes = {"a-unrelated.yaml": UNRELATED, "deprecate-vitrage-1.yaml": VITRAGE_DEPRECATED,
+             "remove-vitrage-2.yaml": VITRAGE_REMOVED}
+    ctx = context(tmp_path, monkeypatch, BASE, TARGET, "", notes=notes)
+    [finding] = checks.config_options(ctx)
+    assert finding.severity == "warning"
+    assert finding.found == ("absent from 27.0.1, not deprecated in 26.0.2; announced in the "
+                             "release notes: remove-vitrage-2.yaml, deprecate-vitrage-1.yaml")
+    ctx = context(tmp_path, monkeypatch, BASE, TARGET, "", notes={"a.yaml": UNRELATED})
+    [finding] = checks.config_options(ctx)
+    assert finding.found.endswith("; no release note of 27.0.1 announces it")
+
+
+def test_a_silent_removal_in_a_patch_under_review_is_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(tmp_path, monkeypatch, BASE, TARGET, "", kind="local")
+    [finding] = checks.config_options(ctx)
+    assert (finding.kind, finding.severity) == ("removed-without-notice", "error")
+    library = Inventory("26.0.2", (*COMMON, opt("oslo_x", "gone", owner="oslo.x")))
+    ctx = context(tmp_path, monkeypatch, library, TARGET, "", kind="local")
+    # a library's option is the installed library's doing, not the patch's
+    assert [f.severity for f in checks.config_options(ctx)] == ["warning"]
 
 
 def test_config_options_quiet_on_a_clean_pair(tmp_path: Path,

@@ -83,7 +83,9 @@ def test_wait_for_failure_message_has_status_reason_and_events() -> None:
     with pytest.raises(StackWaitError) as caught:
         make(handler).wait_for(REF, {"CREATE_COMPLETE"}, timeout=60)
     message = str(caught.value)
-    assert "web (1234): wanted CREATE_COMPLETE, failed" in message
+    # the first line alone names the stack, its final status and Heat's reason
+    assert message.splitlines()[0] == ("stack web (1234): wanted CREATE_COMPLETE, failed: "
+                                       "CREATE_FAILED: Resource CREATE failed: ValueError: boom")
     assert "status: CREATE_FAILED" in message
     assert "status reason: Resource CREATE failed: ValueError: boom" in message
     # oldest first, as a person reads a log
@@ -104,6 +106,8 @@ def test_wait_for_times_out_with_the_last_status(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(StackWaitError, match="timed out after 30 s") as caught:
         make(handler).wait_for(REF, {"UPDATE_COMPLETE"}, timeout=30)
+    assert str(caught.value).splitlines()[0].endswith(
+        "wanted UPDATE_COMPLETE, timed out after 30 s: UPDATE_IN_PROGRESS: Stack UPDATE started")
     assert "status: UPDATE_IN_PROGRESS" in str(caught.value)
     assert "(no events)" in str(caught.value)
 
@@ -397,6 +401,27 @@ def test_inventory_lists_each_stacks_resources_by_name_and_id(
     assert inventory["stacks"][0]["resources"] == [
         {"name": "web-a", "type": "T", "status": "C", "physical_id": None},
         {"name": "web-b", "type": "T", "status": "C", "physical_id": "p"}]
+
+
+def test_a_stack_whose_resources_heat_refuses_carries_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    listing = _inventory_handler(seen)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/web/1/resources"):
+            return httpx.Response(400, json={"error": {"message": "The Resource Type "
+                                                       "(OS::Heat::RandomString) could not be "
+                                                       "found."}})
+        return listing(request)
+
+    _patch_transport(monkeypatch, handler)
+    stacks = heat_project.HeatProject().inventory(_deployment(tmp_path, serial=False))["stacks"]
+    assert stacks[0]["resources"] == []
+    assert stacks[0]["error"].endswith("/stacks/web/1/resources -> 400: The Resource Type "
+                                       "(OS::Heat::RandomString) could not be found.")
+    assert "error" not in stacks[1]
+    assert [r["name"] for r in stacks[1]["resources"]] == ["web-child-x-a", "web-child-x-b"]
 
 
 @pytest.mark.parametrize("failure", ["status", "connection"])

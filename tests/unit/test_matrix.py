@@ -75,7 +75,8 @@ FAKE_CHILD = textwrap.dedent('''
          "findings": [], "tests": [test]},
     ]
     with open(os.path.join(run_dir, "report.json"), "w") as handle:
-        json.dump({"steps": steps}, handle)
+        json.dump({"steps": steps, "exit_code": 1 if broken else 0, "base": base,
+                   "target": opt["--target"], "verdict": "fake"}, handle)
     note("end")
     print("fake run done", flush=True)
     sys.exit(1 if broken else 0)
@@ -521,16 +522,65 @@ def test_matrix_command_prints_table_and_returns_exit_code(
         parse("--path", "26.0.2:27.0.1", "--file", str(toml), "--workdir", str(tmp_path / "w"),
               "--run-arg=--shutdown=crash"), reporter)
     text = out.getvalue()
-    assert code == ExitCode.UPGRADE_FAILED
+    # the fake base 25 fails its post-upgrade test with or without the upgrade: its control
+    # says so, and the path passes
+    assert code == ExitCode.OK
     assert "2 paths, 2 at once (as asked)" in text
-    assert "grenadier matrix: some paths FAILED" in text
+    assert "grenadier matrix: all paths passed" in text
     assert "25.0.2 -> 27.0.1 (postgresql)" in text
+    summary = next((tmp_path / "w" / "matrix").glob("*/summary.md")).read_text()
+    assert "1 also without upgrade; control failed" in summary
     assert "report.json" in text
-    starts = [e[3] for e in events(fake) if e[0] == "start"]
-    assert len(starts) == 2
+    no_control = matrix_cmd.matrix_command(
+        parse("--path", "25.0.2:27.0.1", "--no-control", "--workdir", str(tmp_path / "w")),
+        reporter)
+    assert no_control == ExitCode.UPGRADE_FAILED
+    starts = [e[3] for e in events(fake) if e[0] == "start"][:4]
+    # by default each distinct base has its control (base -> base) too
+    assert len(starts) == 4
+    controls = [a for a in starts if a[a.index("--base") + 1] == a[a.index("--target") + 1]]
+    assert sorted(a[a.index("--base") + 1] for a in controls) == ["25.0.2", "26.0.2"]
     for args in starts:
         # the run's own options first, the matrix's after them (the last one given wins)
         assert args.index("--shutdown=crash") < args.index("--base") < args.index("--workdir")
+
+
+def test_one_control_per_base_labels_its_paths(tmp_path: Path, fake: Path) -> None:
+    paths = [parse_path(p) for p in ("25.0.2:26.0.2", "26.0.2:27.0.1", "25.0.2:27.0.1")]
+    said: list[str] = []
+    results = run_matrix(request(tmp_path, paths, 2, control=True), said.append)
+    # each control starts before the first path that needs it, and runs once (the order the
+    # matrix started them in: two children started together may log their own start in
+    # either order)
+    assert [line.split(" start ")[1] for line in said if " start " in line] == [
+        "control 25.0.2 (postgresql)", "25.0.2 -> 26.0.2 (postgresql)",
+        "control 26.0.2 (postgresql)", "26.0.2 -> 27.0.1 (postgresql)",
+        "25.0.2 -> 27.0.1 (postgresql)"]
+    assert len([e for e in events(fake) if e[0] == "start"]) == 5
+    assert [r.path for r in results] == paths
+    assert [r.control.path.label for r in results if r.control] == [
+        "control 25.0.2 (postgresql)", "control 26.0.2 (postgresql)",
+        "control 25.0.2 (postgresql)"]
+    # base 25 fails test_x with or without the upgrade: not the upgrade's failure
+    assert [r.result for r in results] == ["passed", "passed", "passed"]
+    assert exit_code(results) == ExitCode.OK
+    report = json.loads((results[0].run_dir / "report.json").read_text())  # type: ignore[operator]
+    assert report["exit_code"] == 0
+    assert report["steps"][1]["tests"][0]["origin"] == "also without upgrade"
+    assert "post-upgrade: FAILED, 1 failed tests, 1 also without upgrade; control failed" in \
+        matrix_results.step_cell(results[0])
+    assert any(line.startswith("[control] start control 25.0.2 (postgresql)") for line in said)
+    assert "25.0.2 -> 26.0.2 (postgresql): failed -> passed once compared with control " \
+        "25.0.2 (postgresql)" in said
+    data = json.loads((tmp_path / "matrix" / "matrix.json").read_text())
+    assert data["paths"][0]["control"]["path"] == "control 25.0.2 (postgresql)"
+
+
+def test_paths_sharing_a_database_get_no_control() -> None:
+    shared = UpgradePath("26.0.2", "27.0.1", args=("--db-url=postgresql://h/heat",))
+    plain = UpgradePath("26.0.2", "27.0.1", db="sqlite")
+    assert matrix_run.controls_of([shared, plain]) == {
+        plain: UpgradePath("26.0.2", "26.0.2", "sqlite", (), "control 26.0.2 (sqlite)")}
 
 
 @pytest.mark.parametrize("name", ["[slurp] x", "[/]", "[bold]y[/bold] :smile:"])
@@ -554,9 +604,9 @@ def test_steps_of_a_damaged_run_are_read_tolerantly(tmp_path: Path) -> None:
     steps = matrix_results.read_steps(tmp_path)
     assert [vars(step) for step in steps] == [
         {"name": "upgrade", "status": "exploded", "duration": 2.5, "errors": 0, "warnings": 0,
-         "failed_tests": 0},
+         "failed_tests": 0, "also_without_upgrade": 0},
         {"name": "setup-base", "status": "passed", "duration": 1.0, "errors": 1,
-         "warnings": 0, "failed_tests": 1}]
+         "warnings": 0, "failed_tests": 1, "also_without_upgrade": 0}]
     (tmp_path / "report.json").write_text("{not json")
     assert matrix_results.read_steps(tmp_path) == []
 

@@ -126,6 +126,31 @@ def test_pinned_release_in_the_cache_is_used_without_asking_the_index(tmp_path: 
     assert offline.resolved == [f"{PACKAGE}==25.0.0"]
 
 
+def test_a_run_pins_its_releases_before_it_starts(tmp_path: Path) -> None:
+    index = FakeIndex()
+    _cache(tmp_path, index).ensure(parse_spec("26.0.2"))
+    offline = FakeIndex(offline=True)
+    assert _cache(tmp_path, offline).pin(parse_spec("openstack-heat==26.0.2")) == "26.0.2"
+    assert offline.resolved == []  # in the cache: the index is not asked
+    cache = _cache(tmp_path, FakeIndex())
+    assert (cache.pin(parse_spec("latest")), cache.pin(parse_spec("latest-1"))) == \
+        ("27.0.1", "26.0.2")
+    tree = tmp_path / "heat-tree"
+    (tree / "heat").mkdir(parents=True)
+    (tree / "heat" / "__init__.py").write_text("")
+    (tree / "setup.cfg").write_text("[metadata]\nname = openstack-heat\n")
+    assert cache.pin(parse_spec(str(tree))) == str(tree.resolve())
+
+
+def test_latest_n_beyond_the_oldest_series_is_bad_input(tmp_path: Path) -> None:
+    index = FakeIndex()
+    with pytest.raises(UsageError, match="no major series 9999 before its newest release "
+                                         r"\(27.0.1\)") as raised:
+        _cache(tmp_path, index).pin(parse_spec("latest-9999"))
+    assert "latest-26" in raised.value.one_line()
+    assert index.resolved == [PACKAGE]  # never a requirement such as openstack-heat<-9971
+
+
 def test_each_release_gets_the_constraints_of_its_own_series(tmp_path: Path) -> None:
     index = FakeIndex()
     cache = _cache(tmp_path, index)

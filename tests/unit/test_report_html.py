@@ -13,13 +13,14 @@ import hashlib
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from grenadier.checks.api import Finding
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.cli.report_cmd import add_parser, report_command
 from grenadier.errors import UsageError
@@ -394,3 +395,23 @@ def test_report_bad_run_dir_is_one_line(tmp_path: Path, make: Any, message: str)
         report_command(_args(str(make(tmp_path))), _reporter()[0])
     assert "\n" not in info.value.one_line()
     assert not (tmp_path / "report.html").exists()
+
+
+def test_a_run_compared_with_a_control_labels_each_item(tmp_path: Path) -> None:
+    control = craft_run(tmp_path / "run" / "control")
+    render_html(control)
+    run_dir = tmp_path / "run"
+    results = _steps(failed=True, evil=False)
+    post = next(r for r in results if r.name == "post-upgrade")
+    post.findings = [replace(f, origin=ALSO_WITHOUT_UPGRADE) for f in post.findings]
+    post.tests[0].origin = INTRODUCED
+    header = {"base": "26.0.2", "target": "27.0.1", "verdict": "upgrade BROKE something",
+              "exit_code": 1, "control": {"run_dir": str(control), "exit_code": 0,
+                                          "verdict": "upgrade OK"}}
+    write_json(run_dir, header, results, {})
+    page = _page(run_dir)
+    assert 'Control run (the base release restarted on its own database, no upgrade): ' \
+           'upgrade OK; <a href="control/report.html">control/report.html</a>' in page
+    stacks = _concern(page, "stacks")
+    assert '<span class="origin also">also without upgrade</span>' in stacks
+    assert '<span class="origin">introduced by the upgrade</span>' in stacks

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
+from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem, ExitCode
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.phases.options import RunOptions
@@ -13,7 +15,7 @@ from grenadier.phases.result import Status, StepResult
 from grenadier.releases import Release
 from grenadier.runner import runner as runner_module
 from grenadier.runner.runner import Runner
-from grenadier.services import Supervisor
+from grenadier.services import ServiceSpec, Supervisor
 from grenadier.state import StateStore
 
 
@@ -23,6 +25,7 @@ class FakeContext:
         self.supervisor = Supervisor()
         self.options = RunOptions()
         self.watchers: dict[str, str] = {}
+        self.running_role: str | None = None
 
 
 class Recorder:
@@ -115,3 +118,77 @@ def test_a_failed_step_blames_the_base_only_before_the_upgrade(
     runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
     monkeypatch.setattr(runner, "_prepare", lambda step: None)
     assert runner.run(["install", step]) == code
+
+
+def _service_until(supervisor: Supervisor, name: str, flag: Path) -> None:
+    """A service that runs until ``flag`` exists, then ends by itself."""
+    code = f"import os, time\nwhile not os.path.exists({str(flag)!r}): time.sleep(0.05)"
+    supervisor.start(ServiceSpec(name, [sys.executable, "-c", code], flag.with_suffix(".log"),
+                                 ready=lambda: True))
+
+
+def test_a_watcher_that_ends_by_itself_did_not_die(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def watch_and_crash(ctx: FakeContext) -> StepResult:
+        for name in ("during-upgrade-watch-1-x", "heat-target"):
+            _service_until(ctx.supervisor, name, tmp_path / "end")
+        ctx.watchers["during-upgrade-watch-1-x"] = "1-x"
+        (tmp_path / "end").touch()
+        for name in ("during-upgrade-watch-1-x", "heat-target"):
+            ctx.supervisor.get(name).proc.wait()
+        return StepResult("install", Status.PASSED)
+
+    runner = _runner(tmp_path, monkeypatch, watch_and_crash)
+    monkeypatch.setattr(runner_module, "finish_watch", lambda ctx: None)
+    try:
+        runner.run(["install"])
+    finally:
+        runner.ctx.supervisor.stop_all()
+    assert runner.results["install"].messages == [
+        "heat-target died during this step (see its log)"]
+
+
+def _steps_failing(monkeypatch: pytest.MonkeyPatch, failing: str, findings: list[Finding],
+                   ran: list[str]) -> None:
+    for step in ("upgrade", "start-target", "smoke-target", "post-upgrade"):
+        def function(ctx: object, step: str = step) -> StepResult:
+            ran.append(step)
+            status = Status.FAILED if step == failing else Status.PASSED
+            return StepResult(step, status, findings=findings if step == failing else [])
+        monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step, function)
+
+
+@pytest.mark.parametrize(("failing", "target_up", "findings", "ran"), [
+    # the target is up: the post-upgrade tests show what else broke
+    ("start-target", True, [], ["start-target", "smoke-target", "post-upgrade"]),
+    ("smoke-target", True, [], ["start-target", "smoke-target", "post-upgrade"]),
+    ("upgrade", True, [Finding("schema-drift", "error", "drift")],
+     ["upgrade", "start-target", "smoke-target", "post-upgrade"]),
+    # nothing left to test: the target did not start, the database did not migrate
+    ("start-target", False, [], ["start-target"]),
+    ("upgrade", True, [Finding("migration", "error", "db_sync failed")], ["upgrade"]),
+])
+def test_a_failure_with_the_target_up_lets_the_run_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str, target_up: bool,
+        findings: list[Finding], ran: list[str]) -> None:
+    done: list[str] = []
+    _steps_failing(monkeypatch, failing, findings, done)
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
+    runner.ctx.running_role = "target" if target_up else None  # type: ignore[attr-defined]
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    steps = ["upgrade", "start-target", "smoke-target", "post-upgrade"]
+    assert runner.run(steps[steps.index(ran[0]):]) == ExitCode.UPGRADE_FAILED
+    assert done == ran
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    done: list[str] = []
+    _steps_failing(monkeypatch, "smoke-target", [], done)
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED))
+    runner.ctx.running_role = "target"  # type: ignore[attr-defined]
+    runner.ctx.options.fail_fast = True
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    assert runner.run(["start-target", "smoke-target", "post-upgrade"]) == \
+        ExitCode.UPGRADE_FAILED
+    assert done == ["start-target", "smoke-target"]

@@ -18,6 +18,10 @@ from grenadier.releases import Release
 from grenadier.state import StateStore
 
 SEVERITIES = ("error", "warning", "info")
+#: where a finding (or a failed test) comes from, once a control run (base -> base, the same
+#: scenario without the upgrade) was compared: only the first kind fails a run
+INTRODUCED = "introduced by the upgrade"
+ALSO_WITHOUT_UPGRADE = "also without upgrade"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class Finding:
     remedy: str = ""
     #: what sort of finding within the check (e.g. "removed-without-notice"), for filtering
     kind: str = ""
+    #: INTRODUCED or ALSO_WITHOUT_UPGRADE when a control run was compared; empty otherwise
+    origin: str = ""
 
     def __post_init__(self) -> None:
         # findings are published (reports, JUnit, console): a URL a check quotes keeps no
@@ -49,7 +55,8 @@ class Finding:
 
     def lines(self) -> list[str]:
         """Labelled context, one label per line, for consoles and reports."""
-        out = [f"[{self.severity}] {self.check}: {self.what}"]
+        origin = f" ({self.origin})" if self.origin else ""
+        out = [f"[{self.severity}] {self.check}: {self.what}{origin}"]
         for label, value in (("where", self.where), ("expected", self.expected),
                              ("found", self.found), ("what to do", self.remedy)):
             if value:

@@ -6,13 +6,15 @@ import argparse
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grenadier.cli.db_url import db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
 from grenadier.execute.signals import shielded
-from grenadier.host import file_lock, safe_name, unique_dir
+from grenadier.host import file_lock, parent_dir, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step
 from grenadier.phases.rolling import DB_SYNCED
@@ -21,17 +23,14 @@ from grenadier.releases import ReleaseCache, parse_spec
 from grenadier.releases.spec import PACKAGE, spec_in_freeze
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html
+from grenadier.runner.control import ControlRun, compare, start_beside
 from grenadier.runner.plan import plan_steps
-from grenadier.runner.runner import Runner
+from grenadier.runner.runner import VERDICTS, Runner
 from grenadier.services.api import reap_recorded
 from grenadier.state import RUNNER, StateStore, StoreCorrupt
 
 #: held by the grenadier that is running a run directory
 RUN_LOCK = "run.lock"
-VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
-            ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
-            ExitCode.INTERRUPTED: "interrupted",
-            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -110,6 +109,7 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
         config=[str(Path(p).resolve()) for p in args.config],
         fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
         smoke=args.smoke or ("builtin" if args.no_builtin_suite else DEFAULT_SMOKE),
+        fail_fast=args.fail_fast, control=args.control,
         cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
         bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
         auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,
@@ -149,6 +149,20 @@ def _resumed(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path,
     return run_dir, options
 
 
+def release_cache(options: RunOptions) -> ReleaseCache:
+    return ReleaseCache(Path(options.cache_dir) if options.cache_dir else None,
+                        constraints=options.constraints)
+
+
+def pin_releases(options: RunOptions, cache: ReleaseCache) -> None:
+    """Resolve base and target to what the run installs (``latest`` to its version), so that
+    an unknown release is bad input before any run directory exists, and a resumed run or a
+    control run gets the same releases even after a new one is published."""
+    if options.environment_from is None:  # the freezes name exact releases
+        options.base, options.target = (cache.pin(parse_spec(spec))
+                                        for spec in (options.base, options.target))
+
+
 def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[Path, RunOptions]:
     if args.only and args.stop_after:
         raise UsageError("--only and --stop-after cannot be combined")
@@ -164,6 +178,8 @@ def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[P
         # a plan that cannot run (e.g. --only rolling-upgrade on nothing) leaves no directory
         plan_steps(stop_after=args.stop_after, only=args.only, done={},
                    steps=options.step_names)
+        parent_dir(Path(args.workdir) / "runs", "run directory")  # bad input first
+        pin_releases(options, release_cache(options))
         run_dir = _new_run_dir(Path(args.workdir), options)
         options.save(run_dir)
     return run_dir, options
@@ -200,27 +216,57 @@ def _run(args: argparse.Namespace, run_dir: Path, options: RunOptions,
     reporter.console.print(f"grenadier run: {options.base} -> {options.target} on {options.db}, "
                            f"{options.control_plane}  ({run_dir})", markup=False,
                            highlight=False)
-    cache = ReleaseCache(Path(options.cache_dir) if options.cache_dir else None,
-                         constraints=options.constraints)
+    cache = release_cache(options)
     ctx = RunContext(run_dir, options, plugin_manager(), cache, reporter.say)
     ctx.keep_running = args.keep_running
     runner = Runner(ctx, reporter)
     steps = plan_steps(stop_after=args.stop_after, only=args.only, done=runner.results,
                        steps=options.step_names,
                        db_synced=ctx.store.get(RUNNER, DB_SYNCED) is True)
-    code = ExitCode.OK
+    control = _start_control(args, run_dir, options, reporter)
+    code, verdict = ExitCode.OK, Verdict()
     try:
         code = runner.run(steps)
+        if control is not None and runner.bug is None and code != ExitCode.INTERRUPTED:
+            reporter.say(f"comparing with the control run ({control.run_dir}) ...")
+            code, verdict.note, verdict.control = compare(
+                control, list(runner.results.values()), code)
+            runner.save()
     finally:
         with shielded():  # what is stopped and written here is not cut short by a signal
+            if control is not None:
+                control.stop()  # nothing to stop once it ended
             ctx.close()
-            _write_reports(ctx, runner, code, reporter)
-    reporter.summary(list(runner.results.values()), _verdict(runner, code), str(run_dir))
+            verdict.text = _verdict(runner, code) + verdict.note
+            _write_reports(ctx, runner, code, reporter, verdict)
+    reporter.summary(list(runner.results.values()), verdict.text, str(run_dir))
     if runner.bug is not None:
         raise runner.bug  # a bug shows its traceback, after everything was stopped and written
     if runner.error is not None:
         raise runner.error
     return int(code)
+
+
+@dataclass
+class Verdict:
+    """What a run's reports say of it: the verdict, and its control run when it had one."""
+
+    text: str = ""
+    note: str = ""
+    control: dict[str, Any] | None = None
+
+
+def _start_control(args: argparse.Namespace, run_dir: Path, options: RunOptions,
+                   reporter: ConsoleReporter) -> ControlRun | None:
+    if not options.control:
+        return None
+    invocation = [arg for flag, value in (("--stop-after", args.stop_after),
+                                          ("--only", args.only)) if value
+                  for arg in (flag, value)]
+    control = start_beside(run_dir, options, invocation)
+    reporter.say(f"control: {options.base} -> {options.base} beside this run "
+                 f"({control.run_dir / 'grenadier.log'})")
+    return control
 
 
 def _verdict(runner: Runner, code: ExitCode) -> str:
@@ -232,14 +278,15 @@ def _verdict(runner: Runner, code: ExitCode) -> str:
 
 
 def _write_reports(ctx: RunContext, runner: Runner, code: ExitCode,
-                   reporter: ConsoleReporter) -> None:
+                   reporter: ConsoleReporter, verdict: Verdict) -> None:
     options, run_dir = ctx.options, ctx.run_dir
     results = list(runner.results.values())
     header = {"grenadier": "run", "base": options.base, "target": options.target,
-              "options": options.shown(), "verdict": _verdict(runner, code),
+              "options": options.shown(), "verdict": verdict.text,
               "exit_code": int(code),
               "releases": {role: ctx.store.get(RUNNER, f"release-{role}")
-                           for role in ("base", "target")}}
+                           for role in ("base", "target")},
+              **({"control": verdict.control} if verdict.control else {})}
     try:
         write_json(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
                                               "facts": ctx.store.get(RUNNER, "upgrade-facts")})

@@ -83,6 +83,13 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
                           "own), upstream (Heat's heat-tempest-plugin API gabbits, run again in "
                           "post-upgrade and compared base against target) or all (default: "
                           "builtin; none with --no-builtin-suite)")
+    run.add_argument("--control", action="store_true",
+                     help="also run base -> base (stop, db_sync, restart the same release) "
+                          "beside this run, and label every finding 'introduced by the "
+                          "upgrade' or 'also without upgrade': only the first kind fails")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="stop at the first failed step (by default a failed upgrade, "
+                          "start-target or smoke-target lets the post-upgrade tests run)")
     _add_control_plane(run)
     _add_rolling(run)
 

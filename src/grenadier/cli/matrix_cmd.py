@@ -55,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
     parser.add_argument("--workdir", default=".grenadier",
                         help="where the matrix folder (and each path's run directory) goes")
     add_constraints(parser)
+    parser.add_argument("--no-control", dest="control", action="store_false",
+                        help="no control runs: by default each distinct base also runs base -> "
+                             "base (no upgrade), once, and its paths' findings are labelled "
+                             "'introduced by the upgrade' or 'also without upgrade'")
     parser.add_argument("--cache-dir",
                         help="release cache shared by every run (default: $GRENADIER_CACHE "
                              "or the user cache)")
@@ -109,7 +113,7 @@ def matrix_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     request = MatrixRequest(
         paths, directory, jobs,
         cache_dir=Path(args.cache_dir).resolve() if args.cache_dir else None,
-        constraints=check_choice(args.constraints),
+        constraints=check_choice(args.constraints), control=args.control,
         # read at call time, so that tests can substitute a fake child
         child=matrix_run.CHILD_COMMAND)
     results = matrix_run.run_matrix(request, reporter.say)

@@ -9,11 +9,15 @@ from rich.console import Console
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from grenadier.phases.result import Status, StepResult
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
+from grenadier.cli.causes import cause_lines
+from grenadier.phases.result import Status, StepResult, TestOutcome
 
 STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "red",
          Status.INTERRUPTED: "yellow", Status.SKIPPED: "dim"}
 WARNINGS_SHOWN = 3
+#: failed tests named as a step ends (the summary names them all)
+TESTS_SHOWN = 5
 MARK = {Status.PASSED: "ok", Status.FAILED: "FAILED", Status.ERROR: "ERROR",
         Status.INTERRUPTED: "INTERRUPTED", Status.SKIPPED: "skipped"}
 
@@ -52,11 +56,12 @@ class ConsoleReporter:
         self.console.print(
             f"[{style}]{MARK[result.status]:>6}[/] {result.name:<15} {result.duration:6.1f} s"
             f"   [dim](run {total:5.1f} s)[/]")
-        failing = [t for t in result.tests if t.status in ("failed", "error")]
-        for test in failing[:5]:
-            first = test.message.splitlines()[0] if test.message else ""
-            self.console.print(f"         [red]x[/] {test.name}: {first}", markup=True,
-                               highlight=False)
+        failing = [t for t in result.tests if t.failed]
+        for test in failing[:TESTS_SHOWN]:
+            self._cause(test)
+        if len(failing) > TESTS_SHOWN:
+            self.console.print(f"         ... and {len(failing) - TESTS_SHOWN} more failed "
+                               "tests (report.json)", markup=False)
         if not result.status.ok:
             for message in result.shown_messages[-3:]:
                 self.console.print(f"         {message}", markup=False)
@@ -69,19 +74,34 @@ class ConsoleReporter:
             tests = f"{sum(t.status == 'passed' for t in result.tests)}/{len(result.tests)}" \
                 if result.tests else ""
             errors = len(result.failed_findings)
-            findings = f"{errors} errors, {len(result.findings) - errors} notes" \
-                if result.findings else ""
+            also = sum(f.origin == ALSO_WITHOUT_UPGRADE for f in result.failed_findings)
+            findings = f"{errors} errors{f' ({also} also w/o upgrade)' if also else ''}, " \
+                f"{len(result.findings) - errors} notes" if result.findings else ""
             table.add_row(result.name, f"[{STYLE[result.status]}]{result.status.value}[/]",
                           f"{result.duration:.1f} s", tests, findings)
         self.console.print(table)
         for result in results:
-            for test in (t for t in result.tests if t.status in ("failed", "error")):
-                self.console.print(f"[red]{result.name}[/] {test.name}:", highlight=False)
-                for line in test.message.splitlines()[:12]:
-                    self.console.print(f"    {line}", markup=False)
+            self._failed_tests(result)
             self._findings(result)
         self.console.print(f"run directory: {run_dir} (report.html, report.json, junit.xml)",
                            markup=False)
+
+    def _failed_tests(self, result: StepResult) -> None:
+        """A step's failed tests, those a control run also saw apart (they do not fail it)."""
+        failing = [t for t in result.tests if t.failed]
+        for origin in dict.fromkeys(t.origin for t in failing):
+            mine = [t for t in failing if t.origin == origin]
+            said = f" {origin}" if origin else ""
+            style = "yellow" if origin == ALSO_WITHOUT_UPGRADE else "red"
+            self.console.print(f"[{style}]{result.name}[/]: {len(mine)} failed test(s){said}",
+                               highlight=False)
+            for test in mine:
+                self._cause(test, indent=2)
+
+    def _cause(self, test: TestOutcome, indent: int = 9) -> None:
+        """The test and the cause of its failure, in lines that fit the console."""
+        for line in cause_lines(test.name, test.message, self.console.width, indent):
+            self.console.print(line, markup=False, highlight=False)
 
     def _findings(self, result: StepResult) -> None:
         """Errors in full with their labelled context; warnings one line each, a few per check."""
@@ -91,7 +111,8 @@ class ConsoleReporter:
         warnings = [f for f in result.findings if f.severity == "warning"]
         by_check: dict[str, list[str]] = {}
         for finding in warnings:
-            by_check.setdefault(finding.check, []).append(finding.what)
+            said = f" ({finding.origin})" if finding.origin else ""
+            by_check.setdefault(finding.check, []).append(finding.what + said)
         for check, whats in by_check.items():
             for what in whats[:WARNINGS_SHOWN]:
                 self.console.print(f"[warning] {check}: {what}", markup=False)

@@ -57,12 +57,12 @@ class UpgradePath:
 
     @property
     def label(self) -> str:
-        return self.name or f"{_short(self.base)} -> {_short(self.target)} ({self.db})"
+        return self.name or f"{short(self.base)} -> {short(self.target)} ({self.db})"
 
     @property
     def slug(self) -> str:
         """A directory name, unique within a matrix (see ``check_unique``)."""
-        return slug(self.name or f"{_short(self.base)}-to-{_short(self.target)}-{self.db}")
+        return slug(self.name or f"{short(self.base)}-to-{short(self.target)}-{self.db}")
 
     def run_args(self, base: str = "", target: str = "") -> list[str]:
         """The ``grenadier run`` options of this path; ``base``/``target`` replace the specs.
@@ -86,7 +86,7 @@ def slug(text: str, limit: int = SLUG_LIMIT) -> str:
     return safe_name(text, limit)
 
 
-def _short(spec: str) -> str:
+def short(spec: str) -> str:
     # a source tree is shown by its folder name, as run directories name it
     return Path(spec).name if "/" in spec else spec
 

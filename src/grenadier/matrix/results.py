@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.errors import ExitCode
 from grenadier.host import write_atomic
 from grenadier.matrix.paths import UpgradePath
@@ -41,13 +42,18 @@ class StepSummary:
     errors: int = 0
     warnings: int = 0
     failed_tests: int = 0
+    #: errors and failed tests a control run (no upgrade) shows too
+    also_without_upgrade: int = 0
 
     @classmethod
     def of(cls, step: StepResult) -> StepSummary:
+        origins = [f.origin for f in step.failed_findings] + \
+            [t.origin for t in step.tests if t.failed]
         return cls(step.name, step.status.value, step.duration,
                    errors=len(step.failed_findings),
                    warnings=sum(1 for f in step.findings if f.severity == "warning"),
-                   failed_tests=sum(1 for t in step.tests if t.status in ("failed", "error")))
+                   failed_tests=sum(1 for t in step.tests if t.failed),
+                   also_without_upgrade=origins.count(ALSO_WITHOUT_UPGRADE))
 
 
 def read_steps(run_dir: Path) -> list[StepSummary]:
@@ -79,6 +85,8 @@ class PathResult:
     interrupted: bool = False
     #: the base and target the run was given: the installed releases, pinned
     releases: tuple[str, str] | None = None
+    #: the control run (base -> base) whose findings labelled this path's
+    control: PathResult | None = None
 
     @property
     def result(self) -> str:
@@ -104,7 +112,8 @@ class PathResult:
                 "log": str(self.log) if self.log else None,
                 "releases": {"base": self.releases[0], "target": self.releases[1]}
                 if self.releases else None,
-                "steps": [vars(step) for step in self.steps]}
+                "steps": [vars(step) for step in self.steps],
+                **({"control": self.control.to_dict()} if self.control else {})}
 
 
 def exit_code(results: Sequence[PathResult]) -> ExitCode:
@@ -145,8 +154,12 @@ def step_cell(result: PathResult) -> str:
             bits.append(f"{step.errors} errors")
         if step.warnings:
             bits.append(f"{step.warnings} warnings")
+        if step.also_without_upgrade:
+            bits.append(f"{step.also_without_upgrade} also without upgrade")
         if bits:
             parts.append(f"{step.name}: {', '.join(bits)}")
+    if result.control is not None:
+        parts.append(f"control {result.control.result}")
     return "; ".join(parts) or ("no findings" if result.steps else result.note or "-")
 
 

@@ -25,11 +25,12 @@ from typing import IO, NamedTuple
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.execute import ExecuteRequest
 from grenadier.execute.run import popen
-from grenadier.matrix.paths import UpgradePath, check_args, slug
-from grenadier.matrix.results import PathResult, read_steps, write_results
+from grenadier.matrix.paths import UpgradePath, check_args, short, slug
+from grenadier.matrix.results import PathResult, read_steps, result_word, write_results
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.constraints import AUTO
 from grenadier.releases.spec import PACKAGE
+from grenadier.runner.control import relabel
 from grenadier.services.api import reap_recorded
 
 Say = Callable[[str], None]
@@ -95,6 +96,9 @@ class MatrixRequest:
     interrupt_grace: float = INTERRUPT_GRACE
     #: every run's ``--constraints`` (and the pre-install's)
     constraints: str = AUTO
+    #: one control run (base -> base) per distinct base, database and run options, shared
+    #: by its paths: their findings are labelled by it (runner/control.py)
+    control: bool = False
 
 
 # -- releases --------------------------------------------------------------------------------
@@ -226,12 +230,73 @@ def _stop_all(children: Sequence[_Child], grace: float, say: Say) -> None:
             say(f"{child.path.label}: killed after {grace:.0f} s; stopped {', '.join(left) or '-'}")
 
 
+def _place(index: int, total: int) -> str:
+    return f"{index}/{total}" if index else "control"
+
+
 def _finished(child: _Child, results: list[PathResult], total: int, say: Say) -> None:
     result = _collect(child)
     results.append(result)
     where = result.report() or result.log
-    say(f"[{child.index}/{total}] {result.result.upper():<11} {child.path.label} "
+    say(f"[{_place(child.index, total)}] {result.result.upper():<11} {child.path.label} "
         f"in {result.duration:.1f} s  {where}")
+
+
+# -- controls --------------------------------------------------------------------------------
+
+#: run options that a control would share with its paths' runs: no control for them
+SHARED = ("--db-url", "--bus-url", "--environment-from")
+
+
+def controls_of(paths: Sequence[UpgradePath]) -> dict[UpgradePath, UpgradePath]:
+    """Each path's control: base -> base on the same database with the same run options, one
+    per distinct such triple. A path whose runs would share a database or bus has none."""
+    found: dict[tuple[str, str, tuple[str, ...]], UpgradePath] = {}
+    controls = {}
+    for path in paths:
+        if any(arg.split("=", 1)[0] in SHARED for arg in path.args):
+            continue
+        key = (path.base, path.db, path.args)
+        if key not in found:
+            name = f"control {short(path.base)} ({path.db})" + \
+                (f" #{len(found) + 1}" if path.args else "")
+            found[key] = UpgradePath(path.base, path.base, path.db, path.args, name)
+        controls[path] = found[key]
+    return controls
+
+
+def _with_controls(todo: list[tuple[int, UpgradePath]],
+                   controls: dict[UpgradePath, UpgradePath]) -> list[tuple[int, UpgradePath]]:
+    """The paths to run, each control just before the first path that needs it (index 0): a
+    path never waits for a control that has not started."""
+    ordered: list[tuple[int, UpgradePath]] = []
+    for index, path in todo:
+        control = controls.get(path)
+        if control is not None and (0, control) not in ordered:
+            ordered.append((0, control))
+        ordered.append((index, path))
+    return ordered
+
+
+def _compare(results: list[PathResult], controls: dict[UpgradePath, UpgradePath],
+             say: Say) -> list[PathResult]:
+    """The paths' results, each labelled by its control's (its run's reports rewritten)."""
+    ran = {r.path: r for r in results if r.path in set(controls.values())}
+    mine = [r for r in results if r.path not in ran]
+    for result in mine:
+        control = ran.get(controls.get(result.path))  # type: ignore[arg-type]
+        if control is None or result.run_dir is None or control.run_dir is None:
+            continue
+        result.control = control
+        judged = relabel(result.run_dir, control.run_dir, control.exit_code)
+        if judged is None:
+            continue
+        if judged != result.exit_code:
+            say(f"{result.path.label}: {result_word(result.exit_code or 0)} -> "
+                f"{result_word(judged)} once compared with {control.path.label}")
+        result.exit_code = int(judged)
+        result.steps = read_steps(result.run_dir)
+    return mine
 
 
 def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
@@ -243,7 +308,7 @@ def _schedule(request: MatrixRequest, todo: list[tuple[int, UpgradePath]],
             while todo and len(running) < request.jobs:
                 index, path = todo.pop(0)
                 running.append(_start(request, index, path, installed))
-                say(f"[{index}/{total}] start {path.label}")
+                say(f"[{_place(index, total)}] start {path.label}")
             time.sleep(POLL_SECONDS)
             for child in [c for c in running if c.proc.poll() is not None]:
                 running.remove(child)
@@ -286,10 +351,15 @@ def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
     results: list[PathResult] = []
     todo = list(enumerate(request.paths, 1))
     installed = Installed({}, {})
+    controls: dict[UpgradePath, UpgradePath] = {}
     with contextlib.suppress(KeyboardInterrupt):
         if request.preinstall:
             installed = _preinstall(request, todo, results, say)
+        if request.control:
+            controls = controls_of([path for _, path in todo])
+            todo = _with_controls(todo, controls)
         _schedule(request, todo, results, installed, say)
+    results = _compare(results, controls, say)
     done = {r.path for r in results}
     results.extend(PathResult(path, None, note="interrupted before it started",
                               interrupted=True)

@@ -99,6 +99,12 @@ class RunOptions:
     #: the smoke phases' tests: ``builtin`` (the suite's own), ``upstream`` (the project's
     #: upstream tests: Heat's gabbits, also run once in post-upgrade) or ``all``
     smoke: str = "builtin"
+    #: stop at the first failed step; by default a run goes on after a failure from the
+    #: upgrade step on while the target can still be tested
+    fail_fast: bool = False
+    #: run the same scenario base -> base beside this one (runner/control.py) and label every
+    #: finding and failed test "introduced by the upgrade" or "also without upgrade"
+    control: bool = False
     cache_dir: str | None = None
     #: Heat's RPC: in-process ``fake`` (one process only) or ``rabbit`` (private or --bus-url)
     bus: str = "fake"
@@ -186,9 +192,22 @@ class RunOptions:
         if self.environment_from is not None and self.constraints != "auto":
             raise UsageError("--constraints cannot be combined with --environment-from: the "
                              "freezes of that run say exactly what to install")
+        if self.control:
+            self._check_control()
         if self.topology == "all-in-one" and self.engines != 1:
             raise UsageError(f"--engines {self.engines} needs --topology split: the all-in-one "
                              "process runs one engine")
+
+    def _check_control(self) -> None:
+        """A control runs beside the run: it cannot share what the run uses alone."""
+        shared = [flag for flag, value in (("--db-url", self.db_url), ("--bus-url", self.bus_url),
+                                           ("--environment-from", self.environment_from))
+                  if value]
+        if shared:
+            raise UsageError(f"--control cannot be combined with {', '.join(shared)}: the "
+                             "control run beside this one would share it",
+                             hint="drop --control, or let grenadier start its own database "
+                                  "and bus")
 
     @property
     def control_plane(self) -> str:

@@ -35,6 +35,9 @@ class TestOutcome:
     #: an upstream test (the project's own, e.g. a Heat gabbi test): its name in the
     #: comparison of base and target results; empty for other tests
     upstream: str = ""
+    #: a failed test, compared with a control run: checks.api.INTRODUCED or
+    #: ALSO_WITHOUT_UPGRADE
+    origin: str = ""
 
     def __post_init__(self) -> None:
         # a test's failure may quote a URL: published in reports and JUnit, never its password
@@ -47,7 +50,11 @@ class TestOutcome:
     def to_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "status": self.status, "duration": self.duration,
                 "message": self.message}
-        return {**data, "upstream": self.upstream} if self.upstream else data
+        if self.upstream:
+            data["upstream"] = self.upstream
+        if self.origin:
+            data["origin"] = self.origin
+        return data
 
 
 @dataclass
@@ -62,6 +69,8 @@ class StepResult:
     #: the step only started work that goes on in the background (during-upgrade's watch);
     #: its real result replaces this one when that work ends
     background: bool = False
+    #: a failed step, compared with a control run: whether its failure is the upgrade's
+    origin: str = ""
 
     @property
     def failed_findings(self) -> list[Finding]:
@@ -78,6 +87,7 @@ class StepResult:
             "started_at": self.started_at,
             "findings": [f.to_dict() for f in self.findings], "messages": self.shown_messages,
             "tests": [t.to_dict() for t in self.tests], "background": self.background,
+            **({"origin": self.origin} if self.origin else {}),
         }
 
     @classmethod
@@ -88,4 +98,5 @@ class StepResult:
             messages=list(data.get("messages", [])),
             tests=[TestOutcome(**t) for t in data.get("tests", [])],
             started_at=data.get("started_at", 0.0), background=bool(data.get("background")),
+            origin=str(data.get("origin") or ""),
         )

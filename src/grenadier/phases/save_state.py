@@ -21,6 +21,11 @@ def save_state(ctx: RunContext) -> StepResult:
     ctx.store.save(RUNNER, "restore-command", ctx.db.restore_command(snapshot))
     result.messages.append(f"snapshot {snapshot} ({snapshot.stat().st_size // 1024} KiB)")
     inventory = ctx.project.inventory(ctx.deployment)
+    broken = [stack for stack in inventory.get("stacks", []) if stack.get("error")]
+    if broken:  # nothing is upgraded yet: the base's own API fails
+        raise EnvironmentProblem(f"the base release's API fails on stack {broken[0].get('name')}"
+                                 f": {broken[0]['error']}",
+                                 hint=f"{len(broken)} stack(s) cannot be listed")
     ctx.store.save(RUNNER, "inventory-before", inventory)
     stacks = inventory.get("stacks", [])
     resources = sum(len(s.get("resources", [])) for s in stacks)

@@ -69,6 +69,34 @@ def phase_env(ctx: RunContext, phase: str) -> dict[str, str]:
     return env
 
 
+#: what pytest appends to a JUnit message it shortened (the whole report is the element text)
+SHORTENED = "full report in element text]"
+#: how much of a failure's message a step result keeps
+MESSAGE_LIMIT = 8000
+
+
+def failure_message(node: ET.Element) -> str:
+    """The whole exception message of a failure.
+
+    pytest keeps only the start of a long message in the ``message`` attribute (an aggregate's
+    items are cut off); the element text holds the whole report, where the exception is the
+    last block of ``E`` lines, or the text itself for a test failed without a traceback.
+    """
+    message = (node.get("message") or "").strip()
+    text = (node.text or "").strip()
+    if not message.endswith(SHORTENED):
+        return message or text
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("E") and line[1:2] in ("", " "):
+            blocks[-1].append(line[1:])
+        elif blocks[-1]:
+            blocks.append([])
+    block = next((b for b in reversed(blocks) if b), [])
+    indent = min((len(line) - len(line.lstrip()) for line in block if line.strip()), default=0)
+    return "\n".join(line[indent:] for line in block).strip() or text
+
+
 def read_junit(path: Path) -> list[TestOutcome]:
     """Test outcomes from pytest's JUnit file; an unreadable file yields none."""
     try:
@@ -82,12 +110,14 @@ def read_junit(path: Path) -> list[TestOutcome]:
             node = case.find(kind)
             if node is not None:
                 status = {"failure": "failed", "error": "error", "skipped": "skipped"}[kind]
-                message = (node.get("message") or node.text or "").strip()
+                message = failure_message(node) if kind != "skipped" else \
+                    (node.get("message") or node.text or "").strip()
                 break
         name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
         upstream = case.find(f"properties/property[@name='{UPSTREAM_PROPERTY}']")
         outcomes.append(TestOutcome(name.rsplit(".", 1)[-1] if "::" not in name else name,
-                                    status, float(case.get("time") or 0.0), message[:2000],
+                                    status, float(case.get("time") or 0.0),
+                                    message[:MESSAGE_LIMIT],
                                     upstream.get("value", "") if upstream is not None else ""))
     return outcomes
 

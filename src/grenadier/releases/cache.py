@@ -17,7 +17,7 @@ from pathlib import Path
 import platformdirs
 from packaging.version import Version
 
-from grenadier.errors import EnvironmentProblem
+from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import file_lock, write_atomic
 from grenadier.releases import constraints as envs
 from grenadier.releases.constraints import Environment
@@ -91,7 +91,25 @@ class ReleaseCache:
         newest = self._resolve(PACKAGE, log)
         if not spec.back:
             return str(newest)
+        if spec.back >= newest.major:
+            raise UsageError(f"release {spec.text!r}: {PACKAGE} has no major series "
+                             f"{spec.back} before its newest release ({newest})",
+                             hint=f"use latest, latest-1 ... latest-{newest.major - 1}, or a "
+                                  "version")
         return str(self._resolve(f"{PACKAGE}<{newest.major - spec.back + 1}", log))
+
+    def pin(self, spec: ReleaseSpec) -> str:
+        """What a run keeps of ``spec`` before it starts: the exact version of a PyPI release
+        (``latest-1`` -> ``26.0.2``), a source tree's absolute path.
+
+        An unknown release is a UsageError here, before anything exists; a pinned version
+        already in the cache is taken as it is, without asking the index.
+        """
+        if spec.path is not None:
+            return str(spec.path)
+        if spec.version is not None and self._cached_pin(spec, None) is not None:
+            return str(spec.version)
+        return self.resolve_version(spec)
 
     # environments ------------------------------------------------------------------------
     def environment_for(self, package: str, version: str, choice: str | None = None,

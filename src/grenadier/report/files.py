@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.host import write_atomic
 from grenadier.phases.result import StepResult
 
@@ -26,9 +27,12 @@ def write_json(run_dir: Path, header: Mapping[str, Any], results: Sequence[StepR
 
 
 def _case(suite: ET.Element, classname: str, name: str, seconds: float, status: str,
-          text: str) -> None:
+          text: str, origin: str = "") -> None:
     case = ET.SubElement(suite, "testcase", classname=classname, name=name,
                          time=f"{seconds:.3f}")
+    if origin == ALSO_WITHOUT_UPGRADE and status in ("failed", "error"):
+        # the control run (no upgrade) fails the same way: shown, not counted as a failure
+        status, text = "skipped", f"{status} {origin}: {text}"
     if status in ("failed", "error", "interrupted"):
         tag = "failure" if status == "failed" else "error"
         ET.SubElement(case, tag, message=text.splitlines()[0] if text else status).text = text
@@ -43,10 +47,11 @@ def write_junit(run_dir: Path, name: str, results: Sequence[StepResult]) -> Path
         suite = ET.SubElement(root, "testsuite", name=result.name)
         detail = "\n".join([*result.shown_messages, *(line for f in result.findings
                                                  for line in f.lines())])
-        _case(suite, "grenadier.steps", result.name, result.duration, result.status.value, detail)
+        _case(suite, "grenadier.steps", result.name, result.duration, result.status.value, detail,
+              result.origin)
         for test in result.tests:
             _case(suite, f"grenadier.{result.name}", test.name, test.duration, test.status,
-                  test.message)
+                  test.message, test.origin)
         cases = suite.findall("testcase")
         suite.set("tests", str(len(cases)))
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import string
 import time
 from importlib import resources
 from pathlib import Path
 
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import write_atomic
 from grenadier.releases.constraints import described
@@ -82,8 +84,26 @@ def _verdict_html(data: RunData, items: list[Item]) -> str:
         lines.append(f'<p>First problem: <a href="#concern-{first.concern}">'
                      f"{esc(first.what)}</a> "
                      f"(step {esc(first.step or '?')})</p>")
+    lines.append(_control_html(data, items))
     lines.append("</section>")
     return "\n".join(lines)
+
+
+def _control_html(data: RunData, items: list[Item]) -> str:
+    """The control run (base -> base) the run was compared with, and what it explained."""
+    control = data.header.get("control")
+    if not isinstance(control, dict):
+        return ""
+    counts = {origin: sum(1 for i in items if i.origin == origin)
+              for origin in (INTRODUCED, ALSO_WITHOUT_UPGRADE)}
+    where = text_of(control, "run_dir")
+    page = Path(where) / REPORT_HTML
+    link = os.path.relpath(page, data.run_dir) if where else ""
+    shown = f'<a href="{esc(link)}">{esc(link)}</a>' if where and page.is_file() else esc(where)
+    return (f"<p>Control run (the base release restarted on its own database, no upgrade): "
+            f"{esc(text_of(control, 'verdict') or '?')}; {shown}. "
+            f"{counts[INTRODUCED]} finding(s) {esc(INTRODUCED)}, "
+            f"{counts[ALSO_WITHOUT_UPGRADE]} {esc(ALSO_WITHOUT_UPGRADE)}.</p>")
 
 
 def _meta_html(data: RunData) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.report.html_data import dicts, esc, num, text_of, texts
 
 CONCERNS = (
@@ -39,6 +40,8 @@ class Item:
     expected: str = ""
     found: str = ""
     remedy: str = ""
+    #: introduced by the upgrade, or also without upgrade (a control run was compared)
+    origin: str = ""
 
     @property
     def concern(self) -> str:
@@ -64,7 +67,8 @@ def _finding(data: dict[str, Any], step: str) -> Item:
     severity = text_of(data, "severity")
     return Item(severity if severity in SEVERITY_ORDER else "error", text_of(data, "check"),
                 text_of(data, "what"), step, *(text_of(data, k) for k in
-                                               ("where", "expected", "found", "remedy")))
+                                               ("where", "expected", "found", "remedy",
+                                                "origin")))
 
 
 def _phase_log(step: str) -> str:
@@ -80,13 +84,14 @@ def _step_items(step: dict[str, Any]) -> list[Item]:
         if test.get("status") in FAILED:
             items.append(Item("error", "test", f"{text_of(test, 'name')} failed", name,
                               "", "the test passes", text_of(test, "message") or "no message",
-                              f"read {_phase_log(name)} for the full output"))
+                              f"read {_phase_log(name)} for the full output",
+                              text_of(test, "origin")))
     if step.get("status") in FAILED and not any(i.severity == "error" for i in items):
         messages = texts(step, "messages")
         items.append(Item("error", "step", f"step {name} {text_of(step, 'status')}", name, "",
                           "the step passes", "\n".join(messages[-3:]) or "no message recorded",
                           "read the log named above; fix the cause; `grenadier run --resume "
-                          "RUN_DIR` continues from this step"))
+                          "RUN_DIR` continues from this step", text_of(step, "origin")))
     return items
 
 
@@ -127,7 +132,16 @@ def _item_html(item: Item, run_dir: Path) -> str:
     return (f'<article class="finding {esc(item.severity)}"><span class="sev '
             f'{esc(item.severity)}">{esc(item.severity)}</span> <code>{esc(item.check)}</code> '
             f'<span class="what">{esc(item.what)}</span> <span class="from">step '
-            f"{esc(item.step or '?')}</span><dl>{fields}</dl></article>")
+            f"{esc(item.step or '?')}</span>{_origin_html(item.origin)}<dl>{fields}</dl>"
+            "</article>")
+
+
+def _origin_html(origin: str) -> str:
+    if not origin:
+        return ""
+    also = " also" if origin == ALSO_WITHOUT_UPGRADE else ""
+    return f' <span class="origin{also}">{esc(origin)}</span>'
+
 
 
 def _checks_run(steps: list[dict[str, Any]], concern: str) -> str:

@@ -23,6 +23,11 @@ from grenadier.phases.upgrade import upgrade
 from grenadier.state import RUNNER, StoreCorrupt
 
 StepFunction = Callable[[RunContext], StepResult]
+#: what a run's exit code says, as its reports put it
+VERDICTS = {ExitCode.OK: "upgrade OK", ExitCode.UPGRADE_FAILED: "upgrade BROKE something",
+            ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
+            ExitCode.INTERRUPTED: "interrupted",
+            ExitCode.BUG: "internal error (a bug in grenadier)"}
 
 
 def _phase(name: str) -> StepFunction:
@@ -45,6 +50,10 @@ NEEDS: dict[str, str] = {
     "during-upgrade": "down", "upgrade": "down",
     "smoke-target": "target", "post-upgrade": "target", "rolling-upgrade": "base",
 }
+
+
+#: steps whose failure lets the run go on while the target is up (see Runner._goes_on)
+GOES_ON = ("start-target", "smoke-target")
 
 
 class Reporter(Protocol):
@@ -75,6 +84,10 @@ class Runner:
 
     def _record(self, result: StepResult) -> None:
         self.results[result.name] = result
+        self.save()
+
+    def save(self) -> None:
+        """Record the step results in the state store (a resumed run starts from them)."""
         self.ctx.store.save(RUNNER, "results",
                             {name: r.to_dict() for name, r in self.results.items()})
 
@@ -105,7 +118,10 @@ class Runner:
             result = StepResult(step, Status.ERROR, messages=[f"internal error: {exc!r}"])
             self.bug = self.bug or exc
         for name in self.ctx.supervisor.died():
-            result.messages.append(f"{name} died during this step (see its log)")
+            # a during-upgrade watcher ends by itself (all its tests skipped, or done): its
+            # exit code and tests are judged when the watch finishes
+            if name not in self.ctx.watchers:
+                result.messages.append(f"{name} died during this step (see its log)")
         result.duration, result.started_at = time.monotonic() - started, wall
         self._record(result)
         self.reporter.step_finished(result)
@@ -122,6 +138,22 @@ class Runner:
             self._record(watched)
             self.reporter.step_finished(watched)
 
+    def _goes_on(self, result: StepResult) -> bool:
+        """Whether the run goes on after ``result`` failed: the upgrade's verdict is already
+        1, and the steps after it show every other broken behaviour (which old stacks can no
+        longer be updated or deleted) instead of stopping at the first failure.
+
+        Only after a failure (not an error) of a step that leaves something to test: the
+        upgrade when the database migrated, start-target and smoke-target when the target is
+        up. ``--fail-fast`` stops at the first failure.
+        """
+        if self.ctx.options.fail_fast or result.status is not Status.FAILED \
+                or self.exit_code != ExitCode.OK:
+            return False
+        if result.name == "upgrade":
+            return not any(f.check == "migration" for f in result.failed_findings)
+        return result.name in GOES_ON and self.ctx.running_role == "target"
+
     def run(self, steps: list[str]) -> ExitCode:
         """Run ``steps`` then teardown; return the run's exit code."""
         try:
@@ -129,7 +161,8 @@ class Runner:
                 result = self._run_step(step)
                 if step == "upgrade":
                     self._finish_watch()
-                if not result.status.ok or self.exit_code != ExitCode.OK:
+                if (not result.status.ok or self.exit_code != ExitCode.OK) \
+                        and not self._goes_on(result):
                     break
         finally:
             # teardown runs to its end: a Ctrl-C (or a second one) meanwhile only marks the run

@@ -22,6 +22,18 @@ from grenadier.execute.signals import shielded
 Probe = Callable[[], bool]
 
 
+class ServiceFailedToStart(EnvironmentProblem):
+    """A service exited while starting, or was not ready in time; ``log`` is what it wrote."""
+
+    def __init__(self, message: str, *, service: str, log: Path,
+                 returncode: int | None) -> None:
+        super().__init__(message, hint=f"log: {log}")
+        self.service = service
+        self.log = log
+        #: None: it was still running, not ready, when it was stopped
+        self.returncode = returncode
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """How to start one long-running process and how to know it is ready."""
@@ -130,21 +142,19 @@ class Supervisor:
             if not svc.alive():
                 self._event(svc.spec.name, "exited", f"exit code {svc.proc.returncode}")
                 svc.exit_reported = True
-                raise EnvironmentProblem(
+                raise ServiceFailedToStart(
                     f"{svc.spec.name} exited with code {svc.proc.returncode} while starting: "
-                    f"{tail(svc.spec.log, 1)}",
-                    hint=f"log: {svc.spec.log}",
-                )
+                    f"{tail(svc.spec.log, 1)}", service=svc.spec.name, log=svc.spec.log,
+                    returncode=svc.proc.returncode)
             with contextlib.suppress(Exception):
                 if svc.spec.ready():
                     svc.ready_after = time.monotonic() - svc.started
                     self._event(svc.spec.name, "ready", f"after {svc.ready_after:.1f} s")
                     return
             if time.monotonic() > deadline:
-                raise EnvironmentProblem(
+                raise ServiceFailedToStart(
                     f"{svc.spec.name} not ready after {svc.spec.ready_timeout:.0f} s",
-                    hint=f"log: {svc.spec.log}",
-                )
+                    service=svc.spec.name, log=svc.spec.log, returncode=None)
             time.sleep(0.1)
 
     def stop(self, name: str, *, crash: bool = False, signalled: bool = False) -> int | None:

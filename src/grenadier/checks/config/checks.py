@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.config.announced import with_notes
 from grenadier.checks.config.diff import diff_findings, diff_inventories
 from grenadier.checks.config.inventory import Inventory, load_inventory
 from grenadier.checks.config.oldconf import (
@@ -21,11 +22,15 @@ def config_options(ctx: CheckContext) -> list[Finding]:
     """Options removed, renamed or changed between base and target (the release pair).
 
     The Heat upgrade-tests design lists "configuration options removed prematurely without
-    notice" among the failures deployers meet. A removal only breaks a deployment that sets
-    the option, so here a removal without notice is a warning; ``config-file`` makes it an
-    error for the files this run really uses.
+    notice" among the failures deployers meet. For a target that is a source tree (the patch
+    under review) a Heat option removed without a deprecation period breaks OpenStack's
+    deprecation policy: an error. Between published releases it is done; it only breaks a
+    deployment that sets the option (``config-file`` makes that an error for the files this
+    run uses), so it is a warning saying whether the target's release notes announced it.
     """
-    return diff_findings(diff_inventories(*_inventories(ctx)), removal="warning")
+    removal = "error" if ctx.target.kind == "local" else "warning"
+    findings = diff_findings(diff_inventories(*_inventories(ctx)), removal=removal)
+    return with_notes(findings, ctx.target, ctx.deployment.logs / "release-notes.log")
 
 
 def config_file(ctx: CheckContext) -> list[Finding]:

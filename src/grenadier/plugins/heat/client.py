@@ -359,10 +359,15 @@ class HeatClient:
                     "stack_status_reason": "stack not found (deleted)"}
 
     def _wait_error(self, ref: StackRef, stack: JSON, wanted: set[str], how: str) -> StackWaitError:
+        status = stack.get("stack_status")
+        reason = str(stack.get("stack_status_reason") or "(none)")
+        # the first line is what consoles and JUnit messages show: the cause goes in it
+        first_reason = reason.strip().splitlines()[0] if reason.strip() else "(none)"
         lines = [
-            f"stack {ref}: wanted {' or '.join(sorted(wanted))}, {how}",
-            f"  status: {stack.get('stack_status')}",
-            f"  status reason: {stack.get('stack_status_reason') or '(none)'}",
+            f"stack {ref}: wanted {' or '.join(sorted(wanted))}, {how}: {status}: "
+            f"{first_reason}",
+            f"  status: {status}",
+            f"  status reason: {reason}",
         ]
         lines += ["  last events:", *(f"    {line}" for line in self.recent_events(ref))]
         return StackWaitError("\n".join(lines), stack)

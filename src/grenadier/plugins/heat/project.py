@@ -196,7 +196,10 @@ class HeatProject(Project):
 
     def inventory(self, deployment: Deployment) -> dict[str, Any]:
         """Every stack (nested ones included) with its status and resources; with Keystone,
-        the tests' project and the admin project (where Keystone resources live)."""
+        the tests' project and the admin project (where Keystone resources live).
+
+        A stack whose resources Heat refuses to list has an ``error`` (Heat's answer) instead;
+        a stack list that fails, or a Heat that cannot be reached, raises."""
         accounts: list[Account] = ["tests"] if deployment.keystone is None else ["tests", "admin"]
         workers = 1 if deployment.db.serial else INVENTORY_WORKERS
         stacks: list[dict[str, Any]] = []
@@ -218,13 +221,19 @@ class HeatProject(Project):
         return {upstream_tools.PYTHON_ENV: str(upstream_tools.ensure_tools(cache, log).python)}
 
 
+def _resources(heat: HeatClient, stack: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """A stack's resources, or Heat's error for this stack (its other stacks may still list)."""
+    try:
+        return heat.list_resources(StackRef(stack["stack_name"], stack["id"])), ""
+    except HeatError as exc:
+        return [], str(exc)
+
+
 def _stacks(heat: HeatClient, workers: int) -> list[dict[str, Any]]:
-    """The project's stacks, nested ones too, each with its resources."""
+    """The project's stacks, nested ones too, each with its resources (or its ``error``)."""
     listed = heat.list_stacks(show_nested=True)
     with ThreadPoolExecutor(max(1, min(workers, len(listed)))) as pool:
-        resources = list(pool.map(
-            lambda stack: heat.list_resources(StackRef(stack["stack_name"], stack["id"])),
-            listed))
+        resources = list(pool.map(lambda stack: _resources(heat, stack), listed))
     return [{
         "id": stack["id"], "name": stack["stack_name"], "status": stack["stack_status"],
         "parent": stack.get("parent"),
@@ -232,4 +241,5 @@ def _stacks(heat: HeatClient, workers: int) -> list[dict[str, Any]]:
             ({"name": r["resource_name"], "type": r["resource_type"],
               "status": r["resource_status"], "physical_id": r.get("physical_resource_id")}
              for r in found), key=lambda r: str(r["name"])),
-    } for stack, found in zip(listed, resources, strict=True)]
+        **({"error": error} if error else {}),
+    } for stack, (found, error) in zip(listed, resources, strict=True)]

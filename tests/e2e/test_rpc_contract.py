@@ -63,3 +63,32 @@ def test_without_the_check_the_cold_run_cannot_see_the_break(
     assert run.returncode == 0, run.out[-3000:] + run.err[-3000:]
     assert set(run.status().values()) == {"passed"}
     assert contract_findings(run) == []
+
+
+needs_rabbit = pytest.mark.skipif(
+    not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
+    and not Path("/usr/sbin/rabbitmq-server").is_file(),
+    reason="needs rabbitmq-server (apt-get install rabbitmq-server)")
+
+
+@needs_rabbit
+def test_renamed_keyword_fails_the_rolling_run_at_the_held_window(
+        renamed_tree: Path, tree_env: dict[str, str], workdir: Path, cache_dir: Path) -> None:
+    # without the static check: the held window alone must catch it
+    run = grenadier("run", "--base", BASE, "--target", str(renamed_tree), "--bus", "rabbit",
+                    "--topology", "split", "--engines", "2", "--mode", "rolling",
+                    "--skip-checks", CHECK, "--workload-rate", "3", workdir=workdir,
+                    cache_dir=cache_dir, env=tree_env)
+    step = run.steps().get("rolling-upgrade", {})
+    print("\n".join(step.get("messages", [])))  # type: ignore[arg-type]
+    assert run.returncode == 1, run.out[-3000:] + run.err[-3000:]
+    assert run.status()["rolling-upgrade"] == "failed"
+    findings: list[dict[str, str]] = step["findings"]  # type: ignore[index]
+    held = [f for f in findings if f["check"] == "held-window" and f["severity"] == "error"]
+    only = [f for f in held if f["kind"] == "held-target-only"]
+    # the old API lists an old stack's resources with with_detail; the new engines refuse it
+    assert any(f["what"].startswith("resources of old stack ") for f in only), held
+    assert any("with_detail" in f["found"] for f in only), only
+    assert all(f["where"].startswith("step held-target-only") for f in only)
+    assert contract_findings(run, "rolling-upgrade") == []  # the check was skipped
+    assert heat_processes(run.run_dir) == []

@@ -100,8 +100,8 @@ def _add_rolling(run: argparse.ArgumentParser) -> None:
                          help="cold: stop Heat, upgrade, start the target; rolling: target "
                               "engines beside base engines, one service at a time, under a "
                               "live workload (needs --bus rabbit) (default: cold)")
-    rolling.add_argument("--workload-ops", type=int, default=400, metavar="N",
-                         help="rolling: workload operations at most (default: 400)")
+    rolling.add_argument("--workload-ops", type=int, default=2000, metavar="N",
+                         help="rolling: workload operations at most (default: 2000)")
     rolling.add_argument("--workload-min-ops", type=int, default=100, metavar="N",
                          help="rolling: the workload runs on after the upgrade until it made "
                               "N operations (default: 100)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -516,3 +517,25 @@ def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
         assert set(stats.ops) == set(DEFAULT_MIX), stats
         assert stats.seconds >= 0
     assert [label for label, _ in workload.marks] == steps
+
+
+def test_drain_waits_for_the_operations_of_a_step_only() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+
+    heat = _SlowHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=6, rate=0.001, workers=6, min_in_flight=2,
+                                       op_timeout=5))
+    workload.start()
+    _wait_for_records(workload, 2)
+    workload.set_step("switch-api")
+    assert workload.drain("before", 0.2) is False  # its creates are held
+    release = threading.Timer(0.3, heat.go.set)
+    release.start()
+    assert workload.drain("before", 10) is True
+    assert all(r.end for r in workload.records if r.step == "before")
+    release.join()
+    workload.stop()

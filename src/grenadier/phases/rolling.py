@@ -65,6 +65,8 @@ ROLES = ("base", "target")
 SETTLE_SECONDS = 10.0
 #: seconds a step is held open at most for the workload to start its share of operations
 FILL_TIMEOUT = 60.0
+#: seconds the API switch waits at most for the operations started before it
+DRAIN_SECONDS = 30.0
 
 
 def client_factory(ctx: RunContext) -> Any:
@@ -319,7 +321,13 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
     _stop_base_engines(ctx, services, timeline, kill)
     _held_windows(ctx, timeline, windows)
     api = services.target.api
+    before = timeline.order[-1]
     timeline.step("switch-api", f"{services.base.api.name} -> {api.name}")
+    # as a load balancer drains a backend: what started before the switch ends first, so that
+    # the API's downtime is the switch's own (operations started now are its)
+    if not timeline.workload.drain(before, DRAIN_SECONDS):
+        result.messages.append(f"switch-api: operations of {before} still in flight after "
+                               f"{DRAIN_SECONDS:.0f} s")
     ctx.supervisor.stop(services.base.api.name)
     svc = ctx.supervisor.start(api)
     result.messages.append(f"{api.name} ready after {svc.ready_after or 0:.1f} s")

@@ -116,8 +116,9 @@ class WorkloadLimits:
     #: operations kept in flight at all times: when fewer are, one starts at once (a lasting
     #: one), whatever the rate
     min_in_flight: int = 4
-    #: operations a step of the upgrade is held open for, every kind of the mix among them
-    step_min_ops: int = 10
+    #: operations a step of the upgrade is held open for, every kind of the mix among them:
+    #: 20, so that one slow operation is not a step's p95 on its own
+    step_min_ops: int = 20
     #: workload stacks alive at once at most (then creates become updates)
     max_stacks: int = 8
     #: how long one asynchronous operation may take to settle
@@ -173,6 +174,17 @@ class Workload:
         """The current step has its operations: ``step_min_ops``, every kind among them."""
         with self._lock:
             return self._step_ops >= self.limits.step_min_ops and not self._missing
+
+    def drain(self, step: str, timeout: float) -> bool:
+        """Wait until every operation started in ``step`` has ended (or ``timeout`` s);
+        whether they all have."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = any(r.step == step and not r.end for r in self.records)
+            if not busy or time.monotonic() >= deadline:
+                return not busy
+            time.sleep(0.1)
 
     def fill_step(self, timeout: float) -> bool:
         """Hold the current step until :meth:`step_filled` (or ``timeout`` s, or the workload

@@ -223,11 +223,15 @@ def fill_findings(report: WorkloadReport, mix: dict[str, int], min_ops: int,
 
 def _attribution_lines(rolled: Rolled, report: WorkloadReport) -> list[str]:
     records = [*rolled.records, *(rolled.windows.all_records() if rolled.windows else [])]
-    unattributed = [r for r in records if r.request_ids and not r.engines]
-    lines = [f"operations attributed to an engine: {len(records) - len(unattributed)} of "
-             f"{len(records)}" + (": not " + ", ".join(f"#{r.seq} {r.op} ({r.step})"
-                                                       for r in unattributed[:20])
-                                  if unattributed else "")]
+    nowhere = [r for r in records if not r.engines]
+    lost = [r for r in nowhere if r.lost]
+    others = [r for r in nowhere if not r.lost]
+    line = f"operations attributed to an engine: {len(records) - len(nowhere)} of {len(records)}"
+    if lost:
+        line += f"; {len(lost)} lost at an engine stop before any engine took them"
+    if others:
+        line += "; not: " + ", ".join(f"#{r.seq} {r.op} ({r.step})" for r in others[:20])
+    lines = [line]
     if not {"base", "target"} <= {rolled.roles.get(name) for name in report.engines}:
         lines.append("mixed versions NOT shown: operations were served by "
                      f"{', '.join(sorted(report.engines)) or 'no engine seen'}")

@@ -181,9 +181,12 @@ def test_the_kill_is_recorded_in_the_timeline_at_its_step(killed_engine_run: Run
     assert step["detail"] == f"{KILLED} (SIGKILL, not drained: test hook {KILL_ENV})"
     [crash] = [e for e in timeline if e["service"] == KILLED and e["event"] == "crash"]
     assert crash["detail"] == "exit code -9"
-    assert (KILLED, "stop") not in events
-    assert events.index(("rolling-upgrade", KILL_STEP)) < events.index((KILLED, "crash")) \
-        < events.index(("rolling-upgrade", "stop-base-engine-2"))
+    at, until = (events.index(("rolling-upgrade", KILL_STEP)),
+                 events.index(("rolling-upgrade", "stop-base-engine-2")))
+    # not stopped at its step (the held-mixed window starts it again, stop-base-engines
+    # stops that one)
+    assert (KILLED, "stop") not in events[at:until]
+    assert at < events.index((KILLED, "crash")) < until
     # the other base engine is still stopped gracefully
     assert ("heat-base-engine-2", "stop") in events
     assert ("heat-base-engine-2", "crash") not in events

@@ -325,10 +325,6 @@ class Workload:
             self._local.record = None
             self._wake.set()
 
-    def _call(self, client: HeatClient, record: OpRecord, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-        return client.request(method, path, **kwargs)
-
     def _change(self, client: HeatClient, record: OpRecord, method: str, path: str,
                 **kwargs: Any) -> httpx.Response | None:
         """Send a request that changes a stack, again when its answer was lost, as a client
@@ -336,7 +332,7 @@ class Workload:
         reached Heat (see ``_ALREADY_DONE``); the operation's wait for its stack decides."""
         while True:
             try:
-                return self._call(client, record, method, path, **kwargs)
+                return client.request(method, path, **kwargs)
             except ANSWER_LOST:
                 if record.resent >= RESENDS:
                     raise
@@ -366,7 +362,7 @@ class Workload:
             return self._create(client, record)
         assert ref is not None
         if record.op == "show":
-            stack = self._call(client, record, "GET", ref.path,
+            stack = client.request("GET", ref.path,
                                params={"resolve_outputs": "false"}).json()["stack"]
             if str(stack.get("stack_status", "")).endswith("FAILED"):
                 raise AssertionError(f"stack {ref} is {stack['stack_status']}: "

@@ -131,28 +131,28 @@ def mark_lost(stops: Sequence[GracefulStop], records: Sequence[OpRecord],
               unanswered: dict[int, int], killed: Kill | None = None) -> list[str]:
     """Mark (``lost``) the operations in flight while an engine stopped gracefully that the
     stop cost their answer: one of their RPC calls no engine answered (the API logged the call,
-    no engine its reply), or, failed by a timeout, their work ran on the stopping engine (a
-    traversal still running when its grace period ends is left IN_PROGRESS). Known Heat
-    behaviour at any engine stop, not the upgrade's. Those in flight at the test hook's kill
-    are the kill's."""
+    no engine its reply), or they failed waiting (no answer; a stack that never settled: a
+    message the stopping engine dropped, cast to a worker, leaves no trace of which engine
+    dropped it). Known Heat behaviour at any engine stop, not the upgrade's: a fault of the
+    target also fails operations outside the stops (the held windows, ``after``). Those in
+    flight at the test hook's kill are the kill's."""
     lines = []
     for record in records:
         if killed is not None and record.start <= killed.at <= (record.end or killed.at):
             continue
-        for stop in stops:
-            if not record.start <= stop.ended or (record.end or stop.ended) < stop.began:
-                continue
-            cut = (not record.ok and stop.service in record.engines
-                   and any(word in record.error for word in TIMEOUTS))
-            if record.seq in unanswered or cut:
-                record.lost = (f"in flight when {stop.service} stopped gracefully at step "
-                               f"{stop.step}")
-                why = f"{unanswered[record.seq]} RPC call(s) never answered" \
-                    if record.seq in unanswered else "its work ran on that engine"
-                outcome = "failed" if not record.ok else f"ok after {record.latency:.1f} s"
-                lines.append(f"lost at a graceful engine stop: #{record.seq} {record.op} "
-                             f"{record.stack} ({record.lost}; {why}): {outcome}")
-                break
+        waited = not record.ok and any(word in record.error for word in TIMEOUTS)
+        if record.seq not in unanswered and not waited:
+            continue
+        stop = next((s for s in stops
+                     if record.start <= s.ended and (record.end or s.ended) >= s.began), None)
+        if stop is None:
+            continue
+        record.lost = f"in flight when {stop.service} stopped gracefully at step {stop.step}"
+        why = f"{unanswered[record.seq]} RPC call(s) never answered" \
+            if record.seq in unanswered else "no answer, or its stack never settled"
+        outcome = "failed" if not record.ok else f"ok after {record.latency:.1f} s"
+        lines.append(f"lost at a graceful engine stop: #{record.seq} {record.op} "
+                     f"{record.stack} ({record.lost}; {why}): {outcome}")
     return lines
 
 

@@ -288,7 +288,8 @@ def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
     workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
-                        WorkloadLimits(max_ops=80, rate=200, workers=1, op_timeout=5),
+                        WorkloadLimits(max_ops=400, rate=200, workers=1, op_timeout=5,
+                                       min_in_flight=0),  # paced: it must not end first
                         {"create": 2, "update": 1, "signal": 1, "delete": 2})
     heat.lose_every = 2  # so that a change sent again is answered
     workload.start()

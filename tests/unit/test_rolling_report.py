@@ -9,6 +9,7 @@ from grenadier.phases.rolling_kill import Kill
 from grenadier.phases.rolling_report import (
     GracefulStop,
     attribute_engines,
+    engine_errors,
     failure_findings,
     fill_findings,
     mark_lost,
@@ -119,3 +120,25 @@ def test_the_stall_line_compares_each_engine_stop_with_before() -> None:
     assert stall_lines(build_report(records)) == [
         "stall: p95 1.50 s during stop-base-engine-1, +0.50 s from the p95 before the upgrade "
         "(1.00 s)"]
+
+
+def test_what_an_engine_raised_for_a_failed_request_is_found_in_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "heat-target-engine-1.log"
+    prefix = "2026-12-06 20:40:01.100 4242 ERROR oslo_messaging.rpc.server"
+    log.write_text(
+        f"{prefix} [{RID} req-local u p] Exception during message handling: "
+        "TypeError: EngineService.list_stack_resources() got an unexpected keyword argument "
+        "'with_detail'\n"
+        f"{prefix} Traceback (most recent call last):\n"
+        f'{prefix}   File "/x/oslo_messaging/rpc/server.py", line 174, in _process_incoming\n'
+        f"{prefix}     res = self.dispatcher.dispatch(message)\n"
+        f"{prefix} TypeError: EngineService.list_stack_resources() got an unexpected keyword "
+        "argument 'with_detail'\n")
+    failed = rec(1, "held-target-only", ok=False, op="resources", error="HeatError: 500")
+    failed.request_ids = [RID]
+    fine = rec(2, "held-target-only")
+    fine.request_ids = [RID]
+    assert engine_errors([failed, fine], {"heat-target-engine-1": log}) == {
+        1: "heat-target-engine-1: TypeError: EngineService.list_stack_resources() got an "
+           "unexpected keyword argument 'with_detail'"}
+    assert engine_errors([fine], {"heat-target-engine-1": log}) == {}

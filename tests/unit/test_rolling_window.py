@@ -71,7 +71,7 @@ def test_a_clean_window_records_every_operation_with_its_request_ids(
     assert sorted(r.op for r in records) == sorted(
         ["list"] + ["show", "outputs", "resources", "update", "check"] * 2)
     assert all(r.ok and r.request_ids and r.step == "held-target-only" for r in records)
-    assert windows.findings == []
+    assert windows.failure_findings() == []
     assert lines == ["held-target-only: 11 operations on old stacks and by smoke tests, 11 ok "
                      "(the old API served by new engines only)"]
 
@@ -84,7 +84,7 @@ def test_a_failed_operation_is_an_error_at_its_window_and_ends_its_stack_s_chain
     assert sorted(r.stack for r in failed) == ["held-mixed-nested", "held-mixed-params"]
     # nothing after the failure on that stack: its state is unknown
     assert not [r for r in windows.records["held-mixed"] if r.op in ("update", "check")]
-    [first, _] = sorted(windows.findings, key=lambda f: f.what)
+    [first, _] = sorted(windows.failure_findings(), key=lambda f: f.what)
     assert (first.check, first.severity, first.kind) == ("held-window", "error", "held-mixed")
     assert first.what == ("resources of old stack held-mixed-nested failed with the old API "
                           "served by old and new engines together")

@@ -32,6 +32,13 @@ ANSWERED = re.compile(rb"Replied (?:success message|failure for incoming message
                       rb"([0-9a-f-]{32,36})")
 
 
+#: what oslo.messaging logs when an endpoint raised: a line under the request's ids, then the
+#: traceback, whose last line is the exception
+HANDLING = b"Exception during message handling"
+RAISED = re.compile(rb" ERROR oslo_messaging\.rpc\.server (?:\[[^]]*\] )?"
+                    rb"([A-Za-z_][\w.]*(?:Error|Exception)\b.*)$")
+
+
 def _read(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
 
@@ -70,6 +77,32 @@ def attribute_engines(records: Sequence[OpRecord], logs: dict[str, Path],
         if sent - answered:
             unanswered[record.seq] = len(sent - answered)
     return unanswered
+
+
+def _raised_after(lines: list[bytes], start: int) -> str:
+    for line in lines[start + 1:start + 200]:
+        found = RAISED.search(line)
+        if found:
+            return found.group(1).decode(errors="replace").strip()[:500]
+    return ""
+
+
+def engine_errors(records: Sequence[OpRecord], logs: dict[str, Path]) -> dict[int, str]:
+    """Per failed record (seq), the exception an engine raised while handling one of its
+    requests, as its log shows it ("heat-target-engine-1: TypeError: ...")."""
+    failed = {rid.encode(): r.seq for r in records if not r.ok for rid in r.request_ids}
+    found: dict[int, str] = {}
+    for name, path in logs.items():
+        lines = _read(path).splitlines()
+        for index, line in enumerate(lines):
+            if HANDLING not in line:
+                continue
+            seqs = {failed[rid] for rid in REQ.findall(line) if rid in failed} - set(found)
+            raised = _raised_after(lines, index) if seqs else ""
+            for seq in seqs:
+                if raised:
+                    found[seq] = f"{name}: {raised}"
+    return found
 
 
 def left_in_progress(client: Callable[[], HeatClient], prefix: str,
@@ -256,6 +289,11 @@ def report_step(result: StepResult, rolled: Rolled, in_progress: list[dict[str, 
     windows = rolled.windows.all_records() if rolled.windows else []
     unanswered = attribute_engines([*rolled.records, *windows], rolled.engine_logs,
                                    rolled.api_logs)
+    for seq_records in (rolled.records, windows):
+        raised = engine_errors(seq_records, rolled.engine_logs)
+        for record in seq_records:
+            if record.seq in raised:
+                record.error += f" [engine: {raised[record.seq]}]"
     workload, killed = rolled.workload, rolled.killed
     lost = mark_lost(rolled.stops, rolled.records, unanswered, killed)
     report = build_report(rolled.records, rolled.order, in_progress, workload.marks,
@@ -271,7 +309,7 @@ def report_step(result: StepResult, rolled: Rolled, in_progress: list[dict[str, 
     result.messages += lost + _slow_lines(rolled.records) + stall_lines(report)
     if rolled.windows:
         result.messages += _window_lines(rolled.windows)
-        result.findings += rolled.windows.findings
+        result.findings += rolled.windows.findings + rolled.windows.failure_findings()
     result.messages += _attribution_lines(rolled, report)
     result.findings += failure_findings(report, rolled.strict) + fill_findings(
         report, workload.mix, workload.limits.step_min_ops, workload.limits.min_in_flight)

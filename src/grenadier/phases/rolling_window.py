@@ -129,7 +129,6 @@ class HeldWindows:
             smoke.result()
         records = self.records[window]
         failed = [r for r in records if not r.ok]
-        self.findings += [self._finding(window, r) for r in failed]
         return [f"{window}: {len(records)} operations on old stacks and by smoke tests, "
                 f"{len(records) - len(failed)} ok ({WINDOWS[window]})"]
 
@@ -208,6 +207,12 @@ class HeldWindows:
                         step=window, end_step=window,
                         request_ids=[str(line["request_id"]) for line in lines
                                      if line.get("request_id")])
+
+    def failure_findings(self) -> list[Finding]:
+        """An error per failed operation of a window (once the report has added what the
+        engines logged about it)."""
+        return [self._finding(window, record) for window, records in self.records.items()
+                for record in records if not record.ok]
 
     @staticmethod
     def _finding(window: str, record: OpRecord) -> Finding:

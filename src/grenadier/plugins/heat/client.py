@@ -81,7 +81,11 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(error, dict) and error.get("message"):
         kind = error.get("type")
         return f"{kind}: {error['message']}" if kind else str(error["message"])
-    return str(body.get("explanation", body))[:500] if isinstance(body, dict) else str(body)
+    if not isinstance(body, dict):
+        return str(body)
+    # an error Heat does not call safe to show has its type only (e.g. a TypeError)
+    kind = error.get("type") if isinstance(error, dict) else None
+    return (f"{kind}: " if kind else "") + str(body.get("explanation", body))[:500]
 
 
 def stack_id_from_links(links: list[JSON], rel: str = "stack") -> str | None:

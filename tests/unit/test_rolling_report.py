@@ -67,23 +67,26 @@ def test_what_an_engine_s_graceful_stop_cost_is_known_behaviour_and_a_warning() 
                        "keyword argument 'resolve_outputs'")
     late = rec(5, "after", start=400.0, latency=60.0, ok=False, op="update",
                error="ReadTimeout: timed out")
+    # no answer, and no trace of a call an engine dropped: an API that held it (a stall)
+    held = rec(9, "stop-base-engine-1", start=201.0, latency=60.0, ok=False, op="show",
+               error="ReadTimeout: timed out")
     stalled = rec(8, "stop-base-engine-1", start=201.0, latency=15.0)  # answered, just slow
     quick = [rec(10 + i, "stop-base-engine-1", start=201.0, latency=1.0) for i in range(5)]
-    records = [unanswered, rescued, cut, broken, late, stalled, *quick]
+    records = [unanswered, rescued, cut, broken, late, held, stalled, *quick]
     lines = mark_lost([stop], records, {3: 1, 6: 1, 5: 1})
     assert [line.split(" (")[0] for line in lines] == [
         "lost at a graceful engine stop: #3 update wl-0003",
         "lost at a graceful engine stop: #6 update wl-0006",
         "lost at a graceful engine stop: #7 delete wl-0007"]
     assert lines[1].endswith("1 RPC call(s) never answered): ok after 17.0 s")
-    assert lines[2].endswith("no answer, or its stack never settled): failed")
+    assert lines[2].endswith("its stack never settled): failed")
     stuck = {"name": "wl-0007", "id": "i7", "status": "DELETE_IN_PROGRESS", "reason": "r"}
     report = build_report(records, in_progress=[stuck])
     findings = failure_findings(report)
     severities = {f.what.split(" failed")[0].split(" left")[0]: f.severity for f in findings}
     assert severities == {"update of wl-0003": "warning", "delete of wl-0007": "warning",
                           "show of wl-0004": "error", "update of wl-0005": "error",
-                          "stack wl-0007": "warning"}
+                          "show of wl-0009": "error", "stack wl-0007": "warning"}
     assert all(f.kind == "lost-at-engine-stop" for f in findings if f.severity == "warning")
     # --fail-on-stuck: the same findings are errors
     assert {f.severity for f in failure_findings(report, strict=True)} == {"error"}

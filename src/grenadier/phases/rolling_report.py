@@ -156,25 +156,26 @@ class GracefulStop:
     ended: float
 
 
-#: how an operation fails when its stack never settled, or no answer came at all
-TIMEOUTS = ("ReadTimeout", "MessagingTimeout", "timed out after")
+#: how an operation fails when Heat answered its requests but its stack never settled
+NEVER_SETTLED = "timed out after"
 
 
 def mark_lost(stops: Sequence[GracefulStop], records: Sequence[OpRecord],
               unanswered: dict[int, int], killed: Kill | None = None) -> list[str]:
     """Mark (``lost``) the operations in flight while an engine stopped gracefully that the
     stop cost their answer: one of their RPC calls no engine answered (the API logged the call,
-    no engine its reply), or they failed waiting (no answer; a stack that never settled: a
-    message the stopping engine dropped, cast to a worker, leaves no trace of which engine
-    dropped it). Known Heat behaviour at any engine stop, not the upgrade's: a fault of the
-    target also fails operations outside the stops (the held windows, ``after``). Those in
+    no engine its reply), or they failed waiting for a stack that never settled (a message the
+    stopping engine dropped, cast to a worker, leaves no trace of which engine dropped it).
+    Known Heat behaviour at any engine stop, not the upgrade's: a fault of the target also
+    fails operations outside the stops (the held windows, ``after``). A request that got no
+    answer without any such evidence (an API that held it: a stall) is not excused. Those in
     flight at the test hook's kill are the kill's."""
     lines = []
     for record in records:
         if killed is not None and record.start <= killed.at <= (record.end or killed.at):
             continue
-        waited = not record.ok and any(word in record.error for word in TIMEOUTS)
-        if record.seq not in unanswered and not waited:
+        settled_not = not record.ok and NEVER_SETTLED in record.error
+        if record.seq not in unanswered and not settled_not:
             continue
         stop = next((s for s in stops
                      if record.start <= s.ended and (record.end or s.ended) >= s.began), None)
@@ -182,7 +183,7 @@ def mark_lost(stops: Sequence[GracefulStop], records: Sequence[OpRecord],
             continue
         record.lost = f"in flight when {stop.service} stopped gracefully at step {stop.step}"
         why = f"{unanswered[record.seq]} RPC call(s) never answered" \
-            if record.seq in unanswered else "no answer, or its stack never settled"
+            if record.seq in unanswered else "its stack never settled"
         outcome = "failed" if not record.ok else f"ok after {record.latency:.1f} s"
         lines.append(f"lost at a graceful engine stop: #{record.seq} {record.op} "
                      f"{record.stack} ({record.lost}; {why}): {outcome}")

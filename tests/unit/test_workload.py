@@ -364,7 +364,8 @@ def test_rolling_services_come_from_the_project_specs(tmp_path: Path) -> None:
     assert services.engine_logs() == {
         f"heat-{role}-engine-{i}": logs / f"heat-{role}-engine-{i}.log"
         for role in ("base", "target") for i in (1, 2)}
-    assert [services.role_of(n) for n in ("heat-base-engine-2", "heat-target-api", "keystone")] \
+    assert [services.roles().get(n, "") for n in ("heat-base-engine-2", "heat-target-api",
+                                                  "keystone")] \
         == ["base", "target", ""]
 
 

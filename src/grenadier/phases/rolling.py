@@ -139,13 +139,6 @@ class _Services:
         return {spec.name: role for role, specs in (("base", self.base), ("target", self.target))
                 for spec in [specs.api, *specs.engines]}
 
-    def role_of(self, name: str) -> str:
-        """``base`` or ``target`` for one of the services ("" for another)."""
-        for role, specs in (("base", self.base), ("target", self.target)):
-            if name in {spec.name for spec in [specs.api, *specs.engines]}:
-                return role
-        return ""
-
 
 class _Timeline:
     def __init__(self, ctx: RunContext, workload: Workload, result: StepResult) -> None:

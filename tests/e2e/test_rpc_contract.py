@@ -73,12 +73,12 @@ needs_rabbit = pytest.mark.skipif(
 
 @needs_rabbit
 def test_renamed_keyword_fails_the_rolling_run_at_the_held_window(
-        renamed_tree: Path, tree_env: dict[str, str], workdir: Path, cache_dir: Path) -> None:
+        renamed_tree: Path, workdir: Path, cache_dir: Path) -> None:
     # without the static check: the held window alone must catch it
     run = grenadier("run", "--base", BASE, "--target", str(renamed_tree), "--bus", "rabbit",
                     "--topology", "split", "--engines", "2", "--mode", "rolling",
                     "--skip-checks", CHECK, "--workload-rate", "3", workdir=workdir,
-                    cache_dir=cache_dir, env=tree_env)
+                    cache_dir=cache_dir)
     step = run.steps().get("rolling-upgrade", {})
     print("\n".join(step.get("messages", [])))  # type: ignore[arg-type]
     assert run.returncode == 1, run.out[-3000:] + run.err[-3000:]

@@ -238,6 +238,26 @@ def patch_drop_resource_type(tree: Path, module: str = "random_string",
     return path
 
 
+def _replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    if text.count(old) != 1:
+        raise ValueError(f"{path}: expected exactly one {old!r}, found {text.count(old)}")
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def patch_rename_rpc_kwarg(tree: Path) -> list[Path]:
+    """(vii) the engine's ``list_stack_resources`` keyword ``with_detail`` renamed ``detailed``,
+    on both sides of the release (its EngineService and its own EngineClient), with no RPC API
+    version bump: the release works alone, and rejects what the old API sends."""
+    service, client = tree / "heat/engine/service.py", tree / "heat/rpc/client.py"
+    _replace_once(service, "nested_depth=0, with_detail=False,", "nested_depth=0, detailed=False,")
+    _replace_once(service, "api.format_stack_resource(resource, detail=with_detail)",
+                  "api.format_stack_resource(resource, detail=detailed)")
+    _replace_once(client, "with_detail=with_detail,", "detailed=with_detail,")
+    _changed(tree)
+    return [service, client]
+
+
 # --- crafted data ---------------------------------------------------------------------------
 POPULATE = r'''
 import datetime, json, sys, uuid

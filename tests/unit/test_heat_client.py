@@ -282,6 +282,17 @@ def test_error_message_is_heats_own() -> None:
     assert caught.value.message == "StackValidationFailed: Property error: length"
 
 
+def test_an_error_heat_does_not_explain_keeps_its_type() -> None:
+    # Heat shows the message of the errors it calls safe only; a TypeError gets its type
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"explanation": "The server has either erred",
+                                         "error": {"type": "TypeError", "traceback": None}})
+
+    with pytest.raises(HeatError) as caught:
+        make(handler).patch_update(REF, {"size": 1})
+    assert caught.value.message == "TypeError: The server has either erred"
+
+
 def test_name_is_resolved_through_the_lookup_redirect() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == f"/v1/{PROJECT}/stacks/web":

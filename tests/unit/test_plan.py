@@ -189,10 +189,10 @@ def test_the_rolling_step_records_db_sync_before_it_runs(tmp_path: Path) -> None
     ctx = SimpleNamespace(store=store, release=lambda role: release, deployment=None,
                           project=SimpleNamespace(db_sync=db_sync), supervisor=_Supervisor(),
                           say=lambda line: None)
-    workload = SimpleNamespace(set_step=lambda label: None)
+    workload = SimpleNamespace(set_step=lambda label: None, fill_step=lambda timeout: True)
     timeline = rolling._Timeline(ctx, workload, StepResult(ROLLING_STEP, Status.PASSED))  # type: ignore[arg-type]
     assert store.get(RUNNER, rolling.DB_SYNCED) is None
-    assert rolling._upgrade(ctx, None, timeline) is False  # type: ignore[arg-type]
+    assert rolling._upgrade(ctx, None, timeline, None) is False  # type: ignore[arg-type]
     assert seen == [True]  # a db_sync cut short may have migrated part of the schema
     assert store.get(RUNNER, rolling.DB_SYNCED) is True
 

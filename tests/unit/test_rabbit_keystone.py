@@ -351,3 +351,62 @@ def test_keystone_bootstrap_runs_once_per_run(tmp_path: Path,
     keystone.bootstrap(tool)  # a resumed run: the config is rewritten, nothing is run again
     assert [cmd[2] for cmd in commands] == ["bootstrap"]
     assert (tmp_path / "keystone" / "keystone.conf").read_text() == keystone.conf_text()
+
+
+def test_split_api_runs_on_the_multi_threaded_server_once_its_tool_is_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from grenadier.plugins.api import Deployment
+    from grenadier.plugins.heat import project as heat_project
+    from grenadier.services.sqlite import SqliteDatabase
+
+    run_dir = tmp_path / "run"
+    (run_dir / "etc").mkdir(parents=True)
+    deployment = Deployment(run_dir, SqliteDatabase(run_dir), 18004, bus=RabbitMQ(run_dir),
+                            topology="split", engines=1)
+    project = heat_project.HeatProject()
+    assert project.tools(deployment) == [heat_project.WSGI_SERVER]
+    assert project.tools(Deployment(run_dir, SqliteDatabase(run_dir), 18004)) == []
+    release = _fake_release(tmp_path)
+    deployment.tools["waitress"] = tmp_path / "site"
+    api = [str(part) for part in project.services(release, deployment, "base")[0].cmd]
+    assert api[:2] == [str(release.python), str(heat_project.API_SERVER)]
+    assert api[2:api.index("--")] == ["--site", str(tmp_path / "site"), "--host", "127.0.0.1",
+                                      "--port", "18004", "--threads",
+                                      str(heat_project.API_THREADS)]
+    assert api[api.index("--") + 1:][:2] == ["--config-file", str(run_dir / "etc/heat.conf")]
+    # the benchmark hook: the release's own single-threaded heat-wsgi-api, as before
+    monkeypatch.setenv(heat_project.API_SERVER_ENV, "heat-wsgi-api")
+    api = [str(part) for part in project.services(release, deployment, "base")[0].cmd]
+    assert api[0].endswith("bin/heat-wsgi-api")
+
+
+def test_engines_and_api_log_the_rpc_messages_that_join_requests_to_engines(
+        tmp_path: Path) -> None:
+    from grenadier.plugins.api import Deployment
+    from grenadier.plugins.heat import project as heat_project
+    from grenadier.services.sqlite import SqliteDatabase
+
+    release = _fake_release(tmp_path)
+    # no oslo_log to read: oslo.log's defaults stay, nothing is written
+    assert heat_project.log_levels(release, conf.RPC_SERVER_DEBUG) == ()
+    options = release.venv / "lib" / "python3.11" / "site-packages" / "oslo_log" / "_options.py"
+    options.parent.mkdir(parents=True)
+    options.write_text("DEFAULT_LOG_LEVELS = ['amqp=WARN', 'oslo_messaging=INFO']\n")
+    run_dir = tmp_path / "run"
+    (run_dir / "etc").mkdir(parents=True)
+    deployment = Deployment(run_dir, SqliteDatabase(run_dir), 18004, bus=RabbitMQ(run_dir),
+                            topology="split", engines=1)
+    project = heat_project.HeatProject()
+    project.configure(release, deployment)
+    engine = _parse((run_dir / "etc" / "engines" / "engine-base-1.conf").read_text())
+    assert engine["DEFAULT"]["default_log_levels"] == \
+        "amqp=WARN,oslo_messaging=INFO,oslo_messaging.rpc.server=DEBUG"
+    api = _parse((run_dir / "etc" / heat_project.API_CONF).read_text())
+    assert api["DEFAULT"]["default_log_levels"] == \
+        "amqp=WARN,oslo_messaging=INFO,oslo_messaging._drivers.amqpdriver=DEBUG"
+    cmd = [str(p) for p in project.services(release, deployment, "base")[0].cmd]
+    assert str(run_dir / "etc" / heat_project.API_CONF) in cmd
+    # the deployer's files stay the ones the config checks look at
+    assert project.config_files(deployment) == [run_dir / "etc" / "heat.conf"]
+    with pytest.raises(ValueError, match="bad log levels"):
+        conf.render_host_conf("engine-base-1", ("a=INFO,b=DEBUG",))

@@ -16,8 +16,9 @@ from grenadier.errors import UsageError
 from grenadier.phases import rolling, rolling_kill
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling_kill import KILL_ENV
+from grenadier.phases.rolling_report import WORKLOAD_FILE
 from grenadier.workload.report import spanned
-from tests.unit.test_workload import _ctx, _rec
+from tests.unit.test_workload import _ctx, _rec, report
 
 KILLED = "heat-base-engine-1"
 ORDER = ["before", "db-sync", "start-target-engines", "stop-base-engine-1",
@@ -60,7 +61,8 @@ def _stop(tmp_path: Path, kill: int | None) -> tuple[_Supervisor, Any]:
     # the engine logs the update's request once the hook waits for it
     logger = threading.Timer(0.2, lambda: log.write_text(f"INFO started\nINFO [{RID}] {TRIG}\n"))
     logger.start()
-    workload = SimpleNamespace(set_step=lambda label: None, records=[_rec(6, "before", 1.0), busy])
+    workload = SimpleNamespace(set_step=lambda label: None, fill_step=lambda timeout: True,
+                               records=[_rec(6, "before", 1.0), busy])
     timeline = rolling._Timeline(ctx, workload, StepResult(rolling.STEP, Status.PASSED))  # type: ignore[arg-type]
     rolling._stop_base_engines(ctx, rolling._Services.of(ctx), timeline, kill)
     logger.join()
@@ -168,13 +170,10 @@ def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             killed: rolling.Kill | None) -> tuple[StepResult, dict[str, Any]]:
     ctx = _ctx(tmp_path)
     stuck = {"name": "wl-0002", "id": "i2", "status": "UPDATE_IN_PROGRESS", "reason": "r"}
-    monkeypatch.setattr(rolling, "_inspect_stacks", lambda ctx, result: ([stuck], 0))
     ctx.deployment.logs.mkdir()
     (ctx.deployment.logs / f"{KILLED}.log").write_text(f"INFO [{RID} - -] Updating stack\n")
-    result = StepResult(rolling.STEP, Status.PASSED)
-    rolling._report(ctx, result, _records(), ORDER, {}, rolling._Services.of(ctx),
-                    killed=killed)
-    return result, json.loads((ctx.run_dir / rolling.WORKLOAD_FILE).read_text())
+    result = report(ctx, _records(), ORDER, in_progress=[stuck], killed=killed)
+    return result, json.loads((ctx.run_dir / WORKLOAD_FILE).read_text())
 
 
 def test_what_was_in_flight_at_the_kill_is_blamed_on_its_step(
@@ -183,7 +182,7 @@ def test_what_was_in_flight_at_the_kill_is_blamed_on_its_step(
     result, data = _report(tmp_path, monkeypatch, kill)
     fault = f"in flight when {KILLED} was killed at step stop-base-engine-1"
     assert result.status == Status.FAILED
-    whats = [f.what for f in result.findings]
+    whats = [f.what for f in result.findings if f.severity == "error"]
     assert whats == [f"update of wl-0002 failed during step start-target-engines, {fault}",
                      "show of wl-0004 failed during step switch-api",
                      f"stack wl-0002 left UPDATE_IN_PROGRESS, {fault}"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,13 +15,22 @@ from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.phases import rolling
 from grenadier.phases.options import STEPS, RunOptions
 from grenadier.phases.result import Status, StepResult
-from grenadier.phases.rolling import attribute_engines
+from grenadier.phases.rolling_kill import Kill
+from grenadier.phases.rolling_report import WORKLOAD_FILE, Rolled, attribute_engines, report_step
 from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.releases import Release
 from grenadier.runner.plan import plan_steps
 from grenadier.services.sqlite import SqliteDatabase
-from grenadier.workload import OpRecord, build_report, parse_mix, percentile
+from grenadier.workload import (
+    DEFAULT_MIX,
+    OpRecord,
+    Workload,
+    WorkloadLimits,
+    build_report,
+    parse_mix,
+    percentile,
+)
 
 
 def _rec(seq: int, step: str, latency: float, ok: bool = True, op: str = "show",
@@ -219,7 +229,8 @@ def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
     workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
-                        WorkloadLimits(max_ops=60, rate=100, workers=2, op_timeout=5),
+                        WorkloadLimits(max_ops=60, rate=100, workers=2, op_timeout=5,
+                                       min_in_flight=0),  # paced only
                         {"create": 1, "update": 3})
     workload.start()
     _wait_for_records(workload, 20)
@@ -250,7 +261,8 @@ def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
     workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
-                        WorkloadLimits(max_ops=80, rate=100, workers=2, op_timeout=5),
+                        WorkloadLimits(max_ops=80, rate=100, workers=2, op_timeout=5,
+                                       min_in_flight=0),  # paced only
                         {"create": 1, "update": 3, "show": 1})
     workload.start()
     _wait_for_records(workload, 10)
@@ -276,7 +288,8 @@ def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
     workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
-                        WorkloadLimits(max_ops=80, rate=200, workers=1, op_timeout=5),
+                        WorkloadLimits(max_ops=400, rate=200, workers=1, op_timeout=5,
+                                       min_in_flight=0),  # paced: it must not end first
                         {"create": 2, "update": 1, "signal": 1, "delete": 2})
     heat.lose_every = 2  # so that a change sent again is answered
     workload.start()
@@ -351,7 +364,8 @@ def test_rolling_services_come_from_the_project_specs(tmp_path: Path) -> None:
     assert services.engine_logs() == {
         f"heat-{role}-engine-{i}": logs / f"heat-{role}-engine-{i}.log"
         for role in ("base", "target") for i in (1, 2)}
-    assert [services.role_of(n) for n in ("heat-base-engine-2", "heat-target-api", "keystone")] \
+    assert [services.roles().get(n, "") for n in ("heat-base-engine-2", "heat-target-api",
+                                                  "keystone")] \
         == ["base", "target", ""]
 
 
@@ -369,21 +383,36 @@ def test_rpc_api_versions_are_read_from_each_release(tmp_path: Path) -> None:
         {"base": "1.36", "target": "unknown"}
 
 
+def report(ctx: Any, records: list[OpRecord], order: list[str], *,
+           in_progress: list[dict[str, Any]] | None = None,
+           versions: dict[str, str] | None = None, killed: Kill | None = None) -> StepResult:
+    """The rolling step's report of ``records`` (no held window), as the step makes it."""
+    services = rolling._Services.of(ctx)
+    workload = Workload(lambda: None, WorkloadLimits(), DEFAULT_MIX)  # type: ignore[arg-type,return-value]
+    rolled = Rolled(workload, records, order, versions or {}, services.engine_logs(),
+                    services.roles(), killed=killed)
+    result = StepResult(rolling.STEP, Status.PASSED)
+    report_step(result, rolled, in_progress or [], ctx.run_dir)
+    return result
+
+
+def errors(result: StepResult) -> list[Any]:
+    return [f for f in result.findings if f.severity == "error"]
+
+
 def test_rolling_report_fails_the_step_on_a_failed_operation_or_a_stuck_stack(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     stuck = {"name": "wl-0002", "id": "i2", "status": "UPDATE_IN_PROGRESS", "reason": "r"}
-    monkeypatch.setattr(rolling, "_inspect_stacks", lambda ctx, result: ([stuck], 0))
     records = [_rec(1, "before", 1.0, engines=["heat-base-engine-1"]),
                _rec(2, "switch-api", 2.0, ok=False, op="update", error="boom")]
-    result = StepResult(rolling.STEP, Status.PASSED)
-    services = rolling._Services.of(ctx)
-    rolling._report(ctx, result, records, ["before", "switch-api"], {"base": "1.36"}, services)
+    result = report(ctx, records, ["before", "switch-api"], in_progress=[stuck],
+                    versions={"base": "1.36"})
     assert result.status == Status.FAILED
-    assert [(f.check, f.severity) for f in result.findings] == [("workload", "error")] * 2
-    assert "update of wl-0002 failed during step switch-api" in result.findings[0].what
+    assert [(f.check, f.severity) for f in errors(result)] == [("workload", "error")] * 2
+    assert "update of wl-0002 failed during step switch-api" in errors(result)[0].what
     assert any(line.startswith("mixed versions NOT shown") for line in result.messages)
-    data = json.loads((ctx.run_dir / rolling.WORKLOAD_FILE).read_text())
+    data = json.loads((ctx.run_dir / WORKLOAD_FILE).read_text())
     assert data["steps"] == ["before", "switch-api"]
     assert data["rpc_api_versions"] == {"base": "1.36"}
     assert (data["report"]["total"], data["report"]["failed"]) == (2, 1)
@@ -391,9 +420,8 @@ def test_rolling_report_fails_the_step_on_a_failed_operation_or_a_stuck_stack(
 
 
 def test_rolling_report_passes_with_every_operation_ok_on_both_releases(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
-    monkeypatch.setattr(rolling, "_inspect_stacks", lambda ctx, result: ([], 2))
     records = [_rec(1, "before", 1.0), _rec(2, "after", 11.0)]
     logs = ctx.deployment.logs
     logs.mkdir()
@@ -401,10 +429,115 @@ def test_rolling_report_passes_with_every_operation_ok_on_both_releases(
                               strict=True):
         record.request_ids = [f"req-0f0e0d0c-0b0a-4909-8807-06050403020{record.seq}"]
         (logs / f"{engine}.log").write_text(f"INFO [{record.request_ids[0]} - -] Updating\n")
-    result = StepResult(rolling.STEP, Status.PASSED)
-    rolling._report(ctx, result, records, ["before", "after"], {}, rolling._Services.of(ctx))
-    assert (result.status, result.findings) == (Status.PASSED, [])
+    result = report(ctx, records, ["before", "after"])
+    assert (result.status, errors(result)) == (Status.PASSED, [])
     assert not any("mixed versions NOT shown" in line for line in result.messages)
-    assert "workload stacks deleted after the report: 2" in result.messages
     assert any(line.startswith("workload slow #2 show") for line in result.messages)
     assert [r.engines for r in records] == [["heat-base-engine-2"], ["heat-target-engine-1"]]
+    assert "operations attributed to an engine: 2 of 2" in result.messages
+
+
+# -- filling every step: the floor in flight, every kind, the report of both -------------------
+
+
+def test_in_flight_counts_the_fewest_and_the_mean_ignoring_instant_gaps() -> None:
+    from grenadier.workload.report import GAP, in_flight
+
+    a = OpRecord(1, "create", "a", start=0.0, end=10.0)
+    b = OpRecord(2, "update", "b", start=0.0, end=5.0)
+    c = OpRecord(3, "update", "c", start=5.0 + GAP / 2, end=10.0)  # replaces b at once
+    assert in_flight([a, b, c], 0.0, 10.0) == (2, pytest.approx(2.0 - GAP / 20))
+    late = OpRecord(4, "show", "d", start=5.5, end=10.0)  # b's end leaves a real gap
+    assert in_flight([a, b, late], 0.0, 10.0)[0] == 1
+    # records that span the window count, whatever their start
+    assert in_flight([a], 2.0, 3.0) == (1, pytest.approx(1.0))
+
+
+class _SlowHeat(_FakeHeat):
+    """Creates that wait until the test lets them go (an operation in flight for sure)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        super().__init__()
+        self.go = threading.Event()
+
+    def __call__(self, request: object) -> object:
+        import httpx
+
+        assert isinstance(request, httpx.Request)
+        if request.method == "POST" and request.url.path.endswith("/stacks"):
+            self.go.wait(10)
+        return super().__call__(request)
+
+
+def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+
+    heat = _SlowHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    # one paced start per 1000 s: only the floor can start the others
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=12, rate=0.001, workers=6, min_in_flight=4,
+                                       op_timeout=5))
+    workload.start()
+    _wait_for_records(workload, 4)
+    time.sleep(0.2)  # no fifth: the four are in flight, the next paced start is far away
+    assert [(r.op, r.end) for r in workload.records] == [("create", 0.0)] * 4
+    heat.go.set()
+    deadline = time.monotonic() + 30
+    while len(workload.records) < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    records = workload.stop()
+    assert len(records) == 12, "the floor did not replace the operations that ended"
+    assert all(r.ok for r in records)
+
+
+def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+
+    heat = _FakeHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=2000, rate=200, workers=4, min_in_flight=0,
+                                       step_min_ops=10, op_timeout=5),
+                        DEFAULT_MIX)
+    workload.start()
+    steps = ["before", "db-sync", "switch-api", "after"]
+    for step in steps[1:]:
+        assert workload.fill_step(30), f"step {workload.records[-1].step} not filled"
+        workload.set_step(step)
+    assert workload.fill_step(30)
+    records = workload.stop()
+    report = build_report(records, steps, marks=workload.marks, end=workload.stopped_at)
+    for stats in report.steps:
+        assert stats.attempted >= 10, stats
+        assert set(stats.ops) == set(DEFAULT_MIX), stats
+        assert stats.seconds >= 0
+    assert [label for label, _ in workload.marks] == steps
+
+
+def test_drain_waits_for_the_operations_of_a_step_only() -> None:
+    import httpx
+
+    from grenadier.plugins.heat.client import HeatClient
+
+    heat = _SlowHeat()
+    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+                        WorkloadLimits(max_ops=6, rate=0.001, workers=6, min_in_flight=2,
+                                       op_timeout=5))
+    workload.start()
+    _wait_for_records(workload, 2)
+    workload.set_step("switch-api")
+    assert workload.drain("before", 0.2) is False  # its creates are held
+    release = threading.Timer(0.3, heat.go.set)
+    release.start()
+    assert workload.drain("before", 10) is True
+    assert all(r.end for r in workload.records if r.step == "before")
+    release.join()
+    workload.stop()

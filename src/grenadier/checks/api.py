@@ -99,6 +99,9 @@ class Check:
     #: ``capture`` and ``run`` may run in threads beside the other concurrent checks of the
     #: step (they only start processes and write their own files and facts); others run alone
     concurrent: bool = False
+    #: also run by ``--mode rolling``'s step, before its procedure (a ``pre-migration`` check
+    #: that reads only the releases, never the database the live workload changes)
+    rolling: bool = False
 
     @property
     def why(self) -> str:

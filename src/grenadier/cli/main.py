@@ -75,7 +75,8 @@ def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
     run.add_argument("--keep-running", action="store_true",
                      help="leave the services up at the end (stop them with 'grenadier down')")
     run.add_argument("--fail-on-stuck", action="store_true",
-                     help="fail the run when a stack is left IN_PROGRESS by the dead engine")
+                     help="fail the run when a stack is left IN_PROGRESS by the dead engine "
+                          "(--mode rolling: also on operations an engine's stop lost)")
     run.add_argument("--no-builtin-suite", action="store_true",
                      help="run only the tests given with --tests")
     run.add_argument("--smoke", choices=SMOKE_MODES, default=None,
@@ -100,8 +101,8 @@ def _add_rolling(run: argparse.ArgumentParser) -> None:
                          help="cold: stop Heat, upgrade, start the target; rolling: target "
                               "engines beside base engines, one service at a time, under a "
                               "live workload (needs --bus rabbit) (default: cold)")
-    rolling.add_argument("--workload-ops", type=int, default=400, metavar="N",
-                         help="rolling: workload operations at most (default: 400)")
+    rolling.add_argument("--workload-ops", type=int, default=2000, metavar="N",
+                         help="rolling: workload operations at most (default: 2000)")
     rolling.add_argument("--workload-min-ops", type=int, default=100, metavar="N",
                          help="rolling: the workload runs on after the upgrade until it made "
                               "N operations (default: 100)")

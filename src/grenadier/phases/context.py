@@ -13,11 +13,13 @@ import pluggy
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
+from grenadier.errors import EnvironmentProblem
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.phases.options import RunOptions
 from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.manager import get_project, register_plugin_checks
 from grenadier.releases import Release, ReleaseCache, parse_spec
+from grenadier.releases.tools import ensure_tool
 from grenadier.services import Supervisor
 from grenadier.services.db import Database
 from grenadier.services.keystone import Keystone
@@ -218,6 +220,7 @@ class RunContext:
         if self.running_role is not None:
             self.stop_project()
         self.require_db()
+        self.ensure_tools()
         release = self.release(role)
         require_port_free(self.deployment.port, "the Heat API",
                           hint="free it or choose another with --port")
@@ -225,6 +228,17 @@ class RunContext:
             self.supervisor.start(spec)
         self.running_role = role
         self.write_endpoint()
+
+    def ensure_tools(self) -> None:
+        """Install (once per cache) the helper tools the project's processes need."""
+        for requirement in self.project.tools(self.deployment):
+            tool = ensure_tool(self.cache, requirement,
+                               log=self.run_dir / "logs" / "install-tools.log")
+            found = sorted(tool.venv.glob("lib/python3*/site-packages"))
+            if not found:
+                raise EnvironmentProblem(f"no site-packages in {tool.venv}",
+                                         hint="remove the tool's venv from the cache")
+            self.deployment.tools[tool.name] = found[0]
 
     def stop_project(self, *, crash: bool = False) -> list[str]:
         """Stop the project's services; return the names of those stopped."""

@@ -30,7 +30,8 @@ MODES = ("cold", "rolling")
 COLD_ONLY_STEPS = ("shutdown", "during-upgrade", "upgrade", "start-target")
 ROLLING_STEP = "rolling-upgrade"
 #: the labels of the rolling-upgrade step's procedure (and stop-base-engine-<i>)
-ROLLING_SUBSTEPS = ("before", "db-sync", "start-target-engines", "switch-api", "after")
+ROLLING_SUBSTEPS = ("before", "db-sync", "start-target-engines", "held-target-only",
+                    "held-mixed", "stop-base-engines", "switch-api", "after")
 #: more engines than this on a 2-core machine only measure the machine
 MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
@@ -122,7 +123,7 @@ class RunOptions:
     mode: str = "cold"
     #: rolling mode's workload: operations at most / at least, per second, seconds at most,
     #: the mix of operations (``create=2,show=3,...``), and the seconds an operation may take
-    workload_ops: int = 400
+    workload_ops: int = 2000
     workload_min_ops: int = 100
     workload_rate: float = 2.0
     workload_seconds: float = 600.0

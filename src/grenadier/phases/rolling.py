@@ -9,45 +9,50 @@ docs/rolling-upgrade.md for which steps are followed and why):
   start-target-engines  target engines started beside the base engines (guide step 5)
   stop-base-engine-<i>  base engines stopped one at a time, gracefully (guide steps 5, 7);
                 (a test hook SIGKILLs one instead: phases/rolling_kill.py)
+  held-target-only  the old API served by the target engines alone: the smoke tests and the
+                post-upgrade operations that destroy no old stack (phases/rolling_window.py)
+  held-mixed    the base engines started again beside the target engines: the same again
+  stop-base-engines  the base engines stopped again, gracefully
   switch-api    base API stopped, target API started on the same port (guide step 6)
   after         target API + target engines serve the workload
 
 Each step is an event of the run's timeline and a message of the step; every workload
-operation carries the step it started in.
+operation carries the step it started in. Each step is held open until the workload has
+started its share of operations in it (``WorkloadLimits.step_min_ops``, every kind of its
+mix). The ``rolling`` checks (the RPC contract) run first, before anything changes.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem
-from grenadier.host import write_atomic
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult
-from grenadier.phases.rolling_kill import (
-    KILL_ENV,
-    REQ,
-    Kill,
-    blame,
-    engine_to_kill,
-    in_flight_at,
-    wait_until_busy,
+from grenadier.phases.rolling_kill import KILL_ENV, Kill, engine_to_kill, wait_until_busy
+from grenadier.phases.rolling_report import (
+    GracefulStop,
+    Rolled,
+    clean_up,
+    left_in_progress,
+    report_step,
 )
-from grenadier.plugins.heat.client import HeatClient
+from grenadier.phases.rolling_window import HeldWindows
+from grenadier.phases.upgrade import run_checks
+from grenadier.plugins.heat.client import HeatClient, HeatError, StackWaitError
 from grenadier.report.impact import rpc_versions
 from grenadier.services.api import ServiceSpec
 from grenadier.services.keystone import TokenTransport
 from grenadier.state import RUNNER
-from grenadier.workload.generator import OpRecord, Workload, WorkloadLimits, parse_mix
-from grenadier.workload.report import WorkloadReport, build_report
+from grenadier.workload.generator import Workload, WorkloadLimits, parse_mix
 
 STEP = "rolling-upgrade"
-WORKLOAD_FILE = "workload.json"
 #: the workload's stacks are named <prefix>-<seq>
 WORKLOAD_PREFIX = "wl"
 #: the state store key (RUNNER namespace) counting the attempts at this step in a run
@@ -58,8 +63,10 @@ DB_SYNCED = "rolling-db-synced"
 ROLES = ("base", "target")
 #: seconds the workload runs on the base release before, and on the target after, the upgrade
 SETTLE_SECONDS = 10.0
-#: an operation slower than this is listed (a stall, not a failure)
-SLOW_SECONDS = 10.0
+#: seconds a step is held open at most for the workload to start its share of operations
+FILL_TIMEOUT = 60.0
+#: seconds the API switch waits at most for the operations started before it
+DRAIN_SECONDS = 30.0
 
 
 def client_factory(ctx: RunContext) -> Any:
@@ -124,12 +131,13 @@ class _Services:
     def engine_logs(self) -> dict[str, Path]:
         return {spec.name: _log_file(spec) for spec in [*self.base.engines, *self.target.engines]}
 
-    def role_of(self, name: str) -> str:
-        """``base`` or ``target`` for one of the services ("" for another)."""
-        for role, specs in (("base", self.base), ("target", self.target)):
-            if name in {spec.name for spec in [specs.api, *specs.engines]}:
-                return role
-        return ""
+    def api_logs(self) -> tuple[Path, ...]:
+        return (_log_file(self.base.api), _log_file(self.target.api))
+
+    def roles(self) -> dict[str, str]:
+        """Each service's role (base or target)."""
+        return {spec.name: role for role, specs in (("base", self.base), ("target", self.target))
+                for spec in [specs.api, *specs.engines]}
 
 
 class _Timeline:
@@ -137,43 +145,35 @@ class _Timeline:
         self.ctx, self.workload, self.result = ctx, workload, result
         self.order: list[str] = ["before"]
         self.started = time.monotonic()
-        #: the base engine the test hook killed, if it did
+        #: the base engine the test hook killed, if it did; the engines stopped gracefully
         self.killed: Kill | None = None
+        self.stops: list[GracefulStop] = []
+
+    def stop(self, names: list[str]) -> dict[str, int | None]:
+        """Stop ``names`` gracefully, together; each stop on record with its window."""
+        began = time.time()
+        codes: dict[str, int | None] = dict.fromkeys(names)
+        if len(names) == 1:
+            codes[names[0]] = self.ctx.supervisor.stop(names[0])
+        else:
+            self.ctx.supervisor.stop_many(names)
+        self.stops += [GracefulStop(name, self.order[-1], began, time.time()) for name in names]
+        return codes
+
+    def fill(self) -> None:
+        """Hold the current step until the workload has started its share of operations."""
+        if not self.workload.fill_step(FILL_TIMEOUT):
+            self.result.messages.append(f"step {self.order[-1]}: the workload did not fill it "
+                                        f"within {FILL_TIMEOUT:.0f} s")
 
     def step(self, label: str, detail: str = "") -> None:
+        self.fill()
         self.workload.set_step(label)
         self.order.append(label)
         self.ctx.supervisor.note(STEP, label, detail)
         self.result.messages.append(f"[{time.monotonic() - self.started:6.1f} s] step {label}"
                                     + (f": {detail}" if detail else ""))
         self.ctx.say(f"rolling: {label}")
-
-
-def attribute_engines(records: list[OpRecord], logs: dict[str, Path]) -> None:
-    """Fill each record's ``engines``: the engine services whose logs carry its request ids."""
-    seen: dict[str, set[bytes]] = {}
-    for name, path in logs.items():
-        seen[name] = set(REQ.findall(path.read_bytes())) if path.is_file() else set()
-    for record in records:
-        ids = {rid.encode() for rid in record.request_ids}
-        record.engines = sorted(name for name, found in seen.items() if ids & found)
-
-
-def _left_in_progress(client: HeatClient, prefix: str) -> list[dict[str, Any]]:
-    return [{"name": s["stack_name"], "id": s["id"], "status": s["stack_status"],
-             "reason": s.get("stack_status_reason", "")}
-            for s in client.list_stacks()
-            if s["stack_name"].startswith(prefix) and s["stack_status"].endswith("IN_PROGRESS")]
-
-
-def _cleanup(client: HeatClient, prefix: str) -> int:
-    """Delete the workload's stacks, so the post-upgrade suite sees the stacks it made only."""
-    mine = [s for s in client.list_stacks() if s["stack_name"].startswith(prefix)]
-    for stack in mine:
-        client.delete_stack(f"{stack['stack_name']}/{stack['id']}")
-    for stack in mine:
-        client.wait_for(f"{stack['stack_name']}/{stack['id']}", {"DELETE_COMPLETE"}, 180)
-    return len(mine)
 
 
 def workload_prefix(ctx: RunContext) -> str:
@@ -193,6 +193,17 @@ def _workload(ctx: RunContext) -> Workload:
                     prefix=workload_prefix(ctx))
 
 
+def _windows(ctx: RunContext) -> HeldWindows:
+    """The held windows, their old stacks made by the base release now."""
+    windows = HeldWindows(ctx, client_factory(ctx), workload_prefix(ctx))
+    try:
+        windows.prepare()
+    except (HeatError, StackWaitError, httpx.HTTPError) as exc:
+        raise EnvironmentProblem(f"the base release could not create the held windows' old "
+                                 f"stacks: {exc}") from exc
+    return windows
+
+
 def rolling_upgrade(ctx: RunContext) -> StepResult:
     """Upgrade base -> target one service at a time while a workload keeps running."""
     result = StepResult(STEP, Status.PASSED)
@@ -205,20 +216,30 @@ def rolling_upgrade(ctx: RunContext) -> StepResult:
     versions = rpc_api_versions(ctx)
     result.messages.append(f"engine RPC API: base {base.label} {versions['base']}, "
                            f"target {target.label} {versions['target']}")
+    run_checks([c for c in ctx.selected_checks("pre-migration") if c.rolling],
+               ctx.check_context(), result)
+    windows = _windows(ctx)
     workload = _workload(ctx)
     timeline = _Timeline(ctx, workload, result)
     workload.start()
     try:
         time.sleep(SETTLE_SECONDS)
-        if _upgrade(ctx, services, timeline, kill):
+        if _upgrade(ctx, services, timeline, windows, kill):
             time.sleep(SETTLE_SECONDS)
             # the workload goes on until it has made its minimum (bounded by its own limits)
             while len(workload.records) < ctx.options.workload_min_ops and not workload.done:
                 time.sleep(0.5)
+            timeline.fill()
     finally:
         records = workload.stop()
-        _report(ctx, result, records, timeline.order, versions, services,
-                killed=timeline.killed)
+        rolled = Rolled(workload, records, timeline.order, versions, services.engine_logs(),
+                        services.roles(), windows, timeline.killed,
+                        api_logs=services.api_logs(), stops=tuple(timeline.stops),
+                        strict=ctx.options.fail_on_stuck)
+        prefix = f"{workload_prefix(ctx)}-"
+        in_progress = left_in_progress(client_factory(ctx), prefix, result)
+        report = report_step(result, rolled, in_progress, ctx.run_dir)
+        clean_up(client_factory(ctx), prefix, windows, report, result)
     return result
 
 
@@ -233,7 +254,7 @@ def _stop_base_engines(ctx: RunContext, services: _Services, timeline: _Timeline
         if crash:
             timeline.killed = _kill_when_busy(ctx, spec, label, timeline)
             continue
-        code = ctx.supervisor.stop(spec.name)
+        code = timeline.stop([spec.name])[spec.name]
         timeline.result.messages.append(f"{spec.name} stopped: exit code {code}")
 
 
@@ -251,8 +272,26 @@ def _kill_when_busy(ctx: RunContext, spec: ServiceSpec, label: str, timeline: _T
     return kill
 
 
+def _held_windows(ctx: RunContext, timeline: _Timeline, windows: HeldWindows) -> None:
+    """The old API served by the target engines alone, then with the base engines again."""
+    timeline.step("held-target-only", "old API, target engines only: smoke tests and "
+                                      "operations on old stacks")
+    timeline.result.messages += windows.run("held-target-only")
+    engines = _Role.of(ctx, "base").engines  # fresh specs: each is ready once it logs again
+    timeline.step("held-mixed", f"{', '.join(s.name for s in engines)} started again beside "
+                                "the target engines: smoke tests and operations on old stacks")
+    for spec in engines:
+        svc = ctx.supervisor.start(spec)
+        timeline.result.messages.append(f"{spec.name} ready again after "
+                                        f"{svc.ready_after or 0:.1f} s")
+    timeline.result.messages += windows.run("held-mixed")
+    timeline.step("stop-base-engines", f"{', '.join(s.name for s in engines)} (graceful, "
+                                       "SIGTERM)")
+    timeline.stop([spec.name for spec in engines])
+
+
 def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
-             kill: int | None = None) -> bool:
+             windows: HeldWindows, kill: int | None = None) -> bool:
     """The procedure, db_sync to the API switch; False when db_sync failed (a finding)."""
     result, base, target = timeline.result, ctx.release("base"), ctx.release("target")
     timeline.step("db-sync", f"heat-manage db_sync of {target.label} with {base.label} running")
@@ -273,8 +312,15 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
         svc = ctx.supervisor.start(spec)
         result.messages.append(f"{spec.name} ready after {svc.ready_after or 0:.1f} s")
     _stop_base_engines(ctx, services, timeline, kill)
+    _held_windows(ctx, timeline, windows)
     api = services.target.api
+    before = timeline.order[-1]
     timeline.step("switch-api", f"{services.base.api.name} -> {api.name}")
+    # as a load balancer drains a backend: what started before the switch ends first, so that
+    # the API's downtime is the switch's own (operations started now are its)
+    if not timeline.workload.drain(before, DRAIN_SECONDS):
+        result.messages.append(f"switch-api: operations of {before} still in flight after "
+                               f"{DRAIN_SECONDS:.0f} s")
     ctx.supervisor.stop(services.base.api.name)
     svc = ctx.supervisor.start(api)
     result.messages.append(f"{api.name} ready after {svc.ready_after or 0:.1f} s")
@@ -282,72 +328,3 @@ def _upgrade(ctx: RunContext, services: _Services, timeline: _Timeline,
     ctx.write_endpoint()
     timeline.step("after", f"{target.label} only")
     return True
-
-
-def _inspect_stacks(ctx: RunContext, result: StepResult) -> tuple[list[dict[str, Any]], int]:
-    """The workload's stacks left IN_PROGRESS; when none is, the stacks are deleted (how many
-    is the second value)."""
-    prefix = f"{workload_prefix(ctx)}-"
-    try:
-        with client_factory(ctx)() as client:
-            in_progress = _left_in_progress(client, prefix)
-            return in_progress, 0 if in_progress else _cleanup(client, prefix)
-    except Exception as exc:  # the API may be down when the procedure itself failed
-        result.messages.append(f"workload stacks not inspected: {exc}")
-        return [], 0
-
-
-def _report(ctx: RunContext, result: StepResult, records: list[OpRecord], order: list[str],
-            versions: dict[str, str], services: _Services, *,
-            killed: Kill | None = None) -> WorkloadReport:
-    attribute_engines(records, services.engine_logs())
-    in_progress, cleaned = _inspect_stacks(ctx, result)
-    report = build_report(records, order, in_progress)
-    flying = in_flight_at(killed, records) if killed else []
-    blamed = blame(killed, flying, report) if killed else []
-    result.messages.extend(report.lines())
-    if killed:
-        result.messages.append(f"{killed.service} was killed (SIGKILL, test hook {KILL_ENV}) "
-                               f"at step {killed.step} with {len(flying)} workload "
-                               "operation(s) in flight")
-        result.messages.extend(blamed)
-    for record in records:
-        if record.latency > SLOW_SECONDS:
-            result.messages.append(
-                f"workload slow #{record.seq} {record.op} {record.stack}: "
-                f"{record.latency:.1f} s, started in {record.step}, ended in {record.end_step}")
-        if record.resent:
-            result.messages.append(
-                f"workload re-sent #{record.seq} {record.op} {record.stack}: its answer was "
-                f"lost {record.resent} time(s), started in {record.step}, ended in "
-                f"{record.end_step}")
-    if cleaned:
-        result.messages.append(f"workload stacks deleted after the report: {cleaned}")
-    if not set(ROLES) <= {services.role_of(name) for name in report.engines}:
-        result.messages.append("mixed versions NOT shown: operations were served by "
-                               f"{', '.join(sorted(report.engines)) or 'no engine seen'}")
-    result.findings.extend(_findings(report))
-    data = {"report": report.to_dict(), "records": [r.to_dict() for r in records],
-            "rpc_api_versions": versions, "steps": order,
-            "killed": {**asdict(killed), "in_flight": [r.seq for r in flying]}
-            if killed else None}
-    write_atomic(ctx.run_dir / WORKLOAD_FILE, json.dumps(data, indent=1))
-    if result.failed_findings:
-        result.status = Status.FAILED
-    return report
-
-
-def _findings(report: WorkloadReport) -> list[Finding]:
-    """An error per failed operation and per stack left IN_PROGRESS."""
-    found = [Finding(
-        "workload", "error", f"{failure['op']} of {failure['stack']} failed during step "
-        f"{failure['step']}" + (f", {failure['fault']}" if failure.get("fault") else ""),
-        where=f"operation #{failure['seq']} (ended in {failure['end_step']})",
-        found=failure["error"]) for failure in report.failures]
-    found += [Finding(
-        "workload", "error", f"stack {stack['name']} left {stack['status']}"
-        + (f", {stack['fault']}" if stack.get("fault") else ""),
-        where=stack["id"], found=stack["reason"],
-        remedy="a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md")
-        for stack in report.in_progress]
-    return found

@@ -27,6 +27,8 @@ from grenadier.state import RUNNER
 MARKERS = {
     "smoke-base": "smoke", "pre-upgrade": "pre_upgrade", "during-upgrade": "during_upgrade",
     "smoke-target": "smoke", "post-upgrade": "post_upgrade",
+    # the held windows of --mode rolling (phases/rolling_window.py)
+    "held-target-only": "smoke", "held-mixed": "smoke",
 }
 PHASE_TIMEOUT = 1800.0
 #: pytest's exit code when no test was selected: an empty phase is not a failure

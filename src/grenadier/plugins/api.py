@@ -40,6 +40,9 @@ class Deployment:
     topology: str = "all-in-one"
     #: engine processes per release (split)
     engines: int = 1
+    #: helper tools the project's processes use (see Project.tools): name -> the site-packages
+    #: of the tool's own cached venv
+    tools: dict[str, Path] = field(default_factory=dict)
 
     @property
     def transport_url(self) -> str:
@@ -75,6 +78,12 @@ class Project(ABC):
     @abstractmethod
     def config_files(self, deployment: Deployment) -> list[Path]:
         """The configuration files written by :meth:`configure`."""
+
+    def tools(self, deployment: Deployment) -> list[str]:
+        """Pinned requirements (``name==X.Y.Z``) of helper tools the project's processes need
+        for ``deployment``; each is installed into its own cached venv before any process
+        starts, and named in ``deployment.tools``. None by default."""
+        return []
 
     @abstractmethod
     def db_sync(self, release: Release, deployment: Deployment) -> Outcome:

@@ -133,6 +133,7 @@ def heat_client(endpoint: Endpoint, account: Literal["tests", "admin"] = "tests"
     in the admin project; needs a run with Keystone)."""
     # imported here: unrelated pytest runs load this plugin and should not pay for httpx
     from grenadier.plugins.heat.client import HeatClient
+    from grenadier.pytest_plugin.request_log import recorder
     from grenadier.services.keystone import heat_transport
 
     if endpoint.url is None:
@@ -142,10 +143,10 @@ def heat_client(endpoint: Endpoint, account: Literal["tests", "admin"] = "tests"
         if not auth:
             raise ValueError("a Heat client as admin needs a run with Keystone")
         return HeatClient(endpoint.url, str(auth["admin_project"]), "admin",
-                          transport=heat_transport(auth, "admin"))
+                          transport=heat_transport(auth, "admin"), on_response=recorder())
     transport = heat_transport(auth) if auth else None  # real tokens instead of noauth headers
     return HeatClient(endpoint.url, endpoint.project, endpoint.user, transport=transport,
-                      token=endpoint.token)
+                      token=endpoint.token, on_response=recorder())
 
 
 @pytest.fixture(scope="session")

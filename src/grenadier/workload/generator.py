@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,9 @@ from grenadier.errors import UsageError, describe
 from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
 
 OPERATIONS = ("create", "show", "update", "signal", "delete")
+#: operations that last (Heat works on the stack, the workload waits for it to settle): the
+#: ones that keep the floor of operations in flight
+LASTING = frozenset({"create", "update", "delete"})
 DEFAULT_MIX: dict[str, int] = {"create": 2, "show": 3, "update": 2, "signal": 2, "delete": 1}
 #: the stack every create makes: a WaitConditionHandle (signal target) and a RandomString
 #: whose salt an update changes (so that an update replaces a resource)
@@ -44,6 +48,12 @@ RESENDS = 3
 #: what Heat answers a change sent again when the first one did reach it: a create whose
 #: stack exists (409), a delete of a stack gone (404) or being deleted (400 with trusts, 409)
 _ALREADY_DONE = frozenset({400, 404, 409})
+
+
+def global_request_id() -> str:
+    """A global request id for one operation: every request it sends carries it, and Heat's
+    API and engines log it (so is it found even for a request never answered)."""
+    return f"req-{uuid.uuid4()}"
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -74,12 +84,16 @@ class OpRecord:
     #: the upgrade step current when the operation started / ended
     step: str = ""
     end_step: str = ""
-    #: Heat's request ids of the operation's API calls (engine logs carry them)
+    #: the global request id every request of the operation carried, then Heat's own
+    #: request ids of every answer it got (engine logs carry them)
     request_ids: list[str] = field(default_factory=list)
     #: engine services whose logs mention the request (filled in after the run)
     engines: list[str] = field(default_factory=list)
     #: times a change was sent again because its answer was lost
     resent: int = 0
+    #: why it waited for an answer that never came (a message an engine dropped as it
+    #: stopped), when it did (filled in after the run)
+    lost: str = ""
 
     @property
     def latency(self) -> float:
@@ -93,12 +107,18 @@ class OpRecord:
 class WorkloadLimits:
     """Bounds of a workload: operations started at most, seconds at most, rate, concurrency."""
 
-    max_ops: int = 400
+    max_ops: int = 2000
     max_seconds: float = 600.0
     #: operations started per second (at most)
     rate: float = 2.0
     #: operations in flight at most: enough that some start while others hang
     workers: int = 6
+    #: operations kept in flight at all times: when fewer are, one starts at once (a lasting
+    #: one), whatever the rate
+    min_in_flight: int = 4
+    #: operations a step of the upgrade is held open for, every kind of the mix among them:
+    #: 20, so that one slow operation is not a step's p95 on its own
+    step_min_ops: int = 20
     #: workload stacks alive at once at most (then creates become updates)
     max_stacks: int = 8
     #: how long one asynchronous operation may take to settle
@@ -123,6 +143,16 @@ class Workload:
         self._stop = threading.Event()
         self._step = "before"
         self._seq = 0
+        self._submitted = 0
+        self._in_flight = 0
+        #: an operation ended: the loop may start the next one at once
+        self._wake = threading.Event()
+        #: operations started in the current step, and the kinds of the mix not started yet
+        self._step_ops = 0
+        self._missing: set[str] = set()
+        #: (step, epoch seconds it began), in order; and when the workload stopped
+        self.marks: list[tuple[str, float]] = []
+        self.stopped_at = 0.0
         self.records: list[OpRecord] = []
         #: idle stacks (no operation running on them), and busy ones
         self._idle: list[StackRef] = []
@@ -136,15 +166,47 @@ class Workload:
     def set_step(self, label: str) -> None:
         with self._lock:
             self._step = label
+            self._step_ops = 0
+            self._missing = {op for op, weight in self.mix.items() if weight > 0}
+            self.marks.append((label, time.time()))
+
+    def step_filled(self) -> bool:
+        """The current step has its operations: ``step_min_ops``, every kind among them."""
+        with self._lock:
+            return self._step_ops >= self.limits.step_min_ops and not self._missing
+
+    def drain(self, step: str, timeout: float) -> bool:
+        """Wait until every operation started in ``step`` has ended (or ``timeout`` s);
+        whether they all have."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = any(r.step == step and not r.end for r in self.records)
+            if not busy or time.monotonic() >= deadline:
+                return not busy
+            time.sleep(0.1)
+
+    def fill_step(self, timeout: float) -> bool:
+        """Hold the current step until :meth:`step_filled` (or ``timeout`` s, or the workload
+        ended); whether it is filled."""
+        deadline = time.monotonic() + timeout
+        while not self.step_filled():
+            if self.done or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     # lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        self.set_step(self._step)
         self._thread = threading.Thread(target=self._loop, name="workload", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> list[OpRecord]:
         """Start no more operations; wait for those in flight; return every record."""
         self._stop.set()
+        self._wake.set()
+        self.stopped_at = time.time()
         if self._thread is not None:
             self._thread.join()
         deadline = time.monotonic() + (timeout or self.limits.op_timeout + 30)
@@ -160,17 +222,28 @@ class Workload:
         return self._thread is not None and not self._thread.is_alive()
 
     def _loop(self) -> None:
+        """Start an operation at once while fewer than ``min_in_flight`` are in flight, and
+        one every 1/``rate`` s up to ``workers`` in flight."""
         interval = 1.0 / self.limits.rate if self.limits.rate > 0 else 0.0
         deadline = time.monotonic() + self.limits.max_seconds
+        floor = min(self.limits.min_in_flight, self.limits.workers)
+        paced = time.monotonic()
         with ThreadPoolExecutor(self.limits.workers, thread_name_prefix="workload") as pool:
-            while not self._stop.is_set() and time.monotonic() < deadline:
+            while not self._stop.is_set() and time.monotonic() < deadline \
+                    and self._submitted < self.limits.max_ops:
+                now = time.monotonic()
                 with self._lock:
-                    if self._seq >= self.limits.max_ops:
-                        break
-                    in_flight = sum(1 for f in self._futures if not f.done())
-                if in_flight < self.limits.workers:
-                    self._futures.append(pool.submit(self._one))
-                self._stop.wait(interval)
+                    in_flight = self._in_flight
+                    due = now >= paced and in_flight < self.limits.workers
+                    if due or in_flight < floor:
+                        self._in_flight += 1
+                if due or in_flight < floor:
+                    self._submitted += 1
+                    self._futures.append(pool.submit(self._one, not due))
+                    paced = now + interval if due else paced
+                    continue
+                self._wake.wait(max(0.001, min(paced - now, 0.5)))
+                self._wake.clear()
             # the pool's exit waits for operations in flight
 
     # operations -------------------------------------------------------------------------
@@ -178,21 +251,41 @@ class Workload:
         client: HeatClient | None = getattr(self._local, "client", None)
         if client is None:
             client = self._factory()
+            client.on_response = self._note  # every answer, polls and errors too
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
         return client
 
-    def _choose(self) -> tuple[OpRecord, StackRef | None]:
+    def _note(self, response: httpx.Response) -> None:
+        """Keep Heat's request id of an answer to the operation this thread runs."""
+        record: OpRecord | None = getattr(self._local, "record", None)
+        rid = response.headers.get(REQUEST_ID)
+        if record is not None and rid:
+            record.request_ids.append(rid)
+
+    def _kind(self, lasting: bool) -> str:
+        """The next operation's kind: one of the mix this step has not started yet, else by
+        weight; ``lasting``: among create, update and delete (the floor's operations)."""
+        kinds = [op for op, weight in self.mix.items() if weight > 0]
+        if lasting and LASTING & set(kinds):
+            kinds = [op for op in kinds if op in LASTING]
+        missing = [op for op in kinds if op in self._missing]
+        if missing:
+            return self._random.choice(missing)
+        return self._random.choices(kinds, [self.mix[op] for op in kinds])[0]
+
+    def _choose(self, lasting: bool = False) -> tuple[OpRecord, StackRef | None]:
         with self._lock:
             self._seq += 1
             seq = self._seq
-            ops = [op for op, w in self.mix.items() if w > 0]
-            weights = [self.mix[op] for op in ops]
-            op = self._random.choices(ops, weights)[0]
+            op = self._kind(lasting)
             live = len(self._idle) + len(self._busy)
-            if op == "create" and live >= self.limits.max_stacks and self._idle:
-                op = "update" if self.mix.get("update") else "show"
+            # enough stacks: a create becomes a delete (or an update), unless the step has
+            # had no create yet
+            if op == "create" and live >= self.limits.max_stacks and self._idle \
+                    and op not in self._missing:
+                op = next((o for o in ("delete", "update", "show") if self.mix.get(o)), op)
             ref: StackRef | None = None
             if op != "create":
                 if not self._idle:
@@ -201,15 +294,20 @@ class Workload:
                     ref = self._idle.pop(self._random.randrange(len(self._idle)))
                     self._busy.add(ref.id)
             name = ref.name if ref else f"{self.prefix}-{seq:04d}"
-            record = OpRecord(seq, op, name, time.time(), step=self._step)
+            record = OpRecord(seq, op, name, time.time(), step=self._step,
+                              request_ids=[global_request_id()])
             self.records.append(record)
+            self._step_ops += 1
+            self._missing.discard(op)
         return record, ref
 
-    def _one(self) -> None:
-        record, ref = self._choose()
-        client = self._client()
+    def _one(self, lasting: bool = False) -> None:
+        record, ref = self._choose(lasting)
+        self._local.record = record
         keep: StackRef | None = ref
         try:
+            client = self._client()
+            client.set_global_request_id(record.request_ids[0])
             keep = self._run(client, record, ref)
             record.ok = True
         except Exception as exc:  # every failure is a result, never a crash of the workload
@@ -223,14 +321,9 @@ class Workload:
                 # so that a later update cannot finish (or blur) what the failure left behind
                 if keep is not None and record.ok and record.op != "delete":
                     self._idle.append(keep)
-
-    def _call(self, client: HeatClient, record: OpRecord, method: str, path: str,
-              **kwargs: Any) -> httpx.Response:
-        response = client.request(method, path, **kwargs)
-        rid = response.headers.get(REQUEST_ID)
-        if rid:
-            record.request_ids.append(rid)
-        return response
+                self._in_flight -= 1
+            self._local.record = None
+            self._wake.set()
 
     def _change(self, client: HeatClient, record: OpRecord, method: str, path: str,
                 **kwargs: Any) -> httpx.Response | None:
@@ -239,7 +332,7 @@ class Workload:
         reached Heat (see ``_ALREADY_DONE``); the operation's wait for its stack decides."""
         while True:
             try:
-                return self._call(client, record, method, path, **kwargs)
+                return client.request(method, path, **kwargs)
             except ANSWER_LOST:
                 if record.resent >= RESENDS:
                     raise
@@ -269,7 +362,7 @@ class Workload:
             return self._create(client, record)
         assert ref is not None
         if record.op == "show":
-            stack = self._call(client, record, "GET", ref.path,
+            stack = client.request("GET", ref.path,
                                params={"resolve_outputs": "false"}).json()["stack"]
             if str(stack.get("stack_status", "")).endswith("FAILED"):
                 raise AssertionError(f"stack {ref} is {stack['stack_status']}: "

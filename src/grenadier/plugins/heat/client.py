@@ -8,7 +8,7 @@ status, its status reason and its last events.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +26,8 @@ _ANSWER_LOST: tuple[type[httpx.TransportError], ...] = (
     httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 _DELETED = "DELETE_COMPLETE"
+#: the header oslo.middleware takes a caller's global request id from
+GLOBAL_REQUEST_ID = "X-OpenStack-Request-ID"
 #: how long a state equal to the one before an operation is taken as not yet changed
 STALE_GRACE_SECONDS = 5.0
 
@@ -79,7 +81,11 @@ def _error_message(response: httpx.Response) -> str:
     if isinstance(error, dict) and error.get("message"):
         kind = error.get("type")
         return f"{kind}: {error['message']}" if kind else str(error["message"])
-    return str(body.get("explanation", body))[:500] if isinstance(body, dict) else str(body)
+    if not isinstance(body, dict):
+        return str(body)
+    # an error Heat does not call safe to show has its type only (e.g. a TypeError)
+    kind = error.get("type") if isinstance(error, dict) else None
+    return (f"{kind}: " if kind else "") + str(body.get("explanation", body))[:500]
 
 
 def stack_id_from_links(links: list[JSON], rel: str = "stack") -> str | None:
@@ -104,8 +110,11 @@ class HeatClient:
         backoff: float = 0.25,
         transport: httpx.BaseTransport | None = None,
         token: str | None = None,
+        on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        #: called with every response Heat gave (errors too): e.g. to record its request id
+        self.on_response = on_response
         self.project = project
         self.retries = retries
         self.backoff = backoff
@@ -121,6 +130,14 @@ class HeatClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def set_global_request_id(self, request_id: str | None) -> None:
+        """Send ``request_id`` (``req-<uuid>``) as every request's global request id, which
+        Heat's API and engines log beside their own ids (None: stop sending one)."""
+        if request_id is None:
+            self._http.headers.pop(GLOBAL_REQUEST_ID, None)
+        else:
+            self._http.headers[GLOBAL_REQUEST_ID] = request_id
 
     def __enter__(self) -> HeatClient:
         return self
@@ -149,6 +166,8 @@ class HeatClient:
                     raise
                 time.sleep(self.backoff * 2**attempt)
                 attempt += 1
+        if self.on_response is not None:
+            self.on_response(response)
         if response.status_code >= 400:
             kind = HeatNotFound if response.status_code == 404 else HeatError
             raise kind(method, str(response.url), response.status_code, _error_message(response))

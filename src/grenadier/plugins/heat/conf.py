@@ -24,6 +24,7 @@ __all__ = [
     "KeystoneParams",
     "api_paste_ini",
     "new_auth_encryption_key",
+    "render_api_conf",
     "render_heat_conf",
     "render_host_conf",
     "render_token",
@@ -172,11 +173,31 @@ def render_heat_conf(p: HeatConfParams) -> str:
     return buf.getvalue()
 
 
-def render_host_conf(host: str) -> str:
-    """The small extra file giving one heat-engine its own name (heat-engine has no --host)."""
+#: which engine served a request that Heat logs at DEBUG only (a show, a list): the API logs
+#: each RPC call it sends under the request's id ("CALL msg_id: M ..."), each engine every RPC
+#: message it receives ("Receive incoming message with id M ..."); these two loggers, at DEBUG,
+#: join the two
+RPC_SERVER_DEBUG = "oslo_messaging.rpc.server=DEBUG"
+RPC_CALL_DEBUG = "oslo_messaging._drivers.amqpdriver=DEBUG"
+
+
+def render_host_conf(host: str, log_levels: tuple[str, ...] = ()) -> str:
+    """The small extra file giving one heat-engine its own name (heat-engine has no --host),
+    and, given ``log_levels`` (``logger=LEVEL``), its ``default_log_levels``."""
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"bad engine host name {host!r}")
-    return f"# Rendered by grenadier: this engine's name.\n[DEFAULT]\nhost = {host}\n"
+    if any("," in level or "\n" in level for level in log_levels):
+        raise ValueError(f"bad log levels {log_levels!r}")
+    levels = f"default_log_levels = {','.join(log_levels)}\n" if log_levels else ""
+    return f"# Rendered by grenadier: this engine's name.\n[DEFAULT]\nhost = {host}\n{levels}"
+
+
+def render_api_conf(log_levels: tuple[str, ...]) -> str:
+    """The split API's small extra file: its ``default_log_levels``."""
+    if any("," in level or "\n" in level for level in log_levels):
+        raise ValueError(f"bad log levels {log_levels!r}")
+    return ("# Rendered by grenadier: the API's log levels.\n[DEFAULT]\n"
+            f"default_log_levels = {','.join(log_levels)}\n")
 
 
 def render_token(port: int, project_id: str, user: str) -> str:

@@ -1,14 +1,18 @@
 """Heat as the project under test: heat.conf, db_sync, and its processes.
 
 Two topologies (``Deployment.topology``): ``all-in-one``, the single-process launcher (engine
-and API in one process, any bus); ``split``, the release's own ``heat-wsgi-api`` and N
-``heat-engine`` processes on a real message bus, as deployers run Heat. Either works with
-noauth or with the run's Keystone (real tokens, trusts).
+and API in one process, any bus); ``split``, the release's own API application on a
+multi-threaded WSGI server (``api_server.py``) and N ``heat-engine`` processes on a real
+message bus, as deployers run Heat. Either works with noauth or with the run's Keystone (real
+tokens, trusts).
 """
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import json
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +32,16 @@ from grenadier.services import ServiceSpec
 from grenadier.services.keystone import Keystone, heat_transport
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
+API_SERVER = Path(__file__).with_name("api_server.py")
+#: the split API's own extra config file (its log levels), in the run's etc/
+API_CONF = "api.conf"
+#: the split API's WSGI server: pinned by the upper-constraints of every series since 2025.1
+WSGI_SERVER = "waitress==3.0.2"
+#: threads of the split API's WSGI server: every request waiting for an RPC answer holds one
+API_THREADS = 16
+#: TEST/BENCHMARK HOOK, not a user option: ``heat-wsgi-api`` serves the split API with the
+#: release's own single-threaded script, as before, so that the stall it causes can be measured
+API_SERVER_ENV = "GRENADIER_TEST_API_SERVER"
 SUITE = Path(__file__).with_name("suite")
 SECRETS = "secrets.json"
 DB_SYNC_TIMEOUT = 900.0
@@ -52,6 +66,31 @@ def keystone_params(keystone: Keystone) -> conf.KeystoneParams:
         service_project=c.service.project, stack_domain_id=c.ids["stack_domain"],
         stack_domain_admin=c.stack_domain_admin,
         stack_domain_admin_password=c.stack_domain_admin_password)
+
+
+def oslo_log_levels(release: Release) -> tuple[str, ...]:
+    """oslo.log's own ``default_log_levels``, read from the release's oslo_log (never
+    imported); () when they cannot be read (the processes then keep oslo.log's defaults, and
+    requests go unattributed)."""
+    try:
+        tree = ast.parse((release.site_packages / "oslo_log" / "_options.py").read_text(
+            encoding="utf-8"))
+    except (OSError, SyntaxError, EnvironmentProblem):
+        return ()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "DEFAULT_LOG_LEVELS" for t in node.targets):
+            with contextlib.suppress(ValueError):
+                levels = ast.literal_eval(node.value)
+                if isinstance(levels, list) and all(isinstance(x, str) for x in levels):
+                    return tuple(levels)
+    return ()
+
+
+def log_levels(release: Release, debug: str) -> tuple[str, ...]:
+    """oslo.log's defaults plus one logger at DEBUG (conf.RPC_SERVER_DEBUG or RPC_CALL_DEBUG)."""
+    defaults = oslo_log_levels(release)
+    return (*defaults, debug) if defaults else ()
 
 
 class HeatProject(Project):
@@ -94,11 +133,16 @@ class HeatProject(Project):
         )
         write_private(etc / "heat.conf", conf.render_heat_conf(params))
         if deployment.topology == "split":
+            engine_levels = log_levels(release, conf.RPC_SERVER_DEBUG)
             (etc / "engines").mkdir(parents=True, exist_ok=True)
             for role in ("base", "target"):
                 for index in range(1, deployment.engines + 1):
                     self._host_file(deployment, role, index).write_text(
-                        conf.render_host_conf(engine_host(role, index)), encoding="utf-8")
+                        conf.render_host_conf(engine_host(role, index), engine_levels),
+                        encoding="utf-8")
+            api_levels = log_levels(release, conf.RPC_CALL_DEBUG)
+            if api_levels:
+                (etc / API_CONF).write_text(conf.render_api_conf(api_levels), encoding="utf-8")
         return self.config_files(deployment)
 
     @staticmethod
@@ -120,6 +164,9 @@ class HeatProject(Project):
         return run(ExecuteRequest(cmd, timeout=DB_SYNC_TIMEOUT, log=log))
 
     # processes ------------------------------------------------------------------------
+    def tools(self, deployment: Deployment) -> list[str]:
+        return [WSGI_SERVER] if deployment.topology == "split" else []
+
     def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
         if deployment.topology == "split":
             return [self._api(release, deployment, role),
@@ -137,9 +184,17 @@ class HeatProject(Project):
 
     def _api(self, release: Release, deployment: Deployment, role: str) -> ServiceSpec:
         url = f"http://127.0.0.1:{deployment.port}"
-        cmd = [str(release.bin("heat-wsgi-api")), "--host", "127.0.0.1",
-               "--port", str(deployment.port), "--", *self._config_args(deployment),
-               "--log-file", str(deployment.logs / f"heat-{role}-api.log")]
+        extra = [deployment.etc / API_CONF] if (deployment.etc / API_CONF).is_file() else []
+        heat_args = [*self._config_args(deployment, *extra),
+                     "--log-file", str(deployment.logs / f"heat-{role}-api.log")]
+        site = deployment.tools.get(WSGI_SERVER.split("==")[0])
+        if os.environ.get(API_SERVER_ENV) == "heat-wsgi-api" or site is None:
+            cmd = [str(release.bin("heat-wsgi-api")), "--host", "127.0.0.1",
+                   "--port", str(deployment.port), "--", *heat_args]
+        else:
+            cmd = [str(release.python), str(API_SERVER), "--site", str(site),
+                   "--host", "127.0.0.1", "--port", str(deployment.port),
+                   "--threads", str(API_THREADS), "--", *heat_args]
 
         def ready() -> bool:
             return httpx.get(f"{url}/", timeout=2).status_code < 500

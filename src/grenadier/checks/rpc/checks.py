@@ -1,0 +1,87 @@
+"""The ``rpc-contract`` check: each release's contract from its own Python, compared here."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.config.inventory import cache_key, write_json_atomic
+from grenadier.checks.rpc import probe
+from grenadier.checks.rpc.compare import contract_findings
+from grenadier.checks.rpc.contract import Contract
+from grenadier.errors import EnvironmentProblem
+from grenadier.execute import ExecuteRequest, run
+from grenadier.releases.release import Release
+
+#: the probe's output, kept in the release's venv: a venv whose packages did not change is
+#: never probed twice
+CACHE_FILE = "grenadier-rpc-contract.json"
+PROBE_TIMEOUT = 300.0
+
+
+def _cached(path: Path, key: str) -> dict[str, Any] | None:
+    # Tolerant: a corrupt or stale cache is a miss.
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") == key and data["contract"].get("format") == probe.FORMAT:
+            return dict(data["contract"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def probe_release(release: Release, log: Path | None = None) -> dict[str, Any]:
+    """``probe.py``'s JSON for ``release``, from its cache in the venv or a probe run."""
+    key, path = cache_key(release), release.venv / CACHE_FILE
+    cached = _cached(path, key)
+    if cached is not None:
+        return cached
+    outcome = run(ExecuteRequest([str(release.python), str(Path(probe.__file__))],
+                                 timeout=PROBE_TIMEOUT, log=log,
+                                 env={"PYTHONWARNINGS": "ignore"}))
+    outcome.assert_success(f"RPC contract probe of {release.label}")
+    try:
+        data = dict(json.loads(outcome.out))
+    except (ValueError, TypeError) as exc:
+        raise EnvironmentProblem(f"RPC contract probe of {release.label} printed no JSON",
+                                 hint=f"log: {log}") from exc
+    with contextlib.suppress(OSError):  # a read-only venv is just not cached
+        write_json_atomic(path, {"key": key, "contract": data})
+    return data
+
+
+def load_contracts(base: Release, target: Release, log: Path | None = None
+                   ) -> tuple[Contract, Contract]:
+    """Both releases' contracts; the two probes run side by side (each imports Heat: ~2 s)."""
+    with ThreadPoolExecutor(2, thread_name_prefix="rpc-probe") as pool:
+        futures = [pool.submit(probe_release, release, log) for release in (base, target)]
+        data = [future.result() for future in futures]
+    return (Contract.from_probe(base.label, data[0]), Contract.from_probe(target.label, data[1]))
+
+
+def rpc_contract(ctx: CheckContext) -> list[Finding]:
+    """Every RPC message one release sends binds to the other's endpoints (rolling upgrades).
+
+    During a rolling upgrade the old API and the old engines send messages to the new engines,
+    and new and old engines to each other. A keyword argument renamed or removed, a method
+    gone, an RPC API version lowered or a versioned object changed without a version bump
+    breaks only there, at random, and a cold upgrade never shows it. Each release's own Python
+    lists what its clients send (called against a recording transport) and what its endpoints
+    accept; every message is bound as oslo.messaging's dispatcher binds it. No bus is needed.
+    """
+    log = ctx.deployment.logs / "rpc-contract.log"
+    base, target = load_contracts(ctx.base, ctx.target, log)
+    ctx.facts["rpc_contract"] = {
+        "base": {"messages": len(base.messages), "endpoints": {
+            api: ep.version for api, ep in base.endpoints.items()}},
+        "target": {"messages": len(target.messages), "endpoints": {
+            api: ep.version for api, ep in target.endpoints.items()}}}
+    return contract_findings(base, target)
+
+
+RPC_CHECKS = [Check("rpc-contract", "pre-migration", rpc_contract, concurrent=True,
+                    rolling=True)]

@@ -30,6 +30,7 @@ from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath, check_unique, load_file, parse_path
 from grenadier.matrix.results import exit_code
 from grenadier.matrix.run import MatrixRequest, default_jobs, run_matrix
+from grenadier.phases.options import run_flags
 from grenadier.releases import Release
 
 GIB = 1 << 30
@@ -163,8 +164,7 @@ def test_run_args_are_parsed_by_the_run_parser(args: list[str], says: str,
 
 def test_reserved_dests_are_run_options() -> None:
     """Each reserved dest is one of `grenadier run`; a renamed one would go unchecked."""
-    assert set(matrix_paths.RESERVED) <= {action.dest for action in
-                                          matrix_paths._run_parser()._actions}
+    assert set(matrix_paths.RESERVED) <= {item.dest for item in run_flags()}
 
 
 def test_matrix_options_come_after_the_paths_own() -> None:

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grenadier.cli.arguments import add_constraints
 from grenadier.cli.db_url import ENV, PS_NOTE, add_file_argument, db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
+from grenadier.phases.options import run_flag
 from grenadier.releases.constraints import check_choice
 from grenadier.runner.rehearsal import (
     VERDICTS,
@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     db.add_argument("--checks", type=_names, default=[],
                     help="run only these database checks (comma list)")
     db.add_argument("--skip-checks", type=_names, default=[], help="skip these checks")
-    add_constraints(db)
+    run_flag("constraints").add_to(db)
 
 
 def _source_url(args: argparse.Namespace) -> str:

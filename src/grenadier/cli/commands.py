@@ -16,7 +16,8 @@ from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, Usage
 from grenadier.execute.signals import shielded
 from grenadier.host import file_lock, parent_dir, safe_name, unique_dir
 from grenadier.phases.context import RunContext, make_registry
-from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step
+from grenadier.phases.flags import flags_of
+from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step, run_flag
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
@@ -101,38 +102,24 @@ def _options_from(args: argparse.Namespace) -> RunOptions:
             raise UsageError(f"--config {path} is not a file")
     if args.cache_dir and Path(args.cache_dir).exists() and not Path(args.cache_dir).is_dir():
         raise UsageError(f"--cache-dir {args.cache_dir} is not a directory")
-    return RunOptions(
-        base=base, target=target, db=args.db, db_url=db_url_from(args),
-        shutdown=args.shutdown, port=args.port,
+    given = {item.dest: getattr(args, item.dest) for item in flags_of(RunOptions)}
+    given.update(
+        base=base, target=target, environment_from=environment_from, db_url=db_url_from(args),
         tests=[str(Path(p).resolve()) for p in args.tests],
-        checks=args.checks, skip_checks=args.skip_checks,
         config=[str(Path(p).resolve()) for p in args.config],
-        fail_on_stuck=args.fail_on_stuck, builtin_suite=not args.no_builtin_suite,
-        smoke=args.smoke or ("builtin" if args.no_builtin_suite else DEFAULT_SMOKE),
-        fail_fast=args.fail_fast, control=args.control,
-        cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None,
-        bus=args.bus, bus_url=args.bus_url, topology=args.topology, engines=args.engines,
-        auth=args.auth, mode=args.mode, workload_ops=args.workload_ops,
-        workload_min_ops=args.workload_min_ops, workload_rate=args.workload_rate,
-        workload_seconds=args.workload_seconds, workload_mix=args.workload_mix,
-        workload_op_timeout=args.workload_op_timeout,
-        constraints=args.constraints, environment_from=environment_from,
-    )
-
-
-#: flags that steer this invocation, allowed with --resume (the rest live in run.json)
-INVOCATION_FLAGS = {"command", "resume", "stop_after", "only", "keep_running"}
+        smoke=args.smoke or ("builtin" if not args.builtin_suite else DEFAULT_SMOKE),
+        cache_dir=str(Path(args.cache_dir).resolve()) if args.cache_dir else None)
+    return RunOptions(**given)
 
 
 def _refuse_run_options(args: argparse.Namespace) -> None:
     """With --resume, the run's options come from its run.json: refuse others, don't drop them."""
-    from grenadier.cli.main import build_parser
-
-    defaults = vars(build_parser().parse_args(["run"]))
-    given = sorted(k for k, v in vars(args).items()
-                   if k not in INVOCATION_FLAGS and v != defaults.get(k))
+    given = [item for item in flags_of(RunOptions)
+             if getattr(args, item.dest) != item.default]
+    if args.db_url_file:
+        given.append(run_flag("db_url_file"))
     if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        flags = ", ".join(item.strings[0] for item in given)
         raise UsageError(f"{flags} cannot be combined with --resume: the run's options are in "
                          "its run.json", hint="start a new run to change them")
 

@@ -12,15 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grenadier.errors import UsageError
+from grenadier.phases.options import run_flag
 
 ENV = "GRENADIER_DB_URL"
 PS_NOTE = "visible to other local users in ps while grenadier runs"
 
 
 def add_file_argument(group: argparse._ActionsContainer) -> None:
-    group.add_argument("--db-url-file", metavar="FILE",
-                       help="read the --db-url from the first line of FILE, so that its "
-                            "password is not on the command line")
+    run_flag("db_url_file").add_to(group)
 
 
 def read_db_url_file(path: str) -> str:

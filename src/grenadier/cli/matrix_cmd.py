@@ -10,7 +10,6 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from grenadier.cli.arguments import add_constraints
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
 from grenadier.host import unique_dir
@@ -20,7 +19,7 @@ from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath
 from grenadier.matrix.results import PathResult
 from grenadier.matrix.run import MatrixRequest
-from grenadier.phases.options import DATABASES
+from grenadier.phases.options import DATABASES, run_flag
 from grenadier.releases.constraints import check_choice
 
 RESULT_STYLE = {"passed": "green", "failed": "red", "interrupted": "yellow"}
@@ -54,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
                              "e.g. --run-arg=--shutdown=crash)")
     parser.add_argument("--workdir", default=".grenadier",
                         help="where the matrix folder (and each path's run directory) goes")
-    add_constraints(parser)
+    run_flag("constraints").add_to(parser)
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="no control runs: by default each distinct base also runs base -> "
                              "base (no upgrade), once, and its paths' findings are labelled "

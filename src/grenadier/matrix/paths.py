@@ -29,7 +29,8 @@ from typing import Any
 
 from grenadier.errors import UsageError
 from grenadier.host import safe_name
-from grenadier.phases.options import DATABASES
+from grenadier.phases.flags import add_flags, strings_of
+from grenadier.phases.options import DATABASES, run_flags
 from grenadier.releases import parse_spec
 from grenadier.releases.spec import looks_like_path
 
@@ -117,28 +118,18 @@ def _db(name: str, where: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _run_parser() -> argparse.ArgumentParser:
-    """The real ``grenadier run`` parser, raising ``ArgumentError`` instead of exiting."""
-    from grenadier.cli.main import build_parser  # the CLI imports this module
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            run: argparse.ArgumentParser = action.choices["run"]
-            run.exit_on_error = False
-            return run
-    raise AssertionError("the grenadier parser has no run command")
-
-
-def _options(dests: Sequence[str]) -> dict[str, str]:
-    """Option string -> dest, for the ``run`` options that store into ``dests``."""
-    return {option: action.dest for action in _run_parser()._actions
-            if action.dest in dests for option in action.option_strings}
+    """``grenadier run``'s options, raising ``ArgumentError`` instead of exiting; no
+    abbreviations, as ``grenadier run`` takes none."""
+    parser = argparse.ArgumentParser(prog="grenadier run", add_help=False,
+                                     allow_abbrev=False, exit_on_error=False)
+    add_flags(parser, run_flags())
+    return parser
 
 
 def _parse_run(args: tuple[str, ...], where: str) -> list[str]:
     """Parse ``args`` as ``grenadier run`` would; return the reserved dests they set."""
     hint = "see grenadier run --help"
-    helps = _options(["help"])
-    if asked := [arg for arg in args if arg in helps]:
+    if asked := [arg for arg in args if arg in ("-h", "--help")]:
         raise UsageError(f"{where}: {asked[0]} is not an option a run can be given", hint=hint)
     namespace = argparse.Namespace(**{dest: _UNSET for dest in RESERVED})
     try:
@@ -157,7 +148,7 @@ def check_args(value: Any, where: str) -> tuple[str, ...]:
     args = tuple(value)
     reserved = _parse_run(args, where)
     if reserved:
-        options = _options(reserved)
+        options = strings_of(run_flags(), reserved)
         given = next((arg for arg in args if arg.split("=", 1)[0] in options),
                      "/".join(options))
         raise UsageError(f"{where}: {given} is set by the matrix for each path",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from grenadier.errors import UsageError
 from grenadier.host import write_private
 from grenadier.masking import mask_url
+from grenadier.phases.flags import Flag, flag, flags_of
 from grenadier.plugins.api import SMOKE_MODES
 
 STEPS = (
@@ -79,61 +80,130 @@ def check_step(name: str, flag: str, steps: tuple[str, ...] = STEPS) -> str:
     raise UsageError(f"unknown step {name!r} for {flag}", hint=hint)
 
 
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+_PLANE = "control plane"
+_ROLLING = "rolling upgrade"
+_PS = "visible to other local users in ps while grenadier runs"
+
+
 @dataclass
 class RunOptions:
     """Everything that shapes a run; defaults match ``grenadier run`` with no flags."""
 
-    base: str = "latest-1"
-    target: str = "latest"
+    base: str = flag("--base", default="latest-1", cli_default=None,
+                     help="base release: 26.0.2, openstack-heat==26.0.2, latest, latest-1, "
+                          "or a Heat source tree (default: latest-1)")
+    target: str = flag("--target", default="latest", cli_default=None,
+                       help="target release (default: latest)")
     project: str = "heat"
-    db: str = "postgresql"
-    db_url: str | None = None
-    shutdown: str = "graceful"
-    port: int | None = None
-    tests: list[str] = field(default_factory=list)
-    checks: list[str] = field(default_factory=list)
-    skip_checks: list[str] = field(default_factory=list)
-    config: list[str] = field(default_factory=list)
+    db: str = flag("--db", default="postgresql", choices=DATABASES,
+                   help="database backend (default: embedded postgresql)")
+    db_url: str | None = flag("--db-url", default=None, exclusive="db-url", metavar="URL",
+                              help="use an existing PostgreSQL/MySQL server at this URL "
+                                   f"({_PS}: prefer --db-url-file)")
+    shutdown: str = flag("--shutdown", default="graceful", choices=SHUTDOWN_MODES,
+                         help="stop Heat gracefully or kill it (crash scenario)")
+    port: int | None = flag("--port", default=None, type=int,
+                            help="Heat API port on 127.0.0.1 (default: a free one)")
+    tests: list[str] = flag("--tests", action="append", metavar="DIR",
+                            help="add your own upgrade tests (repeatable)")
+    checks: list[str] = flag("--checks", default=[], type=_csv,
+                             help="run only these checks (comma list)")
+    skip_checks: list[str] = flag("--skip-checks", default=[], type=_csv,
+                                  help="skip these checks")
+    config: list[str] = flag("--config", action="append", metavar="FILE",
+                             help="merge your own heat.conf file into the run's config "
+                                  "(repeatable)")
     #: stuck IN_PROGRESS stacks left by a dead engine fail the run (True) or are reported
-    fail_on_stuck: bool = False
-    builtin_suite: bool = True
+    fail_on_stuck: bool = flag("--fail-on-stuck", default=False, action="store_true",
+                               help="fail the run when a stack is left IN_PROGRESS by the dead "
+                                    "engine (--mode rolling: also on operations an engine's "
+                                    "stop lost)")
+    builtin_suite: bool = flag("--no-builtin-suite", default=True, action="store_false",
+                               help="run only the tests given with --tests")
     #: the smoke phases' tests: ``builtin`` (the suite's own), ``upstream`` (the project's
     #: upstream tests: Heat's gabbits, also run once in post-upgrade) or ``all``
-    smoke: str = "builtin"
+    smoke: str = flag("--smoke", default="builtin", cli_default=None, choices=SMOKE_MODES,
+                      help="smoke tests of smoke-base and smoke-target: builtin (grenadier's "
+                           "own), upstream (Heat's heat-tempest-plugin API gabbits, run again "
+                           "in post-upgrade and compared base against target) or all (default: "
+                           "builtin; none with --no-builtin-suite)")
     #: stop at the first failed step; by default a run goes on after a failure from the
     #: upgrade step on while the target can still be tested
-    fail_fast: bool = False
+    fail_fast: bool = flag("--fail-fast", default=False, action="store_true",
+                           help="stop at the first failed step (by default a failed upgrade, "
+                                "start-target or smoke-target lets the post-upgrade tests run)")
     #: run the same scenario base -> base beside this one (runner/control.py) and label every
     #: finding and failed test "introduced by the upgrade" or "also without upgrade"
-    control: bool = False
-    cache_dir: str | None = None
+    control: bool = flag("--control", default=False, action="store_true",
+                         help="also run base -> base (stop, db_sync, restart the same release) "
+                              "beside this run, and label every finding 'introduced by the "
+                              "upgrade' or 'also without upgrade': only the first kind fails")
+    cache_dir: str | None = flag("--cache-dir", default=None,
+                                 help="release cache (default: $GRENADIER_CACHE or user cache)")
     #: Heat's RPC: in-process ``fake`` (one process only) or ``rabbit`` (private or --bus-url)
-    bus: str = "fake"
+    bus: str = flag("--bus", default="fake", choices=BUSES, group=_PLANE,
+                    help="Heat's RPC bus: in-process 'fake' (one process), or a private "
+                         "RabbitMQ (needs the rabbitmq-server package) (default: fake)")
     #: an existing RabbitMQ (implies bus "rabbit"); None: a private one is started
-    bus_url: str | None = None
+    bus_url: str | None = flag("--bus-url", default=None, metavar="URL", group=_PLANE,
+                               help="use an existing RabbitMQ at rabbit://USER:PASS@HOST:PORT/ "
+                                    "(implies --bus rabbit)")
     #: ``all-in-one`` (one process) or ``split`` (heat-wsgi-api + engines); None: split when
     #: a bus is used, else all-in-one
-    topology: str | None = None
-    #: heat-engine processes per release (split only)
-    engines: int = 1
-    #: ``noauth`` or ``keystone`` (a private Keystone, real tokens, trusts)
-    auth: str = "noauth"
-    #: ``cold`` (stop everything, upgrade, start the target) or ``rolling`` (one service at a
-    #: time under a live workload)
-    mode: str = "cold"
+    topology: str | None = flag("--topology", default=None, choices=TOPOLOGIES, group=_PLANE,
+                                help="one Heat process per release, or heat-wsgi-api plus "
+                                     "--engines heat-engine processes (default: split with a "
+                                     "bus, else all-in-one)")
+    engines: int = flag("--engines", default=1, type=int, metavar="N", group=_PLANE,
+                        help=f"heat-engine processes per release, split only (1-{MAX_ENGINES}; "
+                             "default: 1)")
+    auth: str = flag("--auth", default="noauth", choices=AUTHS, group=_PLANE,
+                     help="noauth, or a private Keystone with real tokens and trusts; the "
+                          "tests then run as a non-admin user (default: noauth)")
+    mode: str = flag("--mode", default="cold", choices=MODES, group=_ROLLING,
+                     help="cold: stop Heat, upgrade, start the target; rolling: target engines "
+                          "beside base engines, one service at a time, under a live workload "
+                          "(needs --bus rabbit) (default: cold)")
     #: rolling mode's workload: operations at most / at least, per second, seconds at most,
-    #: the mix of operations (``create=2,show=3,...``), and the seconds an operation may take
-    workload_ops: int = 2000
-    workload_min_ops: int = 100
-    workload_rate: float = 2.0
-    workload_seconds: float = 600.0
-    workload_mix: str = "create=2,show=3,update=2,signal=2,delete=1"
-    workload_op_timeout: float = 180.0
+    #: the mix of operations, and the seconds an operation may take
+    workload_ops: int = flag("--workload-ops", default=2000, type=int, metavar="N",
+                             group=_ROLLING,
+                             help="rolling: workload operations at most (default: 2000)")
+    workload_min_ops: int = flag("--workload-min-ops", default=100, type=int, metavar="N",
+                                 group=_ROLLING,
+                                 help="rolling: the workload runs on after the upgrade until "
+                                      "it made N operations (default: 100)")
+    workload_rate: float = flag("--workload-rate", default=2.0, type=float, metavar="OPS",
+                                group=_ROLLING,
+                                help="rolling: operations started per second (default: 2)")
+    workload_seconds: float = flag("--workload-seconds", default=600.0, type=float,
+                                   metavar="S", group=_ROLLING,
+                                   help="rolling: the workload stops after S seconds "
+                                        "(default: 600)")
+    workload_mix: str = flag("--workload-mix", default="create=2,show=3,update=2,signal=2,"
+                             "delete=1", metavar="MIX", group=_ROLLING,
+                             help="rolling: operation weights (default: %(default)s)")
+    workload_op_timeout: float = flag("--workload-op-timeout", default=180.0, type=float,
+                                      metavar="S", group=_ROLLING,
+                                      help="rolling: a create, update or delete not finished "
+                                           "after S seconds fails (default: 180)")
     #: how the release venvs get their libraries: ``auto`` (each release's own series'
     #: upper-constraints), a series, a constraints file or URL, or ``none``
-    constraints: str = "auto"
+    constraints: str = flag(
+        "--constraints", default="auto", metavar="SERIES|FILE|URL|none",
+        help="how release venvs get their libraries: auto = the upper-constraints of each "
+             "release's OpenStack series (as OpenStack's gate installs it), else the package "
+             "index as of the release's upload; a series (e.g. 2026.1), a constraints file or "
+             "URL for every release; none = today's index (default: auto)")
     #: an earlier run directory whose releases' freezes are installed exactly
-    environment_from: str | None = None
+    environment_from: str | None = flag(
+        "--environment-from", default=None, metavar="RUN_DIR",
+        help="rebuild exactly the release venvs of an earlier run from its "
+             "releases/*-freeze.txt (base and target are that run's)")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -267,3 +337,36 @@ class RunOptions:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{path} holds an option of the wrong type ({exc}), this run "
                              "cannot be resumed", hint="start a new run") from exc
+
+
+@dataclass
+class Invocation:
+    """The flags of ``grenadier run`` that steer one invocation, not the run (a resumed run
+    takes its options from its run.json and these from its own command line)."""
+
+    db_url_file: str | None = flag("--db-url-file", default=None, metavar="FILE",
+                                   exclusive="db-url",
+                                   help="read the --db-url from the first line of FILE, so "
+                                        "that its password is not on the command line")
+    stop_after: str | None = flag("--stop-after", default=None, metavar="STEP",
+                                  help=f"stop after STEP (cold: {', '.join(step_names('cold'))}"
+                                       f"; rolling: {', '.join(step_names('rolling'))})")
+    only: str | None = flag("--only", default=None, metavar="STEP",
+                            help="run only STEP (with --resume: of that run)")
+    resume: str | None = flag("--resume", default=None, metavar="RUN_DIR",
+                              help="continue a run from its first unfinished step")
+    workdir: str = flag("--workdir", default=".grenadier", help="where run directories go")
+    keep_running: bool = flag("--keep-running", default=False, action="store_true",
+                              help="leave the services up at the end (stop them with "
+                                   "'grenadier down')")
+
+
+def run_flags() -> list[Flag]:
+    """Every flag of ``grenadier run``: the run's options, then the invocation's."""
+    return [*flags_of(RunOptions), *flags_of(Invocation)]
+
+
+def run_flag(dest: str) -> Flag:
+    """The flag of ``grenadier run`` that stores into ``dest`` (other commands share it)."""
+    [found] = [item for item in run_flags() if item.dest == dest]
+    return found

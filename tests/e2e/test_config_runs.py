@@ -1,4 +1,4 @@
-"""Issue 5 through the real CLI: a user's config setting an option the target dropped."""
+"""Through the real CLI: a user's config setting an option the target dropped."""
 
 from __future__ import annotations
 

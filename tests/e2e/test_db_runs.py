@@ -1,4 +1,4 @@
-"""Issue 4 through the real CLI: the pair with three migrations on every backend, and crafted
+"""Through the real CLI: the pair with three migrations on every backend, and crafted
 broken targets (patched copies of a real Heat source tree) failing the run as they should."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 3: every check of the built-in Heat suite fails when its condition is broken.
+"""Every check of the built-in Heat suite fails when its condition is broken.
 
 Two real runs break things with crafted situations, not mocks: tamper.py, given as a user test
 directory (``--tests``), runs in the real during-upgrade phase (Heat down, its DB up) and

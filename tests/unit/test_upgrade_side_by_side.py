@@ -82,7 +82,7 @@ def _ctx(tmp_path: Path, version: str = "27.0.1") -> CheckContext:
 @pytest.mark.parametrize("fails", [False, True])
 def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                fails: bool) -> None:
-    # issue 4's loose end: on a --db-url server it would stay behind
+    # on a --db-url server it would stay behind
     ctx = _ctx(tmp_path)
     schema: dict[str, Any] = {"dialect": "sqlite", "tables": {}}
 

@@ -27,7 +27,7 @@ BUSY_TIMEOUT = 60.0
 #: Heat's request ids, as its services log them
 REQ = re.compile(rb"req-[0-9a-f-]{36}")
 #: what an engine logs each time it sends one of a traversal's independent resources to the
-#: workers; it then sleeps 1 s before the next one (heat-notes.md): killed then, the engine
+#: workers; it then sleeps 1 s before the next one: killed then, the engine
 #: takes the rest of that operation with it
 TRIGGERING = b"Triggering resource "
 #: how recent (s) an operation's first "Triggering resource" line must be for the kill: well
@@ -64,7 +64,7 @@ def wait_until_busy(records: Callable[[], list[OpRecord]], log: Path,
     FRESH s ago, and no second one yet; waiting up to ``timeout`` s; None when none was seen.
 
     Every workload stack has two independent resources (generator.TEMPLATE), so each create,
-    update or delete traversal has two leaves, sent one second apart (heat-notes.md): killed
+    update or delete traversal has two leaves, sent one second apart: killed
     in that second, the engine never sends the second leaf, and the traversal cannot end.
 
     Measured, why: a kill at a random moment found the engine idle (0 operations in flight at

@@ -76,7 +76,8 @@ class Endpoint:
     url: str | None
     project: str
     user: str
-    #: True on SQLite: stack operations must run one at a time (see heat-notes.md)
+    #: True on SQLite: stack operations must run one at a time (concurrent writers fail there
+    #: with "database is locked")
     serial: bool
     #: label of the running release, when known
     release: str | None

@@ -29,7 +29,7 @@ from grenadier.releases import ReleaseCache
 from grenadier.releases.tools import Tool, ensure_tool
 from grenadier.services.api import ServiceSpec, Supervisor
 
-#: the Keystone release every run uses (heat-notes.md: installs and serves on Python 3.11)
+#: the Keystone release every run uses (measured: it installs and serves on Python 3.11)
 KEYSTONE_REQUIREMENT = "keystone==30.0.0"
 SERVER = Path(__file__).with_name("keystone_server.py")
 CREDENTIALS = "credentials.json"
@@ -351,7 +351,7 @@ class Keystone:
 
     def _catalog(self, api: KeystoneAPI) -> None:
         # No cfn API runs: the cloudformation entry only satisfies Heat's "service available"
-        # check of e.g. OS::Heat::SoftwareConfig (heat-notes.md); the noauth token does the same.
+        # check of e.g. OS::Heat::SoftwareConfig; the noauth token does the same.
         heat = f"http://127.0.0.1:{self.heat_port}/v1"
         for kind, name, url in (("orchestration", "heat", heat + "/%(project_id)s"),
                                 ("cloudformation", "heat-cfn", heat)):

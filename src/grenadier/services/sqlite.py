@@ -11,7 +11,7 @@ from grenadier.services.db import Database
 
 class SqliteDatabase(Database):
     kind = "sqlite"
-    # heat-notes.md: oslo.db's plain BEGIN makes concurrent writers fail with "database is locked"
+    # oslo.db's plain BEGIN makes concurrent writers fail with "database is locked"
     serial = True
 
     def _file(self, database: str | None = None) -> Path:

@@ -1,8 +1,9 @@
 """The stacks the built-in suite creates before the upgrade, and how each is brought to its state.
 
 Only resource types that need no other OpenStack service. Each operation costs Heat about 1 s
-per independent resource per stack level (heat-notes.md), so templates chain their resources
-where that costs no coverage, and stacks are created concurrently.
+per independent resource per stack level (its convergence workers pause between them), so
+templates chain their resources where that costs no coverage, and stacks are created
+concurrently.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Users, groups, roles, role assignments and projects are the physical resources H
 without Nova. Before the upgrade a stack creates them; while Heat is down and upgraded they are
 checked *directly in Keystone*, about once a second; after it, Heat updates them and Keystone
 must show the change; a delete removes them from Keystone (the project is retained:
-deleting one needs Neutron, heat-notes.md). Creating them takes an admin (Heat's policy
+deleting one needs Neutron). Creating them takes an admin (Heat's policy
 ``resource_types:OS::Keystone::*`` and Keystone's own), so this module works in the admin
 project with the admin credentials of the run; the rest of the suite runs as a non-admin user.
 

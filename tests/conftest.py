@@ -53,6 +53,11 @@ def one_error_line(result: CliResult) -> str:
     return lines[0]
 
 
+def run_dirs(workdir: Path) -> list[Path]:
+    """The run directories a command left under ``workdir``."""
+    return sorted((workdir / "runs").glob("*")) if (workdir / "runs").exists() else []
+
+
 def args_of(*parts: Sequence[str]) -> list[str]:
     return [p for part in parts for p in part]
 

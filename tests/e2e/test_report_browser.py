@@ -23,7 +23,7 @@ import pytest
 
 from grenadier.report.html import render_html
 from tests.e2e.conftest import ROOT
-from tests.unit.test_report_html import craft_run, inventory
+from tests.helpers.run_dirs import craft_run, inventory
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / ".grenadier" / "artifacts"

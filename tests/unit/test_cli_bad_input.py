@@ -8,11 +8,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.host import file_lock
-from tests.conftest import CliRunner, one_error_line
-
-
-def _runs(workdir: Path) -> list[Path]:
-    return sorted((workdir / "runs").glob("*")) if (workdir / "runs").exists() else []
+from tests.conftest import CliRunner, one_error_line, run_dirs
 
 
 @pytest.mark.parametrize("spec", ["newest", "27..x", "latest+1"])
@@ -20,7 +16,7 @@ def test_unparseable_release(cli: CliRunner, tmp_path: Path, spec: str) -> None:
     result = cli("run", "--base", spec, "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "cannot understand release" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_path_that_is_not_a_heat_tree(cli: CliRunner, tmp_path: Path) -> None:
@@ -28,7 +24,7 @@ def test_path_that_is_not_a_heat_tree(cli: CliRunner, tmp_path: Path) -> None:
     result = cli("run", "--target", str(tmp_path / "src"), "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "is not a Heat source tree" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_unknown_step(cli: CliRunner, tmp_path: Path) -> None:
@@ -41,7 +37,7 @@ def test_unknown_check(cli: CliRunner, tmp_path: Path) -> None:
     result = cli("run", "--checks", "no-such-check", "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "unknown check(s): no-such-check" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_unwritable_workdir(cli: CliRunner, tmp_path: Path) -> None:
@@ -151,7 +147,7 @@ def test_bad_urls_are_refused_before_a_run_directory_exists(
     line = one_error_line(result)
     assert says in line
     assert "secret" not in line
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_config_must_be_a_file_and_cache_dir_a_directory(cli: CliRunner, tmp_path: Path) -> None:
@@ -162,7 +158,7 @@ def test_config_must_be_a_file_and_cache_dir_a_directory(cli: CliRunner, tmp_pat
     result = cli("run", "--cache-dir", str(tmp_path / "file"), "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "is not a directory" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_run_options_are_not_abbreviated(cli: CliRunner, tmp_path: Path) -> None:
@@ -177,10 +173,10 @@ def test_a_plan_that_cannot_run_leaves_no_run_directory(cli: CliRunner, tmp_path
                  "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "--only rolling-upgrade needs a run whose setup-base passed" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
     cold = cli("run", "--stop-after", "rolling-upgrade", "--workdir", str(tmp_path / "w"))
     assert cold.returncode == 2, cold.err
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_rolling_mode_refuses_a_crash_shutdown(cli: CliRunner, tmp_path: Path) -> None:
@@ -190,7 +186,7 @@ def test_rolling_mode_refuses_a_crash_shutdown(cli: CliRunner, tmp_path: Path) -
     assert result.returncode == 2
     line = one_error_line(result)
     assert "--shutdown crash cannot be combined with --mode rolling" in line
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 @pytest.mark.parametrize("flag", ["--workload-rate", "--workload-seconds",
@@ -200,7 +196,7 @@ def test_workload_bounds_must_be_positive(cli: CliRunner, tmp_path: Path, flag: 
                  "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "--workload-op-timeout must be positive" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -213,7 +209,7 @@ def test_bad_environment_choices(cli: CliRunner, tmp_path: Path, args: list[str]
     result = cli("run", *args, "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert words in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_a_replayed_environment_names_its_own_releases(cli: CliRunner, tmp_path: Path) -> None:
@@ -230,7 +226,7 @@ def test_a_replayed_environment_names_its_own_releases(cli: CliRunner, tmp_path:
                  "--workdir", str(tmp_path / "w"))
     assert result.returncode == 2
     assert "--constraints cannot be combined with --environment-from" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_upstream_smoke_tests_need_the_builtin_suite(cli: CliRunner, tmp_path: Path) -> None:
@@ -240,7 +236,7 @@ def test_upstream_smoke_tests_need_the_builtin_suite(cli: CliRunner, tmp_path: P
     assert result.returncode == 2
     assert "--smoke upstream cannot be combined with --no-builtin-suite" in \
         one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
     unknown = cli("run", "--smoke", "tempest", "--workdir", str(tmp_path / "w"))
     assert unknown.returncode == 2
     assert "argument --smoke: invalid choice: 'tempest'" in unknown.err

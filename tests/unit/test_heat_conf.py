@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
 
 from grenadier.plugins.heat import conf
-
-
-def _params(tmp_path: Path, **overrides: object) -> conf.HeatConfParams:
-    values: dict[str, object] = {
-        "host": "grenadier-engine",
-        "port": 18004,
-        "db_url": "postgresql+psycopg2://postgres@/heat?host=/tmp/pg",
-        "log_file": tmp_path / "heat.log",
-        "api_paste_config": tmp_path / "api-paste.ini",
-        "token_file": tmp_path / "token.json",
-        "auth_encryption_key": "k" * 32,
-    }
-    values.update(overrides)
-    return conf.HeatConfParams(**values)  # type: ignore[arg-type]
-
-
-def _parse(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
+from tests.helpers.heat_conf import heat_conf_params, parse_ini
 
 
 def test_heat_conf_has_the_options_single_process_heat_needs(tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path)))
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path)))
     default = parsed["DEFAULT"]
     assert default["host"] == "grenadier-engine"
     assert default["transport_url"] == "fake://"
@@ -52,7 +32,7 @@ def test_heat_conf_has_the_options_single_process_heat_needs(tmp_path: Path) -> 
 
 
 def test_no_policy_overrides_the_token_roles_satisfy_the_defaults(tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path)))
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path)))
     assert not parsed.has_section("oslo_policy")
     roles = {r["name"] for r in json.loads(conf.render_token(18004, "p", "u"))["token"]["roles"]}
     assert {"member", "reader"} <= roles  # what Heat's new rule defaults ask for
@@ -60,7 +40,7 @@ def test_no_policy_overrides_the_token_roles_satisfy_the_defaults(tmp_path: Path
 
 def test_split_noauth_accepts_the_legacy_policy_defaults_without_a_policy_file(
         tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path, split_noauth=True)))
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path, split_noauth=True)))
     section = parsed["oslo_policy"]
     own = {key: section[key] for key in set(section) - set(parsed.defaults())}
     assert own == {"enforce_new_defaults": "false", "enforce_scope": "false"}
@@ -68,7 +48,7 @@ def test_split_noauth_accepts_the_legacy_policy_defaults_without_a_policy_file(
 
 def test_values_are_written_as_they_are(tmp_path: Path) -> None:
     url = "postgresql+psycopg2://heat:p%40ss%y@/heat?host=/tmp/pg"
-    assert _parse(conf.render_heat_conf(_params(tmp_path, db_url=url)))["database"][
+    assert parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path, db_url=url)))["database"][
         "connection"] == url  # no interpolation of '%'
 
 
@@ -84,7 +64,7 @@ def test_invalid_params_are_refused(
     tmp_path: Path, overrides: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        conf.render_heat_conf(_params(tmp_path, **overrides))
+        conf.render_heat_conf(heat_conf_params(tmp_path, **overrides))
 
 
 def test_auth_encryption_key_is_32_random_characters() -> None:

@@ -6,7 +6,6 @@ No broker, Keystone or Heat is started here (tests/e2e/test_split_keystone.py do
 
 from __future__ import annotations
 
-import configparser
 import json
 import socket
 import threading
@@ -26,6 +25,7 @@ from grenadier.services import ServiceSpec
 from grenadier.services import keystone as ks
 from grenadier.services.rabbitmq import ExternalBus, RabbitMQ, amqp_answers
 from tests.conftest import CliRunner, one_error_line
+from tests.helpers.heat_conf import heat_conf_params, parse_ini
 
 # -- options -----------------------------------------------------------------------------------
 
@@ -89,18 +89,8 @@ def test_cli_split_without_bus_is_one_error_line(cli: CliRunner, tmp_path: Path)
 # -- heat.conf -------------------------------------------------------------------------------
 
 
-def _params(tmp_path: Path, **overrides: Any) -> conf.HeatConfParams:
-    values: dict[str, Any] = {
-        "host": "grenadier-engine", "port": 18004, "db_url": "sqlite:///x",
-        "log_file": tmp_path / "heat.log", "api_paste_config": tmp_path / "api-paste.ini",
-        "token_file": tmp_path / "token.json", "auth_encryption_key": "k" * 32, **overrides}
-    return conf.HeatConfParams(**values)
 
 
-def _parse(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 KEYSTONE = conf.KeystoneParams(url="http://127.0.0.1:5000", service_user="heat",
@@ -110,7 +100,7 @@ KEYSTONE = conf.KeystoneParams(url="http://127.0.0.1:5000", service_user="heat",
 
 
 def test_keystone_heat_conf_uses_the_real_pipeline_and_trusts(tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path, keystone=KEYSTONE,
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path, keystone=KEYSTONE,
                                                   transport_url="rabbit://u:p@127.0.0.1:1/")))
     default = parsed["DEFAULT"]
     assert default["deferred_auth_method"] == "trusts"
@@ -131,7 +121,7 @@ def test_keystone_heat_conf_uses_the_real_pipeline_and_trusts(tmp_path: Path) ->
 
 
 def test_noauth_heat_conf_is_unchanged_by_default(tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path)))
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path)))
     assert parsed["paste_deploy"]["flavor"] == "noauth"
     assert parsed["DEFAULT"]["deferred_auth_method"] == "password"
     assert parsed["DEFAULT"]["keystone_backend"] == conf.FAKE_KEYSTONE_BACKEND
@@ -140,7 +130,7 @@ def test_noauth_heat_conf_is_unchanged_by_default(tmp_path: Path) -> None:
 
 
 def test_split_noauth_accepts_the_legacy_policy_defaults(tmp_path: Path) -> None:
-    parsed = _parse(conf.render_heat_conf(_params(tmp_path, split_noauth=True,
+    parsed = parse_ini(conf.render_heat_conf(heat_conf_params(tmp_path, split_noauth=True,
                                                   graceful_shutdown_timeout=5)))
     assert parsed["oslo_policy"]["enforce_new_defaults"] == "false"
     assert not parsed.has_option("oslo_policy", "policy_file")  # no policy overrides file
@@ -148,7 +138,7 @@ def test_split_noauth_accepts_the_legacy_policy_defaults(tmp_path: Path) -> None
 
 
 def test_engine_host_file() -> None:
-    assert _parse(conf.render_host_conf("engine-base-2"))["DEFAULT"]["host"] == "engine-base-2"
+    assert parse_ini(conf.render_host_conf("engine-base-2"))["DEFAULT"]["host"] == "engine-base-2"
     with pytest.raises(ValueError, match="host"):
         conf.render_host_conf("two words")
 
@@ -295,7 +285,7 @@ def test_split_topology_runs_the_api_and_each_engine_with_its_host(tmp_path: Pat
     release = _fake_release(tmp_path)
     project = HeatProject()
     project.configure(release, deployment)
-    parsed = _parse((run_dir / "etc" / "heat.conf").read_text())
+    parsed = parse_ini((run_dir / "etc" / "heat.conf").read_text())
     assert parsed["DEFAULT"]["transport_url"] == bus.transport_url()
     assert parsed["DEFAULT"]["graceful_shutdown_timeout"] == "5"
     specs = project.services(release, deployment, "target")
@@ -398,10 +388,10 @@ def test_engines_and_api_log_the_rpc_messages_that_join_requests_to_engines(
                             topology="split", engines=1)
     project = heat_project.HeatProject()
     project.configure(release, deployment)
-    engine = _parse((run_dir / "etc" / "engines" / "engine-base-1.conf").read_text())
+    engine = parse_ini((run_dir / "etc" / "engines" / "engine-base-1.conf").read_text())
     assert engine["DEFAULT"]["default_log_levels"] == \
         "amqp=WARN,oslo_messaging=INFO,oslo_messaging.rpc.server=DEBUG"
-    api = _parse((run_dir / "etc" / heat_project.API_CONF).read_text())
+    api = parse_ini((run_dir / "etc" / heat_project.API_CONF).read_text())
     assert api["DEFAULT"]["default_log_levels"] == \
         "amqp=WARN,oslo_messaging=INFO,oslo_messaging._drivers.amqpdriver=DEBUG"
     cmd = [str(p) for p in project.services(release, deployment, "base")[0].cmd]

@@ -28,14 +28,11 @@ from grenadier.services.mariadb import dump_database
 from grenadier.services.postgres import dump_roles
 from grenadier.services.sqlite import SqliteDatabase
 from grenadier.state import StateStore
-from tests.conftest import CliRunner, one_error_line
+from tests.conftest import CliRunner, one_error_line, run_dirs
 
 PG_PLAIN = "--\n-- PostgreSQL database dump\n--\n\nSET statement_timeout = 0;\n"
 MYSQL = "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n--\n-- Host: localhost\n"
 
-
-def _runs(workdir: Path) -> list[Path]:
-    return sorted((workdir / "runs").glob("*")) if (workdir / "runs").exists() else []
 
 
 def _check(cli: CliRunner, tmp_path: Path, *args: str) -> Any:
@@ -68,7 +65,7 @@ def test_missing_dump(cli: CliRunner, tmp_path: Path) -> None:
     result = _check(cli, tmp_path, "--db-dump", str(tmp_path / "nope.sql"))
     assert result.returncode == 2
     assert "nope.sql does not exist" in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -82,7 +79,7 @@ def test_a_file_that_is_not_a_dump(cli: CliRunner, tmp_path: Path, content: byte
     result = _check(cli, tmp_path, "--db-dump", str(dump))
     assert result.returncode == 2
     assert message in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -98,7 +95,7 @@ def test_bad_spec_or_check(cli: CliRunner, tmp_path: Path, args: tuple[str, ...]
     result = _check(cli, tmp_path, "--db-dump", str(dump), *args)
     assert result.returncode == 2
     assert message in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 @pytest.mark.parametrize(("url", "message"), [
@@ -131,7 +128,7 @@ def test_a_db_url_file_that_cannot_be_read_is_bad_input(cli: CliRunner, tmp_path
                          "--workdir", str(tmp_path / "w"))
             assert result.returncode == 2
             assert says in one_error_line(result)
-    assert _runs(tmp_path / "w") == []
+    assert run_dirs(tmp_path / "w") == []
 
 
 def test_socket_urls_are_accepted() -> None:
@@ -173,7 +170,7 @@ def test_unreachable_server_is_an_environment_problem(cli: CliRunner, tmp_path: 
     line = one_error_line(result)
     assert "is not reachable" in line
     assert "secret" not in result.err
-    (run_dir,) = _runs(tmp_path / "w")
+    (run_dir,) = run_dirs(tmp_path / "w")
     report = (run_dir / "report.json").read_text()
     assert '"exit_code": 3' in report
     assert "secret" not in report

@@ -1,0 +1,1 @@
+"""Helpers and fakes the tests share (importable; no tests here)."""

@@ -1,6 +1,6 @@
 """Every check of the built-in Heat suite fails when its condition is broken.
 
-Two real runs break things with crafted situations, not mocks: tamper.py, given as a user test
+Two real runs break things with crafted situations, not mocks: data/tamper.py, given as a user test
 directory (``--tests``), runs in the real during-upgrade phase (Heat down, its DB up) and
 changes Heat's DB and the target's config (see its docstring). Each check is broken on a stack
 of its own, so that one run shows them all:
@@ -31,7 +31,7 @@ import pytest
 from grenadier.pytest_plugin import namespace_for
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier
 
-TAMPER = Path(__file__).with_name("tamper.py")
+TAMPER = Path(__file__).with_name("data") / "tamper.py"
 SUITE = "test_heat_upgrade"
 SUITE_NAMESPACE = namespace_for(f"{SUITE}.py")
 WATCH_TEST = f"{SUITE}::test_stacks_and_resources_stay_in_db"

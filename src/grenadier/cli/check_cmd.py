@@ -17,8 +17,8 @@ from grenadier.runner.rehearsal import (
     VERDICTS,
     Rehearsal,
     RehearsalOptions,
-    new_run_dir,
     prepare,
+    run_dir_of,
 )
 from grenadier.services.dbcopy import PRIVATE, Source
 
@@ -72,7 +72,7 @@ def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         checks=tuple(args.checks), skip_checks=tuple(args.skip_checks),
         constraints=check_choice(args.constraints))
     kind, _checks = prepare(options)  # bad input is one line, before a run directory exists
-    run_dir = new_run_dir(options)
+    run_dir = run_dir_of(options)
     shown = options.shown()
     reporter.console.print(f"grenadier check db: {shown['db_url'] or shown['db_dump']} -> "
                            f"{options.target} on a private {PRIVATE[kind]} copy ({run_dir})",

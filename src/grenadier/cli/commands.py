@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,18 +11,17 @@ from typing import Any
 
 from grenadier.cli.db_url import db_url_from
 from grenadier.cli.progress import ConsoleReporter
-from grenadier.errors import EnvironmentProblem, ExitCode, GrenadierError, UsageError
+from grenadier.errors import EnvironmentProblem, ExitCode, UsageError
 from grenadier.execute.signals import shielded
-from grenadier.host import file_lock, parent_dir, safe_name, unique_dir
+from grenadier.host import file_lock, parent_dir
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.flags import flags_of
 from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step, run_flag
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
-from grenadier.releases.spec import PACKAGE, spec_in_freeze
-from grenadier.report.files import write_json, write_junit
-from grenadier.report.html import render_html
+from grenadier.releases.spec import spec_in_freeze
+from grenadier.report.publish import new_run_dir, publish
 from grenadier.runner.control import ControlRun, compare, start_beside
 from grenadier.runner.plan import plan_steps
 from grenadier.runner.runner import VERDICTS, Runner
@@ -60,17 +58,6 @@ def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
         return impact_command(args, reporter)
     raise UsageError(f"unknown command {args.command}")
-
-
-def _slug(text: str) -> str:
-    # a source tree by its folder name; a pin without its package name (as the matrix gives)
-    name = Path(text).name if "/" in text else text.removeprefix(f"{PACKAGE}==")
-    return safe_name(name, 40) or "release"
-
-
-def _new_run_dir(workdir: Path, options: RunOptions) -> Path:
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(options.base)}-to-{_slug(options.target)}"
-    return unique_dir(workdir / "runs", name, "run directory")
 
 
 def _specs(args: argparse.Namespace) -> tuple[str, str, str | None]:
@@ -167,7 +154,7 @@ def _prepare_run(args: argparse.Namespace, reporter: ConsoleReporter) -> tuple[P
                    steps=options.step_names)
         parent_dir(Path(args.workdir) / "runs", "run directory")  # bad input first
         pin_releases(options, release_cache(options))
-        run_dir = _new_run_dir(Path(args.workdir), options)
+        run_dir = new_run_dir(Path(args.workdir), options.base, options.target)
         options.save(run_dir)
     return run_dir, options
 
@@ -274,22 +261,9 @@ def _write_reports(ctx: RunContext, runner: Runner, code: ExitCode,
               "releases": {role: ctx.store.get(RUNNER, f"release-{role}")
                            for role in ("base", "target")},
               **({"control": verdict.control} if verdict.control else {})}
-    try:
-        write_json(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
-                                              "facts": ctx.store.get(RUNNER, "upgrade-facts")})
-        write_junit(run_dir, f"grenadier {options.base} -> {options.target}", results)
-        _write_html(run_dir, reporter)
-    except OSError as exc:
-        # A full disk or read-only run directory: say so, keep the run's own error first.
-        reporter.say(f"reports not written in {run_dir}: {exc.strerror}")
-
-
-def _write_html(run_dir: Path, reporter: ConsoleReporter) -> None:
-    # The page is for people; failing to write it must not change the run's verdict.
-    try:
-        render_html(run_dir)
-    except GrenadierError as exc:
-        reporter.say(f"report.html not written: {exc.one_line()}")
+    publish(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),
+                                       "facts": ctx.store.get(RUNNER, "upgrade-facts")},
+            say=reporter.say)
 
 
 def down_command(run_dir: Path, reporter: ConsoleReporter) -> int:

@@ -288,7 +288,7 @@ def _compare(results: list[PathResult], controls: dict[UpgradePath, UpgradePath]
         if control is None or result.run_dir is None or control.run_dir is None:
             continue
         result.control = control
-        judged = relabel(result.run_dir, control.run_dir, control.exit_code)
+        judged = relabel(result.run_dir, control.run_dir, control.exit_code, say)
         if judged is None:
             continue
         if judged != result.exit_code:

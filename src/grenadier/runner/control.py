@@ -21,19 +21,19 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
-from grenadier.errors import ExitCode, GrenadierError
+from grenadier.errors import ExitCode
 from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen
 from grenadier.host import write_atomic
 from grenadier.phases.options import BASE_STEPS, OPTIONS_FILE, RunOptions
 from grenadier.phases.result import StepResult
-from grenadier.report.files import REPORT_JSON, write_junit
-from grenadier.report.html import render_html
+from grenadier.report.files import REPORT_JSON
+from grenadier.report.publish import publish
 from grenadier.runner.runner import VERDICTS
 from grenadier.services.api import reap_recorded
 
@@ -205,7 +205,8 @@ def summary(run_dir: Path, returncode: int | None) -> dict[str, Any]:
     return {"run_dir": str(run_dir), "exit_code": returncode, "verdict": verdict}
 
 
-def relabel(run_dir: Path, control_dir: Path, control_code: int | None) -> ExitCode | None:
+def relabel(run_dir: Path, control_dir: Path, control_code: int | None,
+            say: Callable[[str], None]) -> ExitCode | None:
     """Label a finished run by a control that ran apart from it (the matrix shares one control
     per base): its report.json, junit.xml and report.html are written again. Returns the run's
     exit code once judged; None when the run or the control cannot be compared."""
@@ -225,7 +226,5 @@ def relabel(run_dir: Path, control_dir: Path, control_code: int | None) -> ExitC
     report.update(steps=[r.to_dict() for r in results], exit_code=int(judged),
                   verdict=verdict + note, control=summary(control_dir, control_code))
     write_atomic(report_path, json.dumps(report, indent=1, default=str))
-    write_junit(run_dir, f"grenadier {report.get('base')} -> {report.get('target')}", results)
-    with contextlib.suppress(GrenadierError):  # the page is for people: never the verdict
-        render_html(run_dir)
+    publish(run_dir, report, results, None, say=say)
     return judged

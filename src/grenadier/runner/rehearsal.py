@@ -33,7 +33,7 @@ from grenadier.checks.db.checks import DB_CHECKS, migration_failure
 from grenadier.checks.db.compare import Json, applied_revisions
 from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
-from grenadier.host import free_port, safe_name, unique_dir, write_atomic
+from grenadier.host import free_port, write_atomic
 from grenadier.masking import mask_url
 from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
@@ -41,8 +41,7 @@ from grenadier.plugins.api import Deployment
 from grenadier.plugins.manager import get_project, plugin_manager
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.constraints import check_choice, described
-from grenadier.report.files import write_json, write_junit
-from grenadier.report.html import render_html
+from grenadier.report.publish import new_run_dir, publish
 from grenadier.runner.runner import Reporter as StepReporter
 from grenadier.services import Supervisor
 from grenadier.services.dbcopy import PRIVATE, Source, fetch, load, prepare_private
@@ -100,10 +99,8 @@ def prepare(options: RehearsalOptions) -> tuple[str, list[Check]]:
     return kind, db_registry().select(options.checks, options.skip_checks)
 
 
-def new_run_dir(options: RehearsalOptions) -> Path:
-    release = safe_name(Path(options.target).name, 40) or "release"
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-check-db-to-{release}"
-    return unique_dir(options.workdir / "runs", name, "run directory")
+def run_dir_of(options: RehearsalOptions) -> Path:
+    return new_run_dir(options.workdir, "check-db", options.target)
 
 
 def source_revision(data: Json, target: str) -> tuple[dict[str, object], str]:
@@ -283,15 +280,6 @@ class Rehearsal:
                   "verdict": verdict, "exit_code": int(code),
                   "releases": {"target": self.target.to_dict() if self.target else None}}
         facts = self.cctx.facts if self.cctx is not None else {}
-        try:
-            write_json(self.run_dir, header, self.results,
-                       {"facts": facts, "timeline": self.supervisor.timeline()})
-            write_junit(self.run_dir, f"grenadier check db -> {self.options.target}",
-                        self.results)
-        except OSError as exc:  # a full disk must not hide the rehearsal's own verdict
-            self.reporter.say(f"reports not written in {self.run_dir}: {exc.strerror}")
-            return
-        try:
-            render_html(self.run_dir)
-        except (GrenadierError, OSError) as exc:  # the page is for people: never the verdict
-            self.reporter.say(f"report.html not written: {exc}")
+        publish(self.run_dir, header, self.results,
+                {"facts": facts, "timeline": self.supervisor.timeline()}, say=self.reporter.say,
+                title=f"grenadier check db -> {self.options.target}")

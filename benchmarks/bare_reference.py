@@ -63,8 +63,8 @@ import httpx
 
 from grenadier.host import free_port
 from grenadier.plugins.heat import conf
-from grenadier.plugins.heat.client import HeatClient, StackRef
 from grenadier.plugins.heat.suite import catalog, inventory, operations
+from grenadier.services.heat_client import HeatClient, StackRef
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = ROOT / "src" / "grenadier" / "plugins" / "heat" / "launcher.py"

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from grenadier.releases import ReleaseCache, default_cache_dir, parse_spec
 from grenadier.releases.tools import ensure_tool
 from grenadier.services.keystone import KEYSTONE_REQUIREMENT

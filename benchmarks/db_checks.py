@@ -30,8 +30,8 @@ from tests.e2e.crafted import populate  # noqa: E402
 from grenadier.checks.api import CheckContext  # noqa: E402
 from grenadier.checks.db import DB_CHECKS  # noqa: E402
 from grenadier.host import free_port  # noqa: E402
-from grenadier.plugins.api import Deployment  # noqa: E402
 from grenadier.plugins.heat.project import HeatProject  # noqa: E402
+from grenadier.project.api import Deployment  # noqa: E402
 from grenadier.releases import ReleaseCache, parse_spec  # noqa: E402
 from grenadier.releases.release import Release  # noqa: E402
 from grenadier.services.api import Supervisor  # noqa: E402

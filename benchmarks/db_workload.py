@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grenadier.plugins.heat.client import HeatClient, StackRef
+from grenadier.services.heat_client import HeatClient, StackRef
 
 TEMPLATE = {
     "heat_template_version": "2018-08-31",

@@ -19,8 +19,8 @@ from packaging.version import Version
 
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import free_port
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
+from grenadier.project.api import Deployment
 from grenadier.releases import Release
 from grenadier.releases.constraints import series_of
 from grenadier.services.db import Database

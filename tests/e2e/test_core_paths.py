@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.execute import ExecuteRequest, run
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from tests.conftest import CliResult, one_error_line
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 

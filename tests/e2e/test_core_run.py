@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from tests.e2e.conftest import Run, heat_processes
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 
 KINDS = {"create": "CREATE_IN_PROGRESS", "update": "UPDATE_IN_PROGRESS",

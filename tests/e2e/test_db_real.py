@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.api import CheckContext, Finding
+from grenadier.checks.api import CheckContext
 from grenadier.checks.db import DB_CHECKS, migration_failure
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import free_port
+from grenadier.model.findings import Finding
 from grenadier.releases.cache import tree_hash
 from grenadier.releases.release import Release
 from grenadier.services.api import Supervisor

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from tests.e2e import crafted
 from tests.e2e.conftest import Run, grenadier, heat_processes
 

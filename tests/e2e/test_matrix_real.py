@@ -33,7 +33,7 @@ from grenadier.cli import export_cmd, matrix_cmd
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.exporters.grenade import READ_ONLY_TESTS
 from grenadier.matrix.results import MATRIX_JSON, SUMMARY_MD
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from grenadier.state import StateStore
 from tests.e2e.conftest import BASE, SLURP, TARGET, Run, grenadier, heat_processes
 

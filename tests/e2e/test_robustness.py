@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from tests.conftest import CliResult, one_error_line
 from tests.e2e.conftest import (
     BASE,

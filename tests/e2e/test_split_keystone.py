@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from grenadier.host import port_is_free
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from grenadier.state.store import StateStore
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 

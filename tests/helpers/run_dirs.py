@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import Finding
-from grenadier.phases.options import STEPS
-from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult, TestOutcome
+from grenadier.model.steps import STEPS
 from grenadier.report.files import write_json
 from grenadier.state import StateStore
 

@@ -83,7 +83,7 @@ def test_heat_api_errors_lose_their_url_and_class_but_keep_heats_answer() -> Non
     assert cause_lines("t", message, 200)[1] == (
         "           - evolve grenadier-evolve-5: GET .../resources -> 400: "
         "StackValidationFailed: The Resource Type (OS::Heat::X) could not")
-    fixture = f'failed on setup with "grenadier.plugins.heat.client.HeatError: POST {url} -> 400'
+    fixture = f'failed on setup with "grenadier.services.heat_client.HeatError: POST {url} -> 400'
     assert compact(fixture).startswith("setup: POST stacks/grenadier-evolve-5/resources -> 400")
 
 

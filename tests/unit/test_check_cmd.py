@@ -18,7 +18,7 @@ from grenadier.checks.api import CheckContext
 from grenadier.errors import ExitCode, UsageError
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.host import free_port
-from grenadier.plugins.api import Deployment
+from grenadier.project.api import Deployment
 from grenadier.releases.release import Release
 from grenadier.runner.rehearsal import Rehearsal, RehearsalOptions, prepare, source_revision
 from grenadier.services import dbcopy

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
 from grenadier.errors import ExitCode, UsageError
-from grenadier.phases.options import RunOptions
-from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
+from grenadier.model.options import RunOptions
+from grenadier.model.result import Status, StepResult, TestOutcome
 from grenadier.report.files import write_junit
 from grenadier.runner import control as control_module
 from grenadier.runner.control import ControlRun, compare, judge, label, start_beside

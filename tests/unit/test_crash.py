@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from grenadier.model.options import RunOptions
+from grenadier.model.result import Status, StepResult
 from grenadier.phases import crash
-from grenadier.phases.options import RunOptions
-from grenadier.phases.result import Status, StepResult
-from grenadier.plugins.heat.client import HeatError, HeatNotFound, StackRef, StackWaitError
+from grenadier.services.heat_client import HeatError, HeatNotFound, StackRef, StackWaitError
 from grenadier.state import RUNNER, StateStore
 
 OTHER = {"stack_name": "grenadier-in-progress-abc", "id": "id-suite",

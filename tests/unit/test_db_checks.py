@@ -30,8 +30,8 @@ from grenadier.checks.db.compare import (
 )
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.execute import ExecuteRequest, Outcome
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
+from grenadier.project.api import Deployment
 from grenadier.releases.release import Release
 from grenadier.services import mariadb
 from grenadier.services.external import ExternalDatabase

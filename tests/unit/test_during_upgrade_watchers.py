@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.phases.result import Status
+from grenadier.model.result import Status
 from grenadier.phases.suite import finish_watch, read_junit, start_watch, watch_files
 from grenadier.services import Supervisor
 

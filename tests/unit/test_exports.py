@@ -24,11 +24,11 @@ from rich.console import Console
 from grenadier.cli import export_cmd
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
-from grenadier.exporters import (
+from grenadier.exporters import exporters
+from grenadier.exporters.base import (
     DEFAULT_PATHS,
     ExportFile,
     ExportSettings,
-    exporters,
     render,
     write,
 )

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from grenadier.errors import EnvironmentProblem
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat import project as heat_project
-from grenadier.plugins.heat.client import (
+from grenadier.project.api import Deployment
+from grenadier.services.heat_client import (
     HeatClient,
     HeatError,
     HeatNotFound,
@@ -34,7 +34,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("grenadier.plugins.heat.client.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("grenadier.services.heat_client.time.sleep", lambda seconds: None)
 
 
 def make(handler: Handler, **kwargs: Any) -> HeatClient:
@@ -96,7 +96,7 @@ def test_wait_for_failure_message_has_status_reason_and_events() -> None:
 
 def test_wait_for_times_out_with_the_last_status(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter(range(0, 1000, 10))
-    monkeypatch.setattr("grenadier.plugins.heat.client.time.monotonic",
+    monkeypatch.setattr("grenadier.services.heat_client.time.monotonic",
                         lambda: float(next(clock)))
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -336,7 +336,7 @@ def test_outputs_are_read_one_by_one_not_through_stack_show() -> None:
 def test_deleting_a_stack_shown_delete_complete_is_not_an_error() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "DELETE":
@@ -352,7 +352,7 @@ def test_a_400_on_a_live_stack_is_still_an_error() -> None:
     import httpx
     import pytest
 
-    from grenadier.plugins.heat.client import HeatClient, HeatError
+    from grenadier.services.heat_client import HeatClient, HeatError
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "DELETE":

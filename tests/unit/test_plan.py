@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from grenadier.errors import UsageError
+from grenadier.model.options import RunOptions
+from grenadier.model.result import Status, StepResult
+from grenadier.model.steps import ROLLING_STEP, STEPS, check_step, step_names
 from grenadier.phases import rolling
-from grenadier.phases.options import ROLLING_STEP, STEPS, RunOptions, check_step, step_names
-from grenadier.phases.result import Status, StepResult
 from grenadier.runner.plan import plan_steps
 from grenadier.state import RUNNER, StateStore
 from tests.conftest import CliRunner, one_error_line

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.api import Finding
+from grenadier.model.findings import Finding
 from grenadier.pytest_plugin import (
     Concurrently,
     Endpoint,
@@ -288,7 +288,7 @@ def test_findings_are_reported_without_failing(pytester: pytest.Pytester,
     monkeypatch.setenv(ENV.RUN_DIR, str(path))
     monkeypatch.setenv(ENV.PHASE, "post-upgrade")
     pytester.makepyfile("""
-        from grenadier.checks.api import Finding
+        from grenadier.model.findings import Finding
 
         def test_it(findings):
             findings.report(Finding(check="x.stuck", severity="warning", what="stack stuck",

@@ -18,7 +18,7 @@ import pytest
 from grenadier.cli.main import build_parser
 from grenadier.errors import UsageError
 from grenadier.execute import Outcome
-from grenadier.phases.options import RunOptions
+from grenadier.model.options import RunOptions
 from grenadier.plugins.heat import conf
 from grenadier.releases.tools import Tool
 from grenadier.services import ServiceSpec
@@ -273,8 +273,8 @@ def _fake_release(tmp_path: Path) -> Any:
 
 
 def test_split_topology_runs_the_api_and_each_engine_with_its_host(tmp_path: Path) -> None:
-    from grenadier.plugins.api import Deployment
     from grenadier.plugins.heat.project import HeatProject
+    from grenadier.project.api import Deployment
     from grenadier.services.sqlite import SqliteDatabase
 
     run_dir = tmp_path / "run"
@@ -345,8 +345,8 @@ def test_keystone_bootstrap_runs_once_per_run(tmp_path: Path,
 
 def test_split_api_runs_on_the_multi_threaded_server_once_its_tool_is_installed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from grenadier.plugins.api import Deployment
     from grenadier.plugins.heat import project as heat_project
+    from grenadier.project.api import Deployment
     from grenadier.services.sqlite import SqliteDatabase
 
     run_dir = tmp_path / "run"
@@ -372,8 +372,8 @@ def test_split_api_runs_on_the_multi_threaded_server_once_its_tool_is_installed(
 
 def test_engines_and_api_log_the_rpc_messages_that_join_requests_to_engines(
         tmp_path: Path) -> None:
-    from grenadier.plugins.api import Deployment
     from grenadier.plugins.heat import project as heat_project
+    from grenadier.project.api import Deployment
     from grenadier.services.sqlite import SqliteDatabase
 
     release = _fake_release(tmp_path)

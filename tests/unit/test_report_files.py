@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grenadier.checks.api import Finding
-from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult, TestOutcome
 from grenadier.report.files import write_json, write_junit
 
 URL = "mysql+pymysql://heat:s3cret-pw@127.0.0.1:3306/heat?password=s3cret-q"

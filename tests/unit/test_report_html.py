@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.cli.report_cmd import add_parser, report_command
 from grenadier.errors import UsageError
-from grenadier.phases.options import STEPS
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED
+from grenadier.model.steps import STEPS
 from grenadier.report.files import write_json
 from grenadier.report.html import SCRIPT, concern_of, render_html
 from grenadier.state import StateStore

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from grenadier.errors import UsageError
+from grenadier.model.result import Status, StepResult
 from grenadier.phases import rolling, rolling_kill
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling_kill import KILL_ENV
 from grenadier.phases.rolling_report import WORKLOAD_FILE
 from grenadier.workload.report import spanned

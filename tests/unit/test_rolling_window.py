@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from grenadier.model.result import TestOutcome
 from grenadier.phases import rolling_window
-from grenadier.phases.result import TestOutcome
 from grenadier.phases.rolling_window import HeldWindows
 from grenadier.pytest_plugin import request_log
 

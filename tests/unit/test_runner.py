@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem, ExitCode
 from grenadier.execute import ExecuteRequest, Outcome
-from grenadier.phases.options import RunOptions
-from grenadier.phases.result import Status, StepResult
+from grenadier.model.findings import Finding
+from grenadier.model.options import RunOptions
+from grenadier.model.result import Status, StepResult
 from grenadier.releases import Release
 from grenadier.runner import runner as runner_module
 from grenadier.runner.runner import Runner

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from grenadier.errors import EnvironmentProblem
-from grenadier.phases.result import Status
+from grenadier.model.result import Status
 from grenadier.phases.save_state import save_state
 from grenadier.phases.setup import API_CHECK, START_CHECK, cause_line, start_target
-from grenadier.plugins.heat.client import HeatError
 from grenadier.services.api import ServiceFailedToStart
+from grenadier.services.heat_client import HeatError
 from grenadier.state import RUNNER, StateStore
 
 TRACEBACK = """\

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from grenadier.plugins.heat.client import StackRef
 from grenadier.plugins.heat.suite import inventory
+from grenadier.services.heat_client import StackRef
 
 Rows = dict[str, list[Any]]
 

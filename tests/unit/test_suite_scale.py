@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from grenadier.plugins.heat.client import StackRef
 from grenadier.plugins.heat.suite import catalog
+from grenadier.services.heat_client import StackRef
 
 
 @pytest.mark.parametrize(("raw", "count"), [(None, 0), ("", 0), (" ", 0), ("0", 0), ("7", 7),

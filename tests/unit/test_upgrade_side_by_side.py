@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db import checks, fresh, probing
 from grenadier.errors import EnvironmentProblem
-from grenadier.phases.result import Status, StepResult
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.upgrade import preparing, run_checks, side_by_side
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
+from grenadier.project.api import Deployment
 from grenadier.releases.release import Release
 from grenadier.services.sqlite import SqliteDatabase
 from grenadier.state import StateStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grenadier.model.result import Status, StepResult, TestOutcome
 from grenadier.phases import upstream
-from grenadier.phases.result import Status, StepResult, TestOutcome
 from grenadier.phases.suite import read_junit
 
 MARK = "test_heat_upstream::test_gabbi"

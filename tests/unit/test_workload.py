@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from grenadier.errors import EnvironmentProblem, UsageError
+from grenadier.model.options import RunOptions
+from grenadier.model.result import Status, StepResult
+from grenadier.model.steps import STEPS
 from grenadier.phases import rolling
-from grenadier.phases.options import STEPS, RunOptions
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling_kill import Kill
 from grenadier.phases.rolling_report import WORKLOAD_FILE, Rolled, attribute_engines, report_step
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.heat.project import HeatProject
+from grenadier.project.api import Deployment
 from grenadier.releases import Release
 from grenadier.runner.plan import plan_steps
 from grenadier.services.sqlite import SqliteDatabase
@@ -223,7 +224,7 @@ def _wait_for_records(workload: Any, count: int, seconds: float = 30.0) -> None:
 def test_generator_attributes_an_injected_failure_to_its_step() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
     from grenadier.workload import Workload, WorkloadLimits
 
     heat = _FakeHeat()
@@ -255,7 +256,7 @@ def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
     # report: a later update could take the stack over and finish it
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
     from grenadier.workload import Workload, WorkloadLimits
 
     heat = _FakeHeat()
@@ -282,7 +283,7 @@ def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
 def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
     from grenadier.workload import Workload, WorkloadLimits
 
     heat = _FakeHeat()
@@ -307,7 +308,7 @@ def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
 def test_a_change_whose_answer_is_always_lost_fails() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
     from grenadier.workload import Workload, WorkloadLimits
     from grenadier.workload.generator import RESENDS
 
@@ -474,7 +475,7 @@ class _SlowHeat(_FakeHeat):
 def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
 
     heat = _SlowHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
@@ -498,7 +499,7 @@ def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:
 def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
 
     heat = _FakeHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
@@ -524,7 +525,7 @@ def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
 def test_drain_waits_for_the_operations_of_a_step_only() -> None:
     import httpx
 
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
 
     heat = _SlowHeat()
     transport = httpx.MockTransport(heat)  # type: ignore[arg-type]

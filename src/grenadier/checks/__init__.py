@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from grenadier.checks.api import Check, CheckRegistry, Finding
+from grenadier.checks.api import Check, CheckRegistry
+from grenadier.model.findings import Finding
 
 __all__ = ["Check", "CheckRegistry", "Finding"]

@@ -14,9 +14,11 @@ from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, UsageError
 from grenadier.execute.signals import shielded
 from grenadier.host import file_lock, parent_dir
+from grenadier.model.flags import flags_of
+from grenadier.model.options import DEFAULT_SMOKE, RunOptions, run_flag
+from grenadier.model.roles import release_key
+from grenadier.model.steps import check_step
 from grenadier.phases.context import RunContext, make_registry
-from grenadier.phases.flags import flags_of
-from grenadier.phases.options import DEFAULT_SMOKE, RunOptions, check_step, run_flag
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager
 from grenadier.releases import ReleaseCache, parse_spec
@@ -258,7 +260,7 @@ def _write_reports(ctx: RunContext, runner: Runner, code: ExitCode,
     header = {"grenadier": "run", "base": options.base, "target": options.target,
               "options": options.shown(), "verdict": verdict.text,
               "exit_code": int(code),
-              "releases": {role: ctx.store.get(RUNNER, f"release-{role}")
+              "releases": {role: ctx.store.get(RUNNER, release_key(role))
                            for role in ("base", "target")},
               **({"control": verdict.control} if verdict.control else {})}
     publish(run_dir, header, results, {"timeline": ctx.supervisor.timeline(),

@@ -9,16 +9,16 @@ from typing import Any
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
-from grenadier.exporters import (
+from grenadier.exporters import exporters
+from grenadier.exporters.base import (
     DEFAULT_INSTALL,
     DEFAULT_PATHS,
     UNDER_REVIEW,
     ExportSettings,
-    exporters,
     write,
 )
 from grenadier.matrix import paths as matrix_paths
-from grenadier.phases.options import DATABASES
+from grenadier.model.options import DATABASES
 
 KINDS = ("grenade", "zuul", "github")
 #: a pip requirement goes into shell and YAML verbatim: no quotes, no spaces, no `$`

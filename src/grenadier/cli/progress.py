@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.status import Status as Spinner
 from rich.table import Table
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.cli.causes import cause_lines
-from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE
+from grenadier.model.result import Status, StepResult, TestOutcome
 
 STYLE = {Status.PASSED: "green", Status.FAILED: "red", Status.ERROR: "red",
          Status.INTERRUPTED: "yellow", Status.SKIPPED: "dim"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from grenadier.exporters import ExportFile, ExportSettings, render, yaml_list
+from grenadier.exporters.base import ExportFile, ExportSettings, render, yaml_list
 
 WORKFLOW = ".github/workflows/grenadier-upgrade.yml"
 RUNS_ON = "ubuntu-24.04"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from packaging.version import InvalidVersion, Version
 
 from grenadier.errors import UsageError
-from grenadier.exporters import ExportFile, ExportSettings, check_plain, render
+from grenadier.exporters.base import ExportFile, ExportSettings, check_plain, render
 
 PLUGIN_DIR = "devstack/upgrade"
 #: the post_upgrade tests of the built-in suite that only read; verify runs these

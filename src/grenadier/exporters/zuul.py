@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from grenadier.exporters import ExportFile, ExportSettings, render, template, yaml_list
+from grenadier.exporters.base import ExportFile, ExportSettings, render, template, yaml_list
 
 JOB = "grenadier-heat-upgrade"
 PARENT = "base"

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.errors import ExitCode
 from grenadier.host import write_atomic
 from grenadier.matrix.paths import UpgradePath
-from grenadier.phases.result import StepResult
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE
+from grenadier.model.result import StepResult
 from grenadier.report.html_data import load_run, num, text_of
 
 MATRIX_JSON = "matrix.json"

@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pluggy
 
@@ -15,9 +14,11 @@ from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
 from grenadier.errors import EnvironmentProblem
 from grenadier.host import free_port, require_port_free, write_private
-from grenadier.phases.options import RunOptions
-from grenadier.plugins.api import Deployment, Project
+from grenadier.model.options import RunOptions
+from grenadier.model.roles import release_key
+from grenadier.phases.impact import ImpactJob
 from grenadier.plugins.manager import get_project, register_plugin_checks
+from grenadier.project.api import Deployment, Project
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.tools import ensure_tool
 from grenadier.services import Supervisor
@@ -133,7 +134,7 @@ class RunContext:
         self.watchers: dict[str, str] = {}
         self.watch_offset = 0
         self.keep_running = False
-        self._impact: Any = None
+        self._impact: ImpactJob | None = None
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -145,7 +146,7 @@ class RunContext:
     # releases -------------------------------------------------------------------------
     def release(self, role: str) -> Release:
         """The installed base or target release (installing it if this run has not yet)."""
-        recorded = _recorded_release(self.store.get(RUNNER, f"release-{role}"))
+        recorded = _recorded_release(self.store.get(RUNNER, release_key(role)))
         # a resumed run's venv may since have been rebuilt, or be being rebuilt, by another run
         if recorded is not None and self.cache.holds(recorded):
             return recorded
@@ -153,7 +154,7 @@ class RunContext:
         release = self.cache.ensure(spec, log=self.run_dir / "logs" / f"install-{role}.log",
                                     freeze=self._replayed_freeze(role),
                                     like=self._like(role) if spec.path is not None else None)
-        self.store.save(RUNNER, f"release-{role}", release.to_dict())
+        self.store.save(RUNNER, release_key(role), release.to_dict())
         return release
 
     def _replayed_freeze(self, role: str) -> Path | None:
@@ -253,12 +254,13 @@ class RunContext:
         endpoint = self.project.endpoint(self.deployment)
         if self.running_role is None:
             endpoint["url"] = None
-        release = self.store.get(RUNNER, f"release-{self.running_role}") or {}
+        release = (self.store.get(RUNNER, release_key(self.running_role))
+                   if self.running_role else None) or {}
         self._write_json(ENDPOINT_FILE, {
             **endpoint, "serial": self.db.serial, "role": self.running_role,
             "release": release.get("label") if isinstance(release, dict) else None,
-            "base": (self.store.get(RUNNER, "release-base") or {}).get("version"),
-            "target": (self.store.get(RUNNER, "release-target") or {}).get("version"),
+            "base": (self.store.get(RUNNER, release_key("base")) or {}).get("version"),
+            "target": (self.store.get(RUNNER, release_key("target")) or {}).get("version"),
         })
 
     def _write_json(self, name: str, data: dict[str, object]) -> None:
@@ -299,15 +301,13 @@ class RunContext:
                 if c.step == step]
 
     def start_impact(self) -> None:
-        from grenadier.phases.impact import ImpactJob
-
-        self._impact = ImpactJob(self)
+        self._impact = ImpactJob(self.run_dir, self.release("base"), self.release("target"))
         self._impact.start()
 
     def finish_impact(self) -> str | None:
         if self._impact is None:
             return None
-        line: str = self._impact.join()
+        line = self._impact.join()
         self._impact = None
         return line
 

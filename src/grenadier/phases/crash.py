@@ -24,15 +24,15 @@ from typing import Any
 
 import httpx
 
-from grenadier.checks.api import Finding
 from grenadier.errors import describe
 from grenadier.host import write_atomic
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import client_factory
 from grenadier.phases.suite import run_phase
-from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef, StackWaitError
 from grenadier.plugins.heat.suite.catalog import wait_resource
+from grenadier.services.heat_client import HeatClient, HeatError, StackRef, StackWaitError
 from grenadier.state import RUNNER
 
 #: the state store key (RUNNER namespace) of what the shutdown step started and saw

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 from grenadier.errors import GrenadierError
-from grenadier.phases.context import RunContext
+from grenadier.releases import Release
 from grenadier.report.impact import build_impact, render_impact
 
 
 class ImpactJob:
     """Builds ``impact.md`` / ``impact.json`` beside the run while the steps go on."""
 
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, run_dir: Path, base: Release, target: Release) -> None:
+        self.run_dir, self.base, self.target = run_dir, base, target
         self.error = ""
         self._thread = threading.Thread(target=self._build, name="impact", daemon=True)
 
@@ -23,11 +24,10 @@ class ImpactJob:
 
     def _build(self) -> None:
         try:
-            impact = build_impact(self.ctx.release("base"), self.ctx.release("target"),
-                                  log_dir=self.ctx.run_dir / "logs")
-            (self.ctx.run_dir / "impact.md").write_text(render_impact(impact, "md"),
-                                                        encoding="utf-8")
-            (self.ctx.run_dir / "impact.json").write_text(
+            impact = build_impact(self.base, self.target, log_dir=self.run_dir / "logs")
+            (self.run_dir / "impact.md").write_text(render_impact(impact, "md"),
+                                                    encoding="utf-8")
+            (self.run_dir / "impact.json").write_text(
                 json.dumps(impact.to_dict(), indent=1, default=str), encoding="utf-8")
         except (GrenadierError, OSError) as exc:
             self.error = str(exc)
@@ -38,4 +38,4 @@ class ImpactJob:
             self._thread.join(timeout)
         if self.error:
             return f"impact report not written: {self.error}"
-        return f"impact report: {self.ctx.run_dir / 'impact.md'}"
+        return f"impact report: {self.run_dir / 'impact.md'}"

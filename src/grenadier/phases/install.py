@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.releases.constraints import described
 
 

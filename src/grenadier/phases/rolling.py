@@ -31,10 +31,10 @@ from typing import Any
 
 import httpx
 
-from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling_kill import KILL_ENV, Kill, engine_to_kill, wait_until_busy
 from grenadier.phases.rolling_report import (
     GracefulStop,
@@ -45,9 +45,9 @@ from grenadier.phases.rolling_report import (
 )
 from grenadier.phases.rolling_window import HeldWindows
 from grenadier.phases.upgrade import run_checks
-from grenadier.plugins.heat.client import HeatClient, HeatError, StackWaitError
 from grenadier.report.impact import rpc_versions
 from grenadier.services.api import ServiceSpec
+from grenadier.services.heat_client import HeatClient, HeatError, StackWaitError
 from grenadier.services.keystone import TokenTransport
 from grenadier.state import RUNNER
 from grenadier.workload.generator import Workload, WorkloadLimits, parse_mix

@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import Finding
 from grenadier.host import write_atomic
-from grenadier.phases.result import Status, StepResult
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.rolling_kill import KILL_ENV, REQ, Kill, blame, in_flight_at
 from grenadier.phases.rolling_window import HeldWindows
-from grenadier.plugins.heat.client import HeatClient
+from grenadier.services.heat_client import HeatClient
 from grenadier.workload.generator import OpRecord, Workload
 from grenadier.workload.report import WorkloadReport, build_report
 

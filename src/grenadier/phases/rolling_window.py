@@ -29,15 +29,15 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from grenadier.checks.api import Finding
 from grenadier.errors import describe
 from grenadier.execute import ExecuteRequest, run
+from grenadier.model.findings import Finding
+from grenadier.model.result import TestOutcome
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import TestOutcome
 from grenadier.phases.suite import PHASE_TIMEOUT, junit_path, phase_env, pytest_command, read_junit
-from grenadier.plugins.heat.client import HeatClient
 from grenadier.plugins.heat.suite import catalog, inventory, operations
 from grenadier.pytest_plugin import request_log
+from grenadier.services.heat_client import HeatClient
 from grenadier.workload.generator import REQUEST_ID, OpRecord, global_request_id
 
 CHECK = "held-window"
@@ -186,7 +186,7 @@ class HeldWindows:
         tests = read_junit(junit_path(ctx, window))
         self.tests[window] = tests
         if outcome.returncode not in (0, 5) and not any(
-                t.status in ("failed", "error") for t in tests):
+                t.failed for t in tests):
             self.findings.append(Finding(CHECK, "error", f"the smoke tests did not run in "
                                          f"{window}", where=str(log),
                                          found=f"pytest exited with {outcome.returncode}"))

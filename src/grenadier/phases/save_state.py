@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grenadier.errors import EnvironmentProblem
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.state import RUNNER
 
 SNAPSHOT_TIMEOUT = 300.0

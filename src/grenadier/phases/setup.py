@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
-from grenadier.plugins.heat.client import HeatError
 from grenadier.services.api import ServiceFailedToStart
+from grenadier.services.heat_client import HeatError
 from grenadier.state import RUNNER
 
 #: what the target's start-up problems and API failures are reported as

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import socket
 
-from grenadier.checks.api import Finding
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
 from grenadier.phases.crash import start_in_flight
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import preparing
 
 

@@ -13,13 +13,13 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grenadier.checks.api import Finding
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import safe_name
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult, TestOutcome
 from grenadier.phases import upstream
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult, TestOutcome
-from grenadier.plugins.api import SMOKE_ENV, UPSTREAM_PROPERTY
+from grenadier.project.api import SMOKE_ENV, UPSTREAM_PROPERTY
 from grenadier.services import ServiceSpec
 from grenadier.services.api import PHASE_ENV, RUN_DIR_ENV
 from grenadier.state import RUNNER
@@ -165,7 +165,7 @@ def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
     tests = read_junit(junit_path(ctx, phase, part))
     if returncode == NO_TESTS:
         return StepResult(phase, Status.PASSED, tests=tests, messages=["no tests selected"])
-    failed = [t for t in tests if t.status in ("failed", "error")]
+    failed = [t for t in tests if t.failed]
     status = Status.PASSED if returncode == 0 else Status.FAILED
     result = StepResult(phase, status, tests=tests)
     result.messages.append(f"{len(tests) - len(failed)} of {len(tests)} tests passed; log {log}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from grenadier.model.result import Status, StepResult
+from grenadier.model.roles import ROLES, release_key
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
 from grenadier.state import RUNNER
 
@@ -14,7 +15,7 @@ def teardown(ctx: RunContext) -> StepResult:
     impact = ctx.finish_impact()
     if impact:
         result.messages.append(impact)
-    if all(ctx.store.get(RUNNER, f"release-{role}") for role in ("base", "target")):
+    if all(ctx.store.get(RUNNER, release_key(role)) for role in ROLES):
         # only once both releases exist: teardown must never install anything
         run_checks(ctx.selected_checks("teardown"), ctx.check_context(), result)
     names = [svc.spec.name for svc in ctx.supervisor.running()]

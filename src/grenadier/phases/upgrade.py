@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db.checks import migration_failure
 from grenadier.errors import GrenadierError
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult
+from grenadier.model.roles import ROLES, release_key
 from grenadier.phases.context import RunContext
-from grenadier.phases.result import Status, StepResult
 from grenadier.state import RUNNER
 
 T = TypeVar("T")
@@ -106,7 +108,7 @@ def preparing(ctx: RunContext, result: StepResult) -> Iterator[None]:
     never install or start anything. Ctrl-C waits for the thread (its commands take seconds).
     """
     checks = [c for c in ctx.selected_checks("post-migration") if c.prepare is not None]
-    installed = all(ctx.store.get(RUNNER, f"release-{role}") for role in ("base", "target"))
+    installed = all(ctx.store.get(RUNNER, release_key(role)) for role in ROLES)
     if not (checks and ctx.db_started and installed):
         yield
         return

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from grenadier.checks.api import Finding
-from grenadier.phases.result import Status, StepResult, TestOutcome
+from grenadier.model.findings import Finding
+from grenadier.model.result import Status, StepResult, TestOutcome
 
 CHECK = "upstream-regression"
 BASE_PHASE = "smoke-base"

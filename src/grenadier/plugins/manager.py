@@ -7,7 +7,7 @@ import pluggy
 from grenadier.checks.api import CheckRegistry
 from grenadier.errors import UsageError
 from grenadier.plugins import spec
-from grenadier.plugins.api import Project
+from grenadier.project.api import Project
 
 ENTRY_POINT_GROUP = "grenadier"
 

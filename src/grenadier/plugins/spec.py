@@ -8,7 +8,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from grenadier.checks.api import CheckRegistry
-    from grenadier.plugins.api import Project
+    from grenadier.project.api import Project
 
 PROJECT = "grenadier"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -17,7 +17,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec(firstresult=True)
 def grenadier_project(name: str) -> Project | None:  # type: ignore[empty-body]
-    """Return the :class:`~grenadier.plugins.api.Project` called ``name``, if this plugin has it."""
+    """Return the :class:`~grenadier.project.api.Project` called ``name``, if this plugin has it."""
 
 
 @hookspec

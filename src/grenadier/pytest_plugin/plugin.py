@@ -22,14 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import pytest
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from grenadier.checks.api import Finding
 from grenadier.errors import GrenadierError
 from grenadier.host import safe_name, write_atomic
+from grenadier.model.findings import Finding
 from grenadier.pytest_plugin.connection import ENV, Connection, Endpoint, Releases, discover
 from grenadier.state.store import StateStore
 
 if TYPE_CHECKING:
-    from grenadier.plugins.heat.client import HeatClient
+    from grenadier.services.heat_client import HeatClient
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -132,8 +132,8 @@ def heat_client(endpoint: Endpoint, account: Literal["tests", "admin"] = "tests"
     headers, a given token, or the tests' Keystone user) or ``admin`` (the run's Keystone admin
     in the admin project; needs a run with Keystone)."""
     # imported here: unrelated pytest runs load this plugin and should not pay for httpx
-    from grenadier.plugins.heat.client import HeatClient
     from grenadier.pytest_plugin.request_log import recorder
+    from grenadier.services.heat_client import HeatClient
     from grenadier.services.keystone import heat_transport
 
     if endpoint.url is None:

@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
 from grenadier.host import write_atomic
-from grenadier.phases.result import StepResult
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE
+from grenadier.model.result import StepResult, is_failed_test
 
 REPORT_JSON = "report.json"
 JUNIT_XML = "junit.xml"
@@ -30,7 +30,7 @@ def _case(suite: ET.Element, classname: str, name: str, seconds: float, status: 
           text: str, origin: str = "") -> None:
     case = ET.SubElement(suite, "testcase", classname=classname, name=name,
                          time=f"{seconds:.3f}")
-    if origin == ALSO_WITHOUT_UPGRADE and status in ("failed", "error"):
+    if origin == ALSO_WITHOUT_UPGRADE and is_failed_test(status):
         # the control run (no upgrade) fails the same way: shown, not counted as a failure
         status, text = "skipped", f"{status} {origin}: {text}"
     if status in ("failed", "error", "interrupted"):

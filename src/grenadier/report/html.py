@@ -18,9 +18,10 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import write_atomic
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED
+from grenadier.model.result import is_failed_test
 from grenadier.releases.constraints import described
 from grenadier.report.html_data import RunData, dicts, esc, load_run, num, text_of, texts
 from grenadier.report.html_findings import Item, collect_items, concern_of, concerns_html, rich_text
@@ -62,7 +63,7 @@ def _verdict_class(data: RunData) -> str:
 def _counts(data: RunData, items: list[Item]) -> str:
     passed = sum(1 for s in data.steps if s.get("status") in ("passed", "skipped"))
     tests = [t for s in data.steps for t in dicts(s.get("tests"))]
-    failed = sum(1 for t in tests if t.get("status") in ("failed", "error"))
+    failed = sum(1 for t in tests if is_failed_test(t.get("status")))
     sev = {k: sum(1 for i in items if i.severity == k) for k in ("error", "warning", "info")}
     parts = [f"steps passed: {passed} of {len(data.steps)}",
              f"tests failed: {failed} of {len(tests)}",

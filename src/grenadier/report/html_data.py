@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from grenadier.phases.options import STEPS
+from grenadier.model.steps import STEPS
 from grenadier.state import RUNNER, StateStore, StoreCorrupt
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE
 from grenadier.report.html_data import dicts, esc, num, text_of, texts
 
 CONCERNS = (

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from grenadier.model.result import FAILED_TESTS
 from grenadier.report.html_data import dicts, esc, text_of
 
 PHASES = ("smoke-base", "smoke-target", "post-upgrade")
-FAILED = ("failed", "error")
+FAILED = FAILED_TESTS
 
 
 def _verdict(row: dict[str, dict[str, Any]]) -> str:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import Finding
 from grenadier.checks.config import resource_types_probe
 from grenadier.checks.config.diff import ConfigDiff, diff_findings, diff_inventories
 from grenadier.checks.config.inventory import cache_key, load_inventory, write_json_atomic
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.execute import ExecuteRequest, run
+from grenadier.model.findings import Finding
 from grenadier.releases.release import Release
 
 MIGRATIONS_DIR = "db/migrations/versions"

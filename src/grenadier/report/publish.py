@@ -14,7 +14,7 @@ from typing import Any
 
 from grenadier.errors import GrenadierError
 from grenadier.host import safe_name, unique_dir
-from grenadier.phases.result import StepResult
+from grenadier.model.result import StepResult
 from grenadier.releases.spec import PACKAGE
 from grenadier.report.files import write_json, write_junit
 from grenadier.report.html import render_html

@@ -25,13 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
 from grenadier.errors import ExitCode
 from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen
 from grenadier.host import write_atomic
-from grenadier.phases.options import BASE_STEPS, OPTIONS_FILE, RunOptions
-from grenadier.phases.result import StepResult
+from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
+from grenadier.model.options import OPTIONS_FILE, RunOptions
+from grenadier.model.result import StepResult
+from grenadier.model.steps import BASE_STEPS
 from grenadier.report.files import REPORT_JSON
 from grenadier.report.publish import publish
 from grenadier.runner.runner import VERDICTS

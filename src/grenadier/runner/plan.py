@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grenadier.errors import UsageError
-from grenadier.phases.options import ROLLING_STEP, STEPS
-from grenadier.phases.result import StepResult
+from grenadier.model.result import StepResult
+from grenadier.model.steps import ROLLING_STEP, STEPS
 
 #: the upgrade step is only watched when its background watch starts just before it
 WATCHED = ("during-upgrade", "upgrade")

@@ -35,10 +35,10 @@ from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.host import free_port, write_atomic
 from grenadier.masking import mask_url
-from grenadier.phases.result import Status, StepResult
+from grenadier.model.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
-from grenadier.plugins.api import Deployment
 from grenadier.plugins.manager import get_project, plugin_manager
+from grenadier.project.api import Deployment
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.constraints import check_choice, described
 from grenadier.report.publish import new_run_dir, publish

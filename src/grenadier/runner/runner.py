@@ -8,11 +8,11 @@ from typing import Protocol
 
 from grenadier.errors import ExitCode, GrenadierError
 from grenadier.execute.signals import shielded
+from grenadier.model.result import Status, StepResult
+from grenadier.model.steps import BASE_STEPS
 from grenadier.phases.context import RunContext
 from grenadier.phases.crash import post_upgrade
 from grenadier.phases.install import install
-from grenadier.phases.options import BASE_STEPS
-from grenadier.phases.result import Status, StepResult
 from grenadier.phases.rolling import rolling_upgrade
 from grenadier.phases.save_state import save_state
 from grenadier.phases.setup import setup_base, start_target

@@ -123,7 +123,7 @@ def issue_token(v3: str, account: Account, timeout: float = 30.0) -> str:
 class TokenTransport(httpx.BaseTransport):
     """Adds a Keystone token to every request (a new one once, on 401), as clients do.
 
-    Given to :class:`~grenadier.plugins.heat.client.HeatClient` (its ``transport``), it turns a
+    Given to :class:`~grenadier.services.heat_client.HeatClient` (its ``transport``), it turns a
     noauth client into a real-token one; the noauth headers it sets are dropped.
     """
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from grenadier.errors import UsageError, describe
-from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
+from grenadier.services.heat_client import HeatClient, HeatError, StackRef
 
 OPERATIONS = ("create", "show", "update", "signal", "delete")
 #: operations that last (Heat works on the stack, the workload waits for it to settle): the

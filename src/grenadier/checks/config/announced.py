@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from grenadier.checks.api import Finding
 from grenadier.errors import EnvironmentProblem
+from grenadier.model.findings import Finding
 from grenadier.releases import Release
 from grenadier.releases.notes import release_notes
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.config.announced import with_notes
 from grenadier.checks.config.diff import diff_findings, diff_inventories
 from grenadier.checks.config.inventory import Inventory, load_inventory
@@ -11,6 +11,7 @@ from grenadier.checks.config.oldconf import (
     collect_deprecation_warnings,
     deprecation_findings,
 )
+from grenadier.model.findings import Finding
 
 
 def _inventories(ctx: CheckContext) -> tuple[Inventory, Inventory]:

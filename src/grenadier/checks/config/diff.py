@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from grenadier.checks.api import SEVERITIES, Finding
 from grenadier.checks.config.inventory import Inventory, OptionInfo
 from grenadier.masking import mask_setting
+from grenadier.model.findings import SEVERITIES, Finding
 
 CHECK = "config-options"
 

@@ -15,10 +15,10 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grenadier.checks.api import Finding
 from grenadier.checks.config.inventory import Inventory, OptionInfo, normalize
 from grenadier.errors import UsageError
 from grenadier.masking import mask_setting
+from grenadier.model.findings import Finding
 
 CHECK = "config-file"
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db.compare import (
     Json,
     TableReport,
@@ -37,6 +37,7 @@ from grenadier.checks.db.fresh import (
 from grenadier.checks.db.probing import COMPILE_OK, probe, work_dir
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.model.findings import Finding
 from grenadier.state import RUNNER
 
 STATUS_TIMEOUT = 120.0

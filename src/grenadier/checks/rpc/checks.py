@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.config.inventory import cache_key, write_json_atomic
 from grenadier.checks.rpc import probe
 from grenadier.checks.rpc.compare import contract_findings
 from grenadier.checks.rpc.contract import Contract
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
+from grenadier.model.findings import Finding
 from grenadier.releases.release import Release
 
 #: the probe's output, kept in the release's venv: a venv whose packages did not change is

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from grenadier.checks.api import Finding
 from grenadier.checks.rpc.contract import (
     Contract,
     Endpoint,
@@ -23,6 +22,7 @@ from grenadier.checks.rpc.contract import (
     dispatch,
     version_lower,
 )
+from grenadier.model.findings import Finding
 
 CHECK = "rpc-contract"
 _REMEDY = {

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from grenadier.plugins.api import Project
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.plugins.spec import hookimpl
+from grenadier.project.api import Project
 
 
 @hookimpl

@@ -23,12 +23,12 @@ import httpx
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, Outcome, run
 from grenadier.host import write_private
-from grenadier.plugins.api import Deployment, Project
 from grenadier.plugins.heat import conf
-from grenadier.plugins.heat.client import HeatClient, HeatError, StackRef
 from grenadier.plugins.heat.upstream import tools as upstream_tools
+from grenadier.project.api import Deployment, Project
 from grenadier.releases import Release, ReleaseCache
 from grenadier.services import ServiceSpec
+from grenadier.services.heat_client import HeatClient, HeatError, StackRef
 from grenadier.services.keystone import Keystone, heat_transport
 
 LAUNCHER = Path(__file__).with_name("launcher.py")

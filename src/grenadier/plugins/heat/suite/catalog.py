@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from grenadier.plugins.heat.client import HeatClient, StackRef, StackWaitError
+from grenadier.services.heat_client import HeatClient, StackRef, StackWaitError
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: how long one stack operation may take before the suite calls it stuck

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from grenadier.errors import GrenadierError
-from grenadier.plugins.api import SMOKE_ENV, SMOKE_MODES, UPSTREAM_PROPERTY
+from grenadier.model.options import SMOKE_MODES
 from grenadier.plugins.heat.upstream import cases as gabbi_cases
 from grenadier.plugins.heat.upstream.run import CaseResult, GabbiRun, Plan
 from grenadier.plugins.heat.upstream.tools import PYTHON_ENV, ensure_tools, gabbits_dir
+from grenadier.project.api import SMOKE_ENV, UPSTREAM_PROPERTY
 from grenadier.pytest_plugin.connection import Connection, Endpoint, discover
 from grenadier.releases import ReleaseCache
 

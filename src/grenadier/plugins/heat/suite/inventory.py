@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from grenadier.execute import ExecuteRequest, run
-from grenadier.plugins.heat.client import HeatClient, StackRef, stack_id_from_links
 from grenadier.pytest_plugin.connection import DbInfo
+from grenadier.services.heat_client import HeatClient, StackRef, stack_id_from_links
 
 #: fields of `stack show` that an upgrade must not change on a stack nobody touched
 SHOW_FIELDS = ("id", "stack_name", "description", "parameters", "disable_rollback",

@@ -12,9 +12,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from grenadier.plugins.heat.client import HeatClient, StackRef
 from grenadier.plugins.heat.suite import catalog, inventory
 from grenadier.plugins.heat.suite.catalog import OPERATION_TIMEOUT
+from grenadier.services.heat_client import HeatClient, StackRef
 
 Record = Mapping[str, Any]
 R = TypeVar("R", bound=Record)

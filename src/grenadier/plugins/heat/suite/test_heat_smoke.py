@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from grenadier.plugins.heat.client import HeatClient, StackRef
 from grenadier.plugins.heat.suite import catalog, operations
 from grenadier.plugins.heat.suite.catalog import OPERATION_TIMEOUT
+from grenadier.services.heat_client import HeatClient, StackRef
 
 pytestmark = pytest.mark.smoke
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from grenadier.checks.api import Finding
-from grenadier.plugins.heat.client import HeatClient
+from grenadier.model.findings import Finding
 from grenadier.plugins.heat.suite import catalog, inventory, operations
 from grenadier.plugins.heat.suite.catalog import StackSpec
 from grenadier.pytest_plugin import (
@@ -26,6 +25,7 @@ from grenadier.pytest_plugin import (
     UpgradeWatch,
 )
 from grenadier.pytest_plugin.connection import ENV
+from grenadier.services.heat_client import HeatClient
 
 Record = dict[str, Any]
 #: state key of the number of extra stacks pre-upgrade created (GRENADIER_SUITE_EXTRA_STACKS)

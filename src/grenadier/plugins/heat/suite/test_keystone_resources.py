@@ -22,8 +22,7 @@ from typing import Any
 
 import pytest
 
-from grenadier.checks.api import Finding
-from grenadier.plugins.heat.client import HeatClient
+from grenadier.model.findings import Finding
 from grenadier.plugins.heat.suite import catalog, inventory, operations
 from grenadier.pytest_plugin import (
     Connection,
@@ -35,6 +34,7 @@ from grenadier.pytest_plugin import (
     heat_client,
     namespace_for,
 )
+from grenadier.services.heat_client import HeatClient
 from grenadier.services.keystone import KeystoneAPI, api_from
 
 #: this module's state-store namespace (what the ``upgrade_state`` fixture uses for it)

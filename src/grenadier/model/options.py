@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -11,31 +10,21 @@ from typing import Any
 from grenadier.errors import UsageError
 from grenadier.host import write_private
 from grenadier.masking import mask_url
-from grenadier.phases.flags import Flag, flag, flags_of
-from grenadier.plugins.api import SMOKE_MODES
+from grenadier.model.flags import Flag, flag, flags_of
+from grenadier.model.steps import step_names
 
-STEPS = (
-    "install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown",
-    "during-upgrade", "upgrade", "start-target", "smoke-target", "post-upgrade", "teardown",
-)
-#: the steps that run the base release only, before anything is upgraded: a failure there is
-#: the base's or the machine's (exit 3), never the upgrade's
-BASE_STEPS = ("install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown")
 DATABASES = ("postgresql", "sqlite", "mariadb")
 SHUTDOWN_MODES = ("graceful", "crash")
 BUSES = ("fake", "rabbit")
 TOPOLOGIES = ("all-in-one", "split")
 AUTHS = ("noauth", "keystone")
 MODES = ("cold", "rolling")
-#: the steps ``--mode rolling`` replaces by its one ``rolling-upgrade`` step
-COLD_ONLY_STEPS = ("shutdown", "during-upgrade", "upgrade", "start-target")
-ROLLING_STEP = "rolling-upgrade"
-#: the labels of the rolling-upgrade step's procedure (and stop-base-engine-<i>)
-ROLLING_SUBSTEPS = ("before", "db-sync", "start-target-engines", "held-target-only",
-                    "held-mixed", "stop-base-engines", "switch-api", "after")
 #: more engines than this on a 2-core machine only measure the machine
 MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
+#: which smoke tests the test phases run: the built-in suite's, the project's own upstream
+#: tests, or both
+SMOKE_MODES = ("builtin", "upstream", "all")
 #: ``--smoke`` when not given: the gabbits add about 9 s to each smoke phase, which would take
 #: the default run past its time goal (see benchmarks/upstream_smoke.py)
 DEFAULT_SMOKE = "builtin"
@@ -44,40 +33,6 @@ DEFAULT_SMOKE = "builtin"
 def _choice(value: str, choices: tuple[str, ...], flag: str) -> None:
     if value not in choices:
         raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
-
-
-def step_names(mode: str) -> tuple[str, ...]:
-    """The steps of a run in ``mode``: rolling replaces the cold steps by ``rolling-upgrade``."""
-    if mode != "rolling":
-        return STEPS
-    names: list[str] = []
-    for step in STEPS:
-        name = ROLLING_STEP if step in COLD_ONLY_STEPS else step
-        if name not in names:
-            names.append(name)
-    return tuple(names)
-
-
-def is_rolling_substep(name: str) -> bool:
-    """A label of the rolling-upgrade step's procedure (phases/rolling.py), not a step."""
-    return name in ROLLING_SUBSTEPS or re.fullmatch(r"stop-base-engine-\d+", name) is not None
-
-
-def check_step(name: str, flag: str, steps: tuple[str, ...] = STEPS) -> str:
-    """``name`` when it is one of ``steps``; else a one-line UsageError saying why not."""
-    if name in steps:
-        return name
-    hint = f"steps: {', '.join(steps)}"
-    rolling = ROLLING_STEP in steps
-    if rolling and name in COLD_ONLY_STEPS:
-        raise UsageError(f"{flag} {name}: --mode rolling has no {name} step (rolling-upgrade "
-                         f"replaces {', '.join(COLD_ONLY_STEPS)})", hint=hint)
-    if rolling and is_rolling_substep(name):
-        raise UsageError(f"{flag} {name}: {name} is a part of the rolling-upgrade step, which "
-                         "runs whole (the workload spans it)", hint=hint)
-    if name == ROLLING_STEP:
-        raise UsageError(f"{flag} {name}: a step of --mode rolling only", hint=hint)
-    raise UsageError(f"unknown step {name!r} for {flag}", hint=hint)
 
 
 def _csv(text: str) -> list[str]:

@@ -6,8 +6,18 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from grenadier.checks.api import Finding
 from grenadier.masking import mask_text
+from grenadier.model.findings import Finding
+
+#: the statuses of a test that failed: its assertion, or its setup or teardown
+FAILED_TESTS = ("failed", "error")
+
+
+def is_failed_test(status: object) -> bool:
+    """A test's status (as JUnit and report.json give it) says it failed."""
+    return status in FAILED_TESTS
+
+
 
 
 class Status(str, Enum):
@@ -45,7 +55,7 @@ class TestOutcome:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("failed", "error")
+        return is_failed_test(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "status": self.status, "duration": self.duration,

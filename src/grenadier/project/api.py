@@ -14,9 +14,7 @@ from grenadier.services.db import Database
 from grenadier.services.keystone import Keystone
 from grenadier.services.rabbitmq import MessageBus
 
-#: which smoke tests the test phases run: the built-in suite's, the project's own upstream
-#: tests, or both; the phases' pytest processes read it from ``SMOKE_ENV``
-SMOKE_MODES = ("builtin", "upstream", "all")
+#: the variable the phases' pytest processes read ``--smoke`` from
 SMOKE_ENV = "GRENADIER_SMOKE"
 #: the JUnit property of a test of the project's upstream tests, valued with the name the
 #: runner compares its base and target results by

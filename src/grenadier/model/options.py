@@ -25,6 +25,8 @@ OPTIONS_FILE = "run.json"
 #: which smoke tests the test phases run: the built-in suite's, the project's own upstream
 #: tests, or both
 SMOKE_MODES = ("builtin", "upstream", "all")
+#: the project under upgrade test (the one project plugin grenadier ships)
+PROJECT = "heat"
 #: ``--smoke`` when not given: the gabbits add about 9 s to each smoke phase, which would take
 #: the default run past its time goal (see benchmarks/upstream_smoke.py)
 DEFAULT_SMOKE = "builtin"
@@ -53,7 +55,7 @@ class RunOptions:
                           "or a Heat source tree (default: latest-1)")
     target: str = flag("--target", default="latest", cli_default=None,
                        help="target release (default: latest)")
-    project: str = "heat"
+    project: str = PROJECT
     db: str = flag("--db", default="postgresql", choices=DATABASES,
                    help="database backend (default: embedded postgresql)")
     db_url: str | None = flag("--db-url", default=None, exclusive="db-url", metavar="URL",

@@ -22,7 +22,8 @@ def grenadier_project(name: str) -> Project | None:  # type: ignore[empty-body]
 
 @hookspec
 def grenadier_project_names() -> list[str]:  # type: ignore[empty-body]
-    """Names of the projects this plugin provides (for ``--project`` and error messages)."""
+    """Names of the projects this plugin provides (for the error that names a project no
+    plugin has)."""
 
 
 @hookspec

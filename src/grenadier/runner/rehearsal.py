@@ -35,6 +35,7 @@ from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.host import free_port, write_atomic
 from grenadier.masking import mask_url
+from grenadier.model.options import PROJECT
 from grenadier.model.result import Status, StepResult
 from grenadier.phases.upgrade import run_checks
 from grenadier.plugins.manager import get_project, plugin_manager
@@ -255,7 +256,7 @@ class Rehearsal:
     def _context(self) -> CheckContext:
         """A check context on the copy, with a heat.conf rendered from the target."""
         assert self.target is not None
-        project = get_project(plugin_manager(), "heat")
+        project = get_project(plugin_manager(), PROJECT)
         deployment = Deployment(self.run_dir, self.db, free_port())
         project.configure(self.target, deployment)
         self.cctx = CheckContext(

@@ -316,11 +316,14 @@ def test_upgrade_state_all_reads_the_store_once(tmp_path: Path,
     store.save("tests/test_a.py", "k2", {"x": 2})
     store.save("tests/test_b.py", "k1", 3)
     reads: list[int] = []
-    read = StateStore._read
-    monkeypatch.setattr(StateStore, "_read", lambda self: reads.append(1) or read(self))
-    assert UpgradeState(store, namespace_for("test_a.py")).all() == {"k1": 1, "k2": {"x": 2}}
+    read = StateStore._load_snapshot
+    monkeypatch.setattr(StateStore, "_load_snapshot",
+                        lambda self: reads.append(1) or read(self))
+    fresh = StateStore(store.path)  # another process: it has read nothing yet
+    assert UpgradeState(fresh, namespace_for("test_a.py")).all() == {"k1": 1, "k2": {"x": 2}}
     assert reads == [1]
-    assert UpgradeState(store, "tests/test_none.py").all() == {}
+    assert UpgradeState(fresh, "tests/test_none.py").all() == {}
+    assert reads == [1]  # nothing changed since: nothing read again
 
 
 def test_upgrade_state_require_goes_through_get(tmp_path: Path) -> None:

@@ -207,12 +207,16 @@ class UpgradeState:
 
 @pytest.fixture(scope="module")
 def upgrade_state(request: pytest.FixtureRequest,
-                  grenadier_connection: Connection) -> UpgradeState:
-    """The run's state store, namespaced by this test module's file name (module scope)."""
+                  grenadier_connection: Connection) -> Iterator[UpgradeState]:
+    """The run's state store, namespaced by this test module's file name (module scope).
+
+    Saves are journaled while the module's tests run (a test saving a record per stack costs
+    what it saves, not what the store holds) and folded into ``state.json`` at its end."""
     path = grenadier_connection.state_path
     if path is None:
         pytest.skip(f"no state store: set {ENV.RUN_DIR} or {ENV.STATE}")
-    return UpgradeState(StateStore(path), namespace_for(request.path))
+    with StateStore(path).deferred() as store:
+        yield UpgradeState(store, namespace_for(request.path))
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,10 @@ class Rehearsal:
         for check in self.checks:
             if check.capture is not None:
                 self.reporter.say(f"capturing the copy for {check.name}")
+                started = time.monotonic()
                 check.capture(cctx)
+                result.messages.append(f"capture for {check.name}: "
+                                       f"{time.monotonic() - started:.1f} s")
         assert self.target is not None
         self.reporter.say(f"db_sync of the copy with {self.target.label}")
         cctx.db_sync = cctx.project.db_sync(self.target, cctx.deployment)

@@ -72,8 +72,6 @@ with engine.begin() as conn:
 engine.dispose()
 print(json.dumps(out, default=str))
 '''
-#: Heat's default quota of 512 root stacks per project would stop a large --real
-HEAT_CONF = "[DEFAULT]\nmax_stacks_per_tenant = 100000\n"
 
 
 def load() -> str:
@@ -161,11 +159,8 @@ def build(kind: str, release: Release, args: argparse.Namespace) -> dict[str, An
         with Supervisor(pid_file=work / "services.json") as supervisor:
             db = BACKENDS[kind](work)
             stages("start the database", db.start, supervisor)
-            extra = work / "etc" / "make_heat_db.conf"
-            extra.parent.mkdir(parents=True, exist_ok=True)
-            extra.write_text(HEAT_CONF, encoding="utf-8")
             project = HeatProject()
-            deployment = Deployment(work, db, free_port(), extra_config=[extra])
+            deployment = Deployment(work, db, free_port())
             project.configure(release, deployment)
             stages("db_sync", lambda: project.db_sync(release, deployment).assert_success(
                 f"{release.label} db_sync"))

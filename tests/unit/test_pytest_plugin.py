@@ -17,6 +17,7 @@ from grenadier.pytest_plugin import (
     discover,
     heat_client,
     namespace_for,
+    plugin,
     wait_for_watch,
     watch_progress,
     watch_seconds,
@@ -213,6 +214,23 @@ def test_upgrade_watch_runs_until_upgrade_done() -> None:
     watch = UpgradeWatch(lambda: next(polls), max_seconds=60, interval=0.01)
     ticks = list(watch)
     assert [t.upgrade_done for t in ticks] == [False, False, True]  # one pass after it ended
+    assert watch.stopped_because == "upgrade step ended"
+
+
+def test_upgrade_watch_starts_its_last_pass_as_soon_as_the_upgrade_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between passes the watch looks for the end of the upgrade step: the runner waits
+    for the watch, so a watch that slept out its whole interval would delay the run."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(plugin.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(plugin.time, "sleep",
+                        lambda seconds: clock.update(now=clock["now"] + seconds))
+    ended_at = 2.35
+    watch = UpgradeWatch(lambda: clock["now"] >= ended_at, max_seconds=600, interval=1.0)
+    starts = [tick.elapsed for tick in watch]
+    assert starts[:3] == [0.0, 1.0, 2.0]
+    assert len(starts) == 4
+    assert starts[3] == pytest.approx(2.4)  # not 3.0: within one poll of the end
     assert watch.stopped_because == "upgrade step ended"
 
 

@@ -229,6 +229,10 @@ class Tick:
     upgrade_done: bool  # the upgrade step had ended before this pass started
 
 
+#: how often a watch between two passes looks whether the upgrade step has ended
+DONE_POLL_SECONDS = 0.1
+
+
 class UpgradeWatch:
     """Yields every ``interval`` s until the upgrade step has ended (at least once; bounded).
 
@@ -261,7 +265,16 @@ class UpgradeWatch:
             if time.monotonic() - start >= self.max_seconds:
                 self.stopped_because = f"watched for the maximum of {self.max_seconds:.0f} s"
                 return
-            time.sleep(max(0.0, self.interval - (time.monotonic() - began)))
+            self._pause(began + self.interval)
+
+    def _pause(self, until: float) -> None:
+        """Wait for the next pass, or less: the last pass starts as soon as the upgrade ends
+        (the runner waits for the watch before it starts the target)."""
+        while (left := until - time.monotonic()) > DONE_POLL_SECONDS:
+            if self.done():
+                return
+            time.sleep(DONE_POLL_SECONDS)
+        time.sleep(max(0.0, left))
 
 
     def _record(self, done: bool) -> None:

@@ -138,7 +138,7 @@ def test_migration_check_lists_revisions_and_catches_a_missing_head(
         return {"current": {"versions": ["88be64598c0f"]},
                 "heads": {"heads": ["97b2a986f922"], "revisions": REVISIONS}}
 
-    monkeypatch.setattr(checks, "probe", fake_probe)
+    monkeypatch.setattr(probing, "probe", fake_probe)
     ctx.state.save(checks.NAMESPACE, "version-before", ["c6214ca60943"])
     ctx.db_sync = _outcome(SYNC_LOG, "", rc=0)
     findings = checks.check_migration(ctx)
@@ -150,12 +150,43 @@ def test_migration_check_lists_revisions_and_catches_a_missing_head(
     assert "'state aware' (1.012 s)" in findings[1].found
 
 
+def test_the_selected_checks_share_one_probe_and_fall_back_to_their_own(
+        ctx: CheckContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Python for the migration, schema-drift and data-preserved reads after db_sync; a
+    failure of that joint read leaves each check to read for itself (and fail alone)."""
+    calls: list[str] = []
+    broken = {"compare-digests"}
+
+    def fake_probe(_ctx: CheckContext, _release: Release, commands: str, *_: Any,
+                   **__: Any) -> Json:
+        calls.append(commands)
+        if broken & set(commands.split(",")):
+            raise probing.ProbeFailed(f"probe {commands}: boom")
+        return {c: {"read": c} for c in commands.split(",")}
+
+    monkeypatch.setattr(probing, "probe", fake_probe)
+    ctx.selected = ("migration", "schema-drift", "upgrade-status")
+    assert probing.shared_probe(ctx, "after", "migration") == {
+        "current": {"read": "current"}, "heads": {"read": "heads"},
+        "compare-models": {"read": "compare-models"}, "schema": {"read": "schema"}}
+    probing.shared_probe(ctx, "after", "schema-drift")
+    assert calls == ["current,heads,compare-models,schema"]  # data-preserved captured nothing
+    (probing.work_dir(ctx) / probing.BEFORE_FILE).write_text("{}")
+    ctx.selected, ctx.shared, calls[:] = ("migration", "schema-drift", "data-preserved"), {}, []
+    assert "compare-models" in probing.shared_probe(ctx, "after", "schema-drift")
+    assert calls == ["current,heads,compare-models,schema,compare-digests",
+                     "compare-models,schema"]
+    with pytest.raises(probing.ProbeFailed):
+        probing.shared_probe(ctx, "after", "data-preserved")
+    assert calls[2:] == ["heads,schema,compare-digests"]  # its own read, and its own failure
+
+
 def test_a_probe_failure_is_a_finding_not_a_crash(
         ctx: CheckContext, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any, **__: Any) -> Json:
         raise probing.ProbeFailed("probe schema with 26.0.2: OperationalError: no such db")
 
-    monkeypatch.setattr(checks, "probe", broken)
+    monkeypatch.setattr(probing, "probe", broken)
     (finding,) = checks.check_schema_drift(ctx)
     assert finding.what == "schema-drift could not run"
     assert "no such db" in finding.found
@@ -365,7 +396,7 @@ def test_data_preserved_end_to_end_on_crafted_probe_output(
         Path(args[args.index("--out") + 1]).write_text(json.dumps(after))
         return {}
 
-    monkeypatch.setattr(checks, "probe", fake_probe)
+    monkeypatch.setattr(probing, "probe", fake_probe)
     (finding,) = checks.check_data_preserved(ctx)
     assert finding.what == "1 of 2 rows of table stack lost"
     assert finding.remedy.endswith("97b2a986f922")

@@ -289,9 +289,11 @@ class RunContext:
         return []
 
     def check_context(self) -> CheckContext:
+        selected = self.registry.select(self.options.checks, self.options.skip_checks)
         return CheckContext(run_dir=self.run_dir, base=self.release("base"),
                             target=self.release("target"), project=self.project,
-                            deployment=self.deployment, state=self.store)
+                            deployment=self.deployment, state=self.store,
+                            selected=tuple(c.name for c in selected))
 
     def selected_checks(self, step: str) -> list[Check]:
         """The checks of ``step`` that ``--checks`` / ``--skip-checks`` leave in."""

@@ -266,7 +266,8 @@ class Rehearsal:
         project.configure(self.target, deployment)
         self.cctx = CheckContext(
             run_dir=self.run_dir, base=self.target, target=self.target, project=project,
-            deployment=deployment, state=StateStore(self.run_dir / "state.json"))
+            deployment=deployment, state=StateStore(self.run_dir / "state.json"),
+            selected=tuple(c.name for c in self.checks))
         return self.cctx
 
     def _detect(self, cctx: CheckContext, result: StepResult) -> None:

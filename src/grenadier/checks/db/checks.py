@@ -34,7 +34,7 @@ from grenadier.checks.db.fresh import (
     prepare_fresh_schema,
     prepared_fresh_schema,
 )
-from grenadier.checks.db.probing import COMPILE_OK, probe, work_dir
+from grenadier.checks.db.probing import BEFORE_FILE, COMPILE_OK, probe, shared_probe, work_dir
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
 from grenadier.state import RUNNER
@@ -74,7 +74,7 @@ def _sync_log_text(ctx: CheckContext) -> str:
 
 def capture_version(ctx: CheckContext) -> None:
     """Record the alembic version(s) of the database before the target's db_sync."""
-    current = probe(ctx, ctx.base, "current", ctx.deployment.db.url(), timeout=120)
+    current = shared_probe(ctx, "before", "migration")["current"]
     ctx.state.save(NAMESPACE, "version-before", current["versions"])
 
 
@@ -115,8 +115,7 @@ def check_migration(ctx: CheckContext) -> list[Finding]:
     # the upgrade step reports a failed db_sync itself (migration_failure), selected or not
     assert ctx.db_sync is not None, "post-migration check before db_sync"
     assert ctx.db_sync.ok, "post-migration check after a failed db_sync"
-    url = ctx.deployment.db.url()
-    data = probe(ctx, ctx.target, "current,heads", url, timeout=120)
+    data = shared_probe(ctx, "after", "migration")
     current, heads = data["current"]["versions"], data["heads"]["heads"]
     findings = []
     if sorted(current) != sorted(heads):
@@ -179,7 +178,7 @@ def _inspect_beside_fresh(ctx: CheckContext) -> tuple[Json, Json]:
         # the fresh database is built while the migrated one is inspected: both take seconds
         with ThreadPoolExecutor(max_workers=1) as pool:
             fresh = pool.submit(fresh_schema, ctx)
-            data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+            data = shared_probe(ctx, "after", "schema-drift")
             return data, fresh.result()
     finally:
         # on a --db-url server it would stay behind, a stray database in someone else's server
@@ -200,7 +199,7 @@ def check_schema_drift(ctx: CheckContext) -> list[Finding]:
     if fresh_data is None:
         data, fresh_data = _inspect_beside_fresh(ctx)
     else:
-        data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+        data = shared_probe(ctx, "after", "schema-drift")
     findings = model_findings(data["compare-models"]["diffs"], ctx.target.label)
     for diff in compare_schemas(data["schema"], fresh_data):
         findings.append(Finding(
@@ -250,16 +249,15 @@ def _changed_finding(r: TableReport, revisions: str) -> Finding:
 
 
 def _before_file(ctx: CheckContext) -> Path:
-    return work_dir(ctx) / "digests-before.json"
+    return work_dir(ctx) / BEFORE_FILE
 
 
 def capture_digests(ctx: CheckContext) -> None:
     """Record version, schema and the content digests of every table before the migration
     (the database keeps each table's row hashes beside it until the check has compared)."""
-    out = _before_file(ctx)
-    probe(ctx, ctx.base, "current,schema,capture-digests", ctx.deployment.db.url(),
-          "--out", str(out))
-    ctx.state.save(NAMESPACE, "digests-before", str(out))
+    _before_file(ctx).unlink(missing_ok=True)  # never an earlier attempt's
+    shared_probe(ctx, "before", "data-preserved")
+    ctx.state.save(NAMESPACE, "digests-before", str(_before_file(ctx)))
 
 
 @_reports_failures("data-preserved")
@@ -277,10 +275,7 @@ def check_data_preserved(ctx: CheckContext) -> list[Finding]:
         return [Finding("data-preserved", "warning", "no data captured before the migration",
                         where=str(path), remedy="run the upgrade step with this check selected")]
     before = json.loads(path.read_text(encoding="utf-8"))
-    out = work_dir(ctx) / "digests-after.json"
-    probe(ctx, ctx.target, "heads,schema,compare-digests", ctx.deployment.db.url(),
-          "--before", str(path), "--out", str(out))
-    after = json.loads(out.read_text(encoding="utf-8"))
+    after = shared_probe(ctx, "after", "data-preserved")
     applied = applied_revisions(after["heads"]["revisions"], before["current"]["versions"],
                                 after["heads"]["heads"])
     ops = migration_ops(Path(r["path"]).read_text(encoding="utf-8") for r in applied)

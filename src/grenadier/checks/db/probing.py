@@ -51,3 +51,66 @@ def probe(ctx: CheckContext, release: Release, commands: str, url: str = "",
         raise ProbeFailed(f"probe {commands} with {release.label}: {reason}",
                           hint=f"log: {request.log}")
     return data
+
+
+#: what each database check reads with probe.py: before the migration (with the base
+#: release's python) and after it (the target's)
+NEEDS = {
+    "before": {"migration": ("current",),
+               "data-preserved": ("current", "schema", "capture-digests")},
+    "after": {"migration": ("current", "heads"), "schema-drift": ("compare-models", "schema"),
+              "data-preserved": ("heads", "schema", "compare-digests")},
+}
+
+
+BEFORE_FILE, AFTER_FILE = "digests-before.json", "digests-after.json"
+
+
+def _commands(ctx: CheckContext, stage: str, checks: tuple[str, ...]) -> list[str]:
+    needs = NEEDS[stage]
+    if stage == "after" and not (work_dir(ctx) / BEFORE_FILE).is_file():
+        checks = tuple(c for c in checks if c != "data-preserved")  # it warns, probes nothing
+    return list(dict.fromkeys(c for name in checks if name in needs for c in needs[name]))
+
+
+def _args(ctx: CheckContext, commands: list[str]) -> list[str]:
+    """probe.py's files: the capture's output, and what the comparison reads and writes."""
+    if "capture-digests" in commands:
+        return ["--out", str(work_dir(ctx) / BEFORE_FILE)]
+    if "compare-digests" in commands:
+        return ["--before", str(work_dir(ctx) / BEFORE_FILE),
+                "--out", str(work_dir(ctx) / AFTER_FILE)]
+    return []
+
+
+def shared_probe(ctx: CheckContext, stage: str, check: str) -> Json:
+    """What ``check`` reads with probe.py at ``stage``, read once for every selected check.
+
+    The first check to ask runs one probe for all of them (one Python importing SQLAlchemy
+    instead of one per check); the others wait for it and take their part. When that probe
+    fails, or the selection is unknown, each check probes for itself alone, so that one
+    check's trouble never becomes another's. Keyed by command, as probe.py prints several.
+    """
+    own = list(NEEDS[stage][check])
+    together = _commands(ctx, stage, ctx.selected) if check in ctx.selected else own
+    if len(together) > len(own):
+        with ctx.lock:
+            done = ctx.shared.get(f"probe-{stage}")
+            if done is None:
+                try:
+                    done = _run(ctx, stage, together)
+                except ProbeFailed as exc:
+                    done = exc
+                ctx.shared[f"probe-{stage}"] = done
+        if isinstance(done, dict):
+            return done
+    return _run(ctx, stage, own)
+
+
+def _run(ctx: CheckContext, stage: str, commands: list[str]) -> Json:
+    release = ctx.base if stage == "before" else ctx.target
+    args = _args(ctx, commands)
+    data = probe(ctx, release, ",".join(commands), ctx.deployment.db.url(), *args)
+    if "--out" in args:
+        data = json.loads(Path(args[args.index("--out") + 1]).read_text(encoding="utf-8"))
+    return data if len(commands) > 1 else {commands[0]: data}

@@ -102,7 +102,13 @@ def check_db(dump: Path, target: str, workdir: Path, cache: Path) -> dict[str, A
     wall = time.perf_counter() - started
     sampler.stopped.set()
     sampler.join()
-    report = json.loads(next((workdir / "runs").glob("*/report.json")).read_text())
+    run_dir = next((workdir / "runs").glob("*"))
+    report = json.loads((run_dir / "report.json").read_text())
+    probes = {}
+    for name in ("digests-before.json", "digests-after.json"):
+        with contextlib.suppress(OSError, ValueError):
+            probes[name] = json.loads((run_dir / "checks" / "db" / name).read_text())["seconds"]
+    data = report.get("facts", {}).get("data", {})
     timed: dict[str, float] = {}
     for step in report["steps"]:
         for message in step["messages"]:
@@ -112,7 +118,10 @@ def check_db(dump: Path, target: str, workdir: Path, cache: Path) -> dict[str, A
     return {"dump": str(dump), "dump_mb": round(dump.stat().st_size / 1e6),
             "exit": proc.returncode, "wall": round(wall, 1),
             "steps": {s["name"]: round(s["duration"], 1) for s in report["steps"]},
-            "timed": timed, "peak_pss_mib": round(sampler.peak_pss / 1024),
+            "timed": timed, "probe_seconds": probes,
+            "rows": {t: [v["before"], v["after"], v["lost"], v["changed"]]
+                     for t, v in data.items()},
+            "peak_pss_mib": round(sampler.peak_pss / 1024),
             "peak_rss_mib": round(sampler.peak_rss / 1024),
             "processes_at_peak": sampler.processes, "load_before": before,
             "load_after": rs.load(), "findings": [
@@ -151,6 +160,12 @@ def main() -> int:
               f"{steps.get('upgrade', 0):>8}{r['peak_pss_mib']:>9}{r['peak_rss_mib']:>9}  "
               f"{r['load_before']} -> {r['load_after']}")
         print("    " + ", ".join(f"{k} {v} s" for k, v in r["timed"].items()))
+        for name, seconds in r["probe_seconds"].items():
+            print(f"    {name}: " + ", ".join(f"{k} {v} s" for k, v in seconds.items()))
+        rows = r["rows"]
+        print(f"    rows before/after: stack {rows.get('stack')}, resource "
+              f"{rows.get('resource')}, event {rows.get('event')}; tables with a row lost or "
+              f"changed: {[t for t, v in rows.items() if v[2] or v[3]] or 'none'}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0 if all(r["exit"] == 0 for r in results) else 1

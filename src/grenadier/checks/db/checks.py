@@ -255,7 +255,6 @@ def _before_file(ctx: CheckContext) -> Path:
 def capture_digests(ctx: CheckContext) -> None:
     """Record version, schema and the content digests of every table before the migration
     (the database keeps each table's row hashes beside it until the check has compared)."""
-    _before_file(ctx).unlink(missing_ok=True)  # never an earlier attempt's
     shared_probe(ctx, "before", "data-preserved")
     ctx.state.save(NAMESPACE, "digests-before", str(_before_file(ctx)))
 

@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -306,7 +307,12 @@ def main(argv: list[str]) -> int:
         if len(commands) == 1:
             data = COMMANDS[commands[0]](url, args)
         else:
-            data = {c: COMMANDS[c](url, args) for c in commands}
+            data, seconds = {}, {}
+            for command in commands:
+                started = time.monotonic()
+                data[command] = COMMANDS[command](url, args)
+                seconds[command] = round(time.monotonic() - started, 3)
+            data["seconds"] = seconds  # what each command took: at scale, where time goes
     except Exception as exc:
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}".strip()}))
         return 1

@@ -92,8 +92,8 @@ def shared_probe(ctx: CheckContext, stage: str, check: str) -> Json:
     check's trouble never becomes another's. Keyed by command, as probe.py prints several.
     """
     own = list(NEEDS[stage][check])
-    together = _commands(ctx, stage, ctx.selected) if check in ctx.selected else own
-    if len(together) > len(own):
+    if check in ctx.selected:
+        together = _commands(ctx, stage, ctx.selected)
         with ctx.lock:
             done = ctx.shared.get(f"probe-{stage}")
             if done is None:
@@ -110,6 +110,8 @@ def shared_probe(ctx: CheckContext, stage: str, check: str) -> Json:
 def _run(ctx: CheckContext, stage: str, commands: list[str]) -> Json:
     release = ctx.base if stage == "before" else ctx.target
     args = _args(ctx, commands)
+    if "capture-digests" in commands:  # a failed capture must not leave an earlier one
+        (work_dir(ctx) / BEFORE_FILE).unlink(missing_ok=True)
     data = probe(ctx, release, ",".join(commands), ctx.deployment.db.url(), *args)
     if "--out" in args:
         data = json.loads(Path(args[args.index("--out") + 1]).read_text(encoding="utf-8"))

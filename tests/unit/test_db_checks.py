@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,56 @@ def test_the_selected_checks_share_one_probe_and_fall_back_to_their_own(
     with pytest.raises(probing.ProbeFailed):
         probing.shared_probe(ctx, "after", "data-preserved")
     assert calls[2:] == ["heads,schema,compare-digests"]  # its own read, and its own failure
+
+
+FAKE_PROBE = """
+import json, os, sys
+with open(os.path.join(os.path.dirname(sys.argv[0]), "starts"), "a") as starts:
+    starts.write(" ".join(sys.argv[1:3]) + "\\n")
+def answer(argv, url):
+    if argv[0] == "die":
+        sys.exit(3)
+    return {"asked": argv[0], "url": url} if argv[0] != "broken" else {"error": "boom"}
+if sys.argv[2] == "serve":
+    for line in sys.stdin:
+        request = json.loads(line)
+        print(json.dumps(answer(request["argv"], request["url"])), flush=True)
+else:
+    print(json.dumps(answer(sys.argv[2:], os.environ["GRENADIER_PROBE_URL"])))
+"""
+
+
+def test_a_warm_probe_server_answers_every_probe_and_a_dead_one_is_replaced(
+        ctx: CheckContext) -> None:
+    """The target's probes, started ahead (while the captures and db_sync run), cost a
+    request each, not a Python start; if the server dies, a probe runs on its own."""
+    python = ctx.target.python
+    python.parent.mkdir(parents=True)
+    (python.parent / "fake_probe.py").write_text(FAKE_PROBE)
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} {python.parent / 'fake_probe.py'} "
+                      '"$@"\n')
+    python.chmod(0o755)
+    ctx.selected = ("schema-drift",)
+    probing.warm(ctx, "before")  # no selected check probes before the migration: no server
+    assert "servers" not in ctx.shared
+    probing.warm(ctx, "after")
+    try:
+        assert probing.probe(ctx, ctx.target, "schema", "url-1") == {"asked": "schema",
+                                                                      "url": "url-1"}
+        assert probing.probe(ctx, ctx.target, "heads")["asked"] == "heads"
+        with pytest.raises(probing.ProbeFailed, match="boom"):
+            probing.probe(ctx, ctx.target, "broken")
+        starts = (python.parent / "starts").read_text().splitlines()
+        assert starts == [f"{probing.PROBE} serve"]  # one Python for all three
+        with pytest.raises(probing.ProbeFailed):
+            probing.probe(ctx, ctx.target, "die", timeout=30)  # the server, then alone
+        assert probing.probe(ctx, ctx.target, "schema", "url-2")["url"] == "url-2"
+        assert (python.parent / "starts").read_text().splitlines()[1:] == [
+            f"{probing.PROBE} die", f"{probing.PROBE} schema"]
+    finally:
+        servers = dict(ctx.shared.get("servers") or {})  # type: ignore[call-overload]
+        probing.close_servers(ctx)
+    assert all(server.proc is None for server in servers.values())
 
 
 def test_a_probe_failure_is_a_finding_not_a_crash(

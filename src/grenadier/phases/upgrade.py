@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from grenadier.checks.api import Check, CheckContext, Finding
+from grenadier.checks.db import probing
 from grenadier.checks.db.checks import migration_failure
 from grenadier.errors import GrenadierError
 from grenadier.phases.context import RunContext
@@ -64,6 +65,22 @@ def upgrade(ctx: RunContext) -> StepResult:
     result = StepResult("upgrade", Status.PASSED)
     ctx.require_db()
     cctx = ctx.check_context()
+    try:
+        # the target's probes import SQLAlchemy and Heat's models while the captures run
+        probing.warm(cctx, "after")
+        _migrate_and_check(ctx, cctx, result)
+    finally:
+        probing.close_servers(cctx)
+    for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
+        result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
+                               f"{rev.get('duration_s', 0):.3f} s")
+    ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
+    if result.failed_findings:
+        result.status = Status.FAILED
+    return result
+
+
+def _migrate_and_check(ctx: RunContext, cctx: CheckContext, result: StepResult) -> None:
     run_checks(ctx.selected_checks("pre-migration"), cctx, result)
     post = ctx.selected_checks("post-migration")
     side_by_side([c for c in post if c.capture is not None], lambda c: _capture(c, cctx))
@@ -75,13 +92,6 @@ def upgrade(ctx: RunContext) -> StepResult:
         result.findings.append(migration_failure(cctx))
     else:
         run_checks(post, cctx, result)
-    for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
-        result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
-                               f"{rev.get('duration_s', 0):.3f} s")
-    ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
-    if result.failed_findings:
-        result.status = Status.FAILED
-    return result
 
 
 def _prepare(checks: list[Check], cctx: CheckContext, lines: list[str]) -> None:

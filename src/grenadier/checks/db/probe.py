@@ -20,6 +20,7 @@ schema and content). On failure it prints ``{"error": ...}`` and exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import decimal
 import hashlib
@@ -288,20 +289,20 @@ COMMANDS = {"current": current, "heads": heads, "schema": schema,
             "compare-digests": compare_digests, "fingerprint": fingerprint}
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="probe.py", description=__doc__.splitlines()[0])
     parser.add_argument("command", help="one command, or several joined by commas: "
-                        + ", ".join(sorted(COMMANDS)))
+                        + ", ".join(sorted(COMMANDS)) + "; or serve (see _serve)")
     parser.add_argument("url")
     parser.add_argument("--out", help="write the JSON here; print only a summary")
     parser.add_argument("--migrations", help="heat's migrations directory (default: installed)")
     parser.add_argument("--before", help="compare-digests: the JSON capture-digests wrote")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def answer(args: argparse.Namespace, url: str) -> tuple[Json, int]:
+    """Run the commands of ``args``: what to print, and the exit code."""
     commands = args.command.split(",")
-    unknown = [c for c in commands if c not in COMMANDS]
-    if unknown:
-        parser.error(f"unknown command(s): {', '.join(unknown)}")
-    url = os.environ.get(URL_ENV, "") if args.url == "-" else args.url
     try:
         # several commands in one call share the ~1 s it takes to import SQLAlchemy
         if len(commands) == 1:
@@ -314,16 +315,50 @@ def main(argv: list[str]) -> int:
                 seconds[command] = round(time.monotonic() - started, 3)
             data["seconds"] = seconds  # what each command took: at scale, where time goes
     except Exception as exc:
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}".strip()}))
-        return 1
+        return {"error": f"{type(exc).__name__}: {exc}".strip()}, 1
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(data, separators=(",", ":")))
         found = [data.get(c, data) for c in ("capture-digests", "compare-digests")]
         tables: Json = next((d["tables"] for d in found if "tables" in d), {})
         data = {"out": args.out, "counts": {t: v.get("count") for t, v in tables.items()}}
-    print(json.dumps(data, sort_keys=True))
+    return data, 0
+
+
+def _serve(parser: argparse.ArgumentParser) -> int:
+    """Answer requests until stdin closes: one JSON line in (``argv``: the arguments of one
+    call, ``url``), one JSON line out. Started ahead of time, a process has imported what
+    the commands need (about a second of CPU) before it is asked anything."""
+    import alembic.autogenerate  # type: ignore[import-not-found]
+    import alembic.migration
+    import alembic.script  # noqa: F401
+
+    with contextlib.suppress(Exception):  # compare-models says so itself if this fails
+        import heat.db.models  # type: ignore[import-not-found]  # noqa: F401
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            args = parser.parse_args(request["argv"])
+        except SystemExit:
+            data: Json = {"error": f"bad request: {request['argv']}"}
+        else:
+            data, _ = answer(args, request.get("url", ""))
+        print(json.dumps(data, sort_keys=True), flush=True)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(parser)
+    unknown = [c for c in args.command.split(",") if c not in COMMANDS]
+    if unknown:
+        parser.error(f"unknown command(s): {', '.join(unknown)}")
+    url = os.environ.get(URL_ENV, "") if args.url == "-" else args.url
+    data, code = answer(args, url)
+    print(json.dumps(data, sort_keys=True))
+    return code
 
 
 if __name__ == "__main__":

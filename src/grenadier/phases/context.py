@@ -13,6 +13,7 @@ import pluggy
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
+from grenadier.checks.db.probing import stop_servers
 from grenadier.errors import EnvironmentProblem
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.phases.options import RunOptions
@@ -134,6 +135,8 @@ class RunContext:
         self.watch_offset = 0
         self.keep_running = False
         self._impact: Any = None
+        #: probe.py servers started ahead of the step that asks them (see checks/db/probing)
+        self.probe_servers: dict[str, object] = {}
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -272,6 +275,7 @@ class RunContext:
         names of those left are returned, and the run's ``services.json`` lists them for
         ``grenadier down`` or the next ``--resume``.
         """
+        stop_servers(self.probe_servers)  # helpers of one step, never kept running
         if self.keep_running:
             return self.supervisor.detach()
         # each stop is shielded from signals; a Ctrl-C between them still reaches stop_all
@@ -293,7 +297,8 @@ class RunContext:
         return CheckContext(run_dir=self.run_dir, base=self.release("base"),
                             target=self.release("target"), project=self.project,
                             deployment=self.deployment, state=self.store,
-                            selected=tuple(c.name for c in selected))
+                            selected=tuple(c.name for c in selected),
+                            shared={"servers": self.probe_servers})
 
     def selected_checks(self, step: str) -> list[Check]:
         """The checks of ``step`` that ``--checks`` / ``--skip-checks`` leave in."""

@@ -110,17 +110,23 @@ def _prepare(checks: list[Check], cctx: CheckContext, lines: list[str]) -> None:
 @contextlib.contextmanager
 def preparing(ctx: RunContext, result: StepResult) -> Iterator[None]:
     """Run the upgrade checks' preparations in a thread while the block runs (shutdown: Heat
-    takes seconds to stop, the machine is idle meanwhile); wait for them at its end.
+    takes seconds to stop, the machine is idle meanwhile); wait for them at its end. The
+    base's probe server starts too: the upgrade step's captures use it (and stop it).
 
     Only in a run whose database is up and whose releases are installed: a preparation must
     never install or start anything. Ctrl-C waits for the thread (its commands take seconds).
     """
     checks = [c for c in ctx.selected_checks("post-migration") if c.prepare is not None]
     installed = all(ctx.store.get(RUNNER, f"release-{role}") for role in ("base", "target"))
-    if not (checks and ctx.db_started and installed):
+    if not (ctx.db_started and installed):
         yield
         return
     cctx = ctx.check_context()
+    # the captures that open the upgrade step ask the base's probe.py: it imports meanwhile
+    probing.warm(cctx, "before")
+    if not checks:
+        yield
+        return
     lines: list[str] = []
     with ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool:
         future = pool.submit(_prepare, checks, cctx, lines)

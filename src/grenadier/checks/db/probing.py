@@ -106,10 +106,15 @@ def warm(ctx: CheckContext, stage: str) -> None:
 
 def close_servers(ctx: CheckContext) -> None:
     """Stop every probe server of ``ctx`` (the step that warmed them ends)."""
-    servers = ctx.shared.pop("servers", {})
+    stop_servers(ctx.shared.get("servers") or {})
+
+
+def stop_servers(servers: object) -> None:
+    """Stop the probe servers of a ``shared["servers"]`` dict and forget them."""
     assert isinstance(servers, dict)
-    for server in servers.values():
+    for server in list(servers.values()):
         server.close()
+    servers.clear()
 
 
 def _served(ctx: CheckContext, release: Release, argv: list[str], url: str,

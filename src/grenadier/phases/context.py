@@ -137,6 +137,8 @@ class RunContext:
         self._impact: Any = None
         #: probe.py servers started ahead of the step that asks them (see checks/db/probing)
         self.probe_servers: dict[str, object] = {}
+        #: test phases' pytest processes started ahead of their step (phases/warm.py)
+        self.warm_phases: dict[str, Any] = {}
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -276,6 +278,9 @@ class RunContext:
         ``grenadier down`` or the next ``--resume``.
         """
         stop_servers(self.probe_servers)  # helpers of one step, never kept running
+        for held in self.warm_phases.values():
+            held.abandon()
+        self.warm_phases.clear()
         if self.keep_running:
             return self.supervisor.detach()
         # each stop is shielded from signals; a Ctrl-C between them still reaches stop_all

@@ -16,7 +16,7 @@ from pathlib import Path
 from grenadier.checks.api import Finding
 from grenadier.execute import ExecuteRequest, run
 from grenadier.host import safe_name
-from grenadier.phases import upstream
+from grenadier.phases import upstream, warm
 from grenadier.phases.context import RunContext
 from grenadier.phases.result import Status, StepResult, TestOutcome
 from grenadier.plugins.api import SMOKE_ENV, UPSTREAM_PROPERTY
@@ -177,11 +177,27 @@ def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
 def run_phase(ctx: RunContext, phase: str) -> StepResult:
     """Run the tests marked for ``phase`` against what is running now."""
     log = ctx.run_dir / "logs" / f"pytest-{phase}.log"
+    offset = findings_offset(ctx)
+    held = warm.take(ctx, phase)
+    if held is not None:
+        return _result(ctx, phase, held.run(PHASE_TIMEOUT), log, offset)
     request = ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
                              env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT, log=log)
-    offset = findings_offset(ctx)
     outcome = run(request)
     return _result(ctx, phase, outcome.returncode, log, offset)
+
+
+def prestart_phase(ctx: RunContext, phase: str) -> None:
+    """Start ``phase``'s pytest now, held until its step (phases/warm.py); nothing for a
+    step that is not a test phase, or whose tests need tools not installed yet."""
+    if phase not in MARKERS or phase == "during-upgrade":
+        return
+    tools = ctx.store.get(RUNNER, "test-tools")
+    if phase in UPSTREAM_PHASES and ctx.options.smoke != "builtin" and not (
+            isinstance(tools, dict) and tools.get("smoke") == ctx.options.smoke):
+        return  # its environment would install the tools now, in another step's time
+    warm.start(ctx, phase, pytest_command(ctx, phase), phase_env(ctx, phase),
+               ctx.run_dir / "logs" / f"pytest-{phase}.log")
 
 
 def watch_files(paths: list[str]) -> dict[Path, Path]:

@@ -111,7 +111,7 @@ def _prepare(checks: list[Check], cctx: CheckContext, lines: list[str]) -> None:
 def preparing(ctx: RunContext, result: StepResult) -> Iterator[None]:
     """Run the upgrade checks' preparations in a thread while the block runs (shutdown: Heat
     takes seconds to stop, the machine is idle meanwhile); wait for them at its end. The
-    base's probe server starts too: the upgrade step's captures use it (and stop it).
+    probe servers of both releases start too: the upgrade step uses them (and stops them).
 
     Only in a run whose database is up and whose releases are installed: a preparation must
     never install or start anything. Ctrl-C waits for the thread (its commands take seconds).
@@ -122,8 +122,9 @@ def preparing(ctx: RunContext, result: StepResult) -> Iterator[None]:
         yield
         return
     cctx = ctx.check_context()
-    # the captures that open the upgrade step ask the base's probe.py: it imports meanwhile
+    # the upgrade step's probes (the base's captures, the target's checks) import meanwhile
     probing.warm(cctx, "before")
+    probing.warm(cctx, "after")
     if not checks:
         yield
         return

@@ -55,16 +55,21 @@ class WarmPhase:
         self.handle.close()
 
 
+def held_command(go: Path, cmd: Sequence[str]) -> list[str]:
+    """``cmd`` (``python -m pytest ARGS``) held by grenadier.pytest_plugin.warm until ``go``
+    exists; its parent must be this process."""
+    go.parent.mkdir(parents=True, exist_ok=True)
+    go.unlink(missing_ok=True)
+    return [sys.executable, "-m", WARM_MODULE, str(go), str(os.getpid()), "--", *list(cmd)[3:]]
+
+
 def start(ctx: RunContext, phase: str, cmd: Sequence[str], env: Mapping[str, str],
           log: Path) -> None:
     """Start ``phase``'s pytest (``cmd``: ``python -m pytest ARGS``) held until its step."""
     if phase in ctx.warm_phases:
         return
     go = ctx.run_dir / "warm" / f"{phase}.go"
-    go.parent.mkdir(parents=True, exist_ok=True)
-    go.unlink(missing_ok=True)
-    args = list(cmd)[3:]
-    full = [sys.executable, "-m", WARM_MODULE, str(go), str(os.getpid()), "--", *args]
+    full = held_command(go, cmd)
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("a", encoding="utf-8")
     handle.write(f"$ {' '.join(full)}\n")

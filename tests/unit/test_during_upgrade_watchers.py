@@ -172,3 +172,23 @@ def test_watches_started_ahead_run_nothing_until_their_step(tmp_path: Path, dies
     assert result is not None
     assert result.status is Status.PASSED, result
     assert len(result.tests) == 2
+
+
+def test_watches_started_ahead_whose_step_never_comes_are_stopped_at_once(
+        tmp_path: Path) -> None:
+    """A run that ends before during-upgrade (a failed shutdown, Ctrl-C) must not wait for
+    watches that were never let go: they are stopped, and there is no phase result."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    _write(tests, "first")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        prestart_watch(ctx)  # type: ignore[arg-type]
+        (name,) = ctx.watchers
+        process = supervisor.get(name).proc
+        assert finish_watch(ctx) is None  # type: ignore[arg-type]
+        assert ctx.watchers == {}
+        assert process.poll() is not None  # stopped, not waited for
+    assert not list(run_dir.glob("started-*"))

@@ -298,8 +298,24 @@ def merge_junit(dest: Path, parts: list[Path]) -> None:
     ET.ElementTree(merged).write(dest, encoding="utf-8", xml_declaration=True)
 
 
+def _drop_unreleased(ctx: RunContext) -> None:
+    """Stop the watches started ahead whose step never came (the run ended before it)."""
+    held = [name for name, part in ctx.watchers.items()
+            if not _watch_go(ctx, part).exists() and _is_held(ctx, name)]
+    if held:
+        ctx.supervisor.stop_many(held)
+        for name in held:
+            del ctx.watchers[name]
+
+
+def _is_held(ctx: RunContext, name: str) -> bool:
+    running = {svc.spec.name: svc for svc in ctx.supervisor.running()}
+    return name not in running or warm.WARM_MODULE in running[name].spec.cmd
+
+
 def finish_watch(ctx: RunContext) -> StepResult | None:
     """Tell the background checks the upgrade is over, wait for them, and return their result."""
+    _drop_unreleased(ctx)
     if not ctx.watchers:
         return None
     ctx.upgrade_done_flag().touch()

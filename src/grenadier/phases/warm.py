@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from grenadier.execute import ExecuteRequest
+from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen, stop_process_group
 from grenadier.phases.context import RunContext
 
@@ -46,6 +46,7 @@ class WarmPhase:
         self.handle.write(f"# exit {code} after {time.monotonic() - self.started:.2f} s "
                           "(started ahead of its step)\n")
         self.handle.close()
+        reaper.forget(self.proc.pid)
         return code
 
     def abandon(self) -> None:
@@ -53,6 +54,7 @@ class WarmPhase:
         if self.proc.poll() is None:
             stop_process_group(self.proc)
         self.handle.close()
+        reaper.forget(self.proc.pid)
 
 
 def held_command(go: Path, cmd: Sequence[str]) -> list[str]:

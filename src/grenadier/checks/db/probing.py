@@ -17,7 +17,7 @@ from pathlib import Path
 from grenadier.checks.api import CheckContext
 from grenadier.checks.db.compare import Json
 from grenadier.errors import EnvironmentProblem
-from grenadier.execute import ExecuteRequest, run
+from grenadier.execute import ExecuteRequest, reaper, run
 from grenadier.execute.run import popen, stop_process_group
 from grenadier.releases import Release
 
@@ -85,6 +85,7 @@ class ProbeServer:
                     self.proc.stdin.close()
             if self.proc.poll() is None:
                 stop_process_group(self.proc, first=signal.SIGTERM)
+            reaper.forget(self.proc.pid)
             self.proc = None
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from grenadier.execute import ExecuteRequest
+from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen, stop_process_group
 from grenadier.plugins.heat.client import HeatClient, StackRef, stack_id_from_links
 from grenadier.pytest_plugin.connection import DbInfo
@@ -212,6 +212,7 @@ class DbReader:
                     self.proc.stdin.close()
             if self.proc.poll() is None:
                 stop_process_group(self.proc, first=signal.SIGTERM)
+            reaper.forget(self.proc.pid)
             self.proc = None
 
     def __enter__(self) -> DbReader:

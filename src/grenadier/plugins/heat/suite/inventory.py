@@ -225,8 +225,8 @@ class DbReader:
 def vanished(expected: Mapping[str, list[Any]], found: Mapping[str, list[Any]]) -> list[str]:
     """What ``expected`` has that the DB no longer has, one line each."""
     live = {row[0] for row in found["stacks"] if not row[4]}
-    lines = [f"stack row {sid} is gone" + (" (soft-deleted)" if sid in
-                                           {r[0] for r in found["stacks"]} else "")
+    rows = {row[0] for row in found["stacks"]}  # a set once, not once per missing stack
+    lines = [f"stack row {sid} is gone" + (" (soft-deleted)" if sid in rows else "")
              for sid in expected["stacks"] if sid not in live]
     # convergence may keep several rows per resource name (a replacement and what it replaces)
     have: dict[tuple[str, str], set[str]] = {}

@@ -121,9 +121,11 @@ def check(condition: bool, message: str) -> None:
 # -- the environment: venvs, PostgreSQL, Heat ----------------------------------------------
 
 def cached_venv(version: str) -> Path:
-    cache = Path(os.environ.get("GRENADIER_CACHE") or Path.home() / ".cache" / "grenadier")
-    tag = f"py{sys.version_info.major}.{sys.version_info.minor}"
-    venv = cache / "releases" / f"openstack-heat-{version}-{tag}"
+    """The release venv a warm grenadier run uses (the cache names venvs after how they were
+    built: the release's constraints or date cut-off)."""
+    from grenadier.releases import ReleaseCache, parse_spec
+
+    venv = ReleaseCache().ensure(parse_spec(version)).venv
     if not (venv / "bin" / "heat-manage").is_file():
         raise SystemExit(f"bare_reference: no cached venv {venv}: run grenadier once, or "
                          "use --install fresh")

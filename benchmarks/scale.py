@@ -1,6 +1,6 @@
-"""Scale: the default run with 10, 50 and 200 stacks in pre-upgrade, grenadier and bare.
+"""Scale: the default run with 10, 50, 200 and 1,000 stacks in pre-upgrade, grenadier and bare.
 
-    .venv/bin/python benchmarks/scale.py [--sizes 10,50,200] [--budget-minutes 25]
+    .venv/bin/python benchmarks/scale.py [--sizes 10,50,200,1000] [--budget-minutes 90]
         [--no-bare] [--workdir DIR] [--json FILE]
 
 A size is the number of stacks pre-upgrade creates: the built-in suite's 9 plus
@@ -59,8 +59,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base", default="26.0.2")
     parser.add_argument("--target", default="27.0.1")
-    parser.add_argument("--sizes", default="10,50,200")
-    parser.add_argument("--budget-minutes", type=float, default=25.0)
+    parser.add_argument("--sizes", default="10,50,200,1000")
+    parser.add_argument("--budget-minutes", type=float, default=90.0)
     parser.add_argument("--no-bare", dest="bare", action="store_false")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)

@@ -9,6 +9,7 @@ stacks by SQL, run with a release venv's python (grenadier itself never imports 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import sys
@@ -346,6 +347,34 @@ def populate(python: Path, url: str, stacks: int, start: int = 0) -> str:
     cmd = [str(python), "-c", POPULATE, url, str(stacks), str(start)]
     outcome = run(ExecuteRequest(cmd, timeout=900, env={"PYTHONWARNINGS": "ignore"}))
     return outcome.assert_success(f"populating {stacks} stacks").out.strip()
+
+
+EXECUTE = r'''
+import sys
+import sqlalchemy as sa
+
+engine = sa.create_engine(sys.argv[1], poolclass=sa.pool.NullPool)
+with engine.begin() as conn:
+    print([conn.execute(sa.text(statement)).rowcount for statement in sys.argv[2:]])
+engine.dispose()
+'''
+
+
+def execute(python: Path, url: str, *statements: str) -> str:
+    """Run SQL ``statements`` in one transaction with ``python`` (a release venv's); the
+    number of rows each one touched."""
+    cmd = [str(python), "-c", EXECUTE, url, *statements]
+    outcome = run(ExecuteRequest(cmd, timeout=120, env={"PYTHONWARNINGS": "ignore"}))
+    return outcome.assert_success(f"executing {statements}").out.strip()
+
+
+def table_names(python: Path, url: str) -> list[str]:
+    """Every table of the database at ``url``, as SQLAlchemy reflects them."""
+    code = ("import json, sys, sqlalchemy as sa; e = sa.create_engine(sys.argv[1]); "
+            "print(json.dumps(sa.inspect(e).get_table_names()))")
+    outcome = run(ExecuteRequest([str(python), "-c", code, url], timeout=120))
+    names: list[str] = json.loads(outcome.assert_success("listing tables").out)
+    return names
 
 
 def heat_database(release: Release, db: Database, root: Path,

@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +65,11 @@ class Upgrade:
                 for line in f.lines()]
 
 
-def upgrade(run_dir: Path, db: Database, base: Release, target: Release) -> Upgrade:
-    """The upgrade step's database part: populate base, capture, target db_sync, checks."""
+def upgrade(run_dir: Path, db: Database, base: Release, target: Release,
+            *tamper: str) -> Upgrade:
+    """The upgrade step's database part: populate base, capture, target db_sync, checks;
+    ``tamper``: SQL run on the migrated database before the checks (what a migration could
+    have done behind its own back)."""
     project, deployment = crafted.heat_database(base, db, run_dir, STACKS)
     from grenadier.state import StateStore
 
@@ -83,6 +87,8 @@ def upgrade(run_dir: Path, db: Database, base: Release, target: Release) -> Upgr
     result.seconds["db_sync (migration)"] = ctx.db_sync.duration
     if not ctx.db_sync.ok:
         return result
+    if tamper:
+        crafted.execute(target.python, db.url(), *tamper)
     for check in DB_CHECKS:
         started = time.monotonic()
         result.findings[check.name] = check.run(ctx)
@@ -151,6 +157,39 @@ def test_clean_upgrade_is_green(kind: str, run_dir: Path, supervisor: Supervisor
     assert data["stack"]["before"] == data["stack"]["after"] == STACKS  # type: ignore[index]
     # 97b2a986f922 adds snapshot.action and fills it: a deliberate change, not a finding
     assert data["snapshot"]["changed"] == 0  # type: ignore[index]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_lost_changed_and_swapped_rows_are_counted_and_named(
+        kind: str, run_dir: Path, supervisor: Supervisor, base: Release,
+        target: Release) -> None:
+    """data-preserved compares SQL aggregates per table; where they differ, the database
+    joins the rows kept at capture to count and name the lost and changed ones. A swap of
+    two rows' values keeps each column's set of values: it must show all the same."""
+    db = make_db(kind, run_dir)
+    db.start(supervisor)
+    first, second = uuid.UUID(int=1).hex, uuid.UUID(int=2).hex  # populate's resource_data
+    result = upgrade(
+        run_dir, db, base, target,
+        "DELETE FROM event WHERE id IN (3, 7)",
+        "UPDATE resource SET name = 'renamed' WHERE id = 5",
+        f"UPDATE resource_data SET value = CASE WHEN id = 1 THEN '{second}' ELSE '{first}' "
+        "END WHERE id IN (1, 2)")
+    errors = result.errors("data-preserved")
+    assert sorted(f.what for f in errors) == [
+        f"2 of {STACKS * crafted.EVENTS_PER_STACK} rows of table event lost",
+        "values changed in 1 rows of table resource: name (1)",
+        "values changed in 2 rows of table resource_data: value (2)"]
+    found = {f.where: f.found for f in errors}
+    assert "lost keys e.g. 3, 7" in found["table event"]
+    assert found["table resource"] == "changed keys e.g. 5"
+    assert found["table resource_data"] == "changed keys e.g. 1, 2"
+    assert result.errors("schema-drift") == []
+    # the rows kept for the comparison are gone again: nothing of grenadier's stays behind
+    tables = crafted.table_names(target.python, db.url())
+    assert "event" in tables
+    assert [t for t in tables if t.startswith("grenadier")] == []
+    print(f"\n{kind} tampered: " + " | ".join(line for f in errors for line in f.lines()))
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from grenadier.checks.db.checks import data_findings, model_findings
 from grenadier.checks.db.compare import (
     MigrationOps,
     applied_revisions,
-    compare_rows,
+    compare_digests,
     compare_schemas,
     migration_error,
     migration_ops,
@@ -138,7 +139,7 @@ def test_migration_check_lists_revisions_and_catches_a_missing_head(
         return {"current": {"versions": ["88be64598c0f"]},
                 "heads": {"heads": ["97b2a986f922"], "revisions": REVISIONS}}
 
-    monkeypatch.setattr(checks, "probe", fake_probe)
+    monkeypatch.setattr(probing, "probe", fake_probe)
     ctx.state.save(checks.NAMESPACE, "version-before", ["c6214ca60943"])
     ctx.db_sync = _outcome(SYNC_LOG, "", rc=0)
     findings = checks.check_migration(ctx)
@@ -150,12 +151,93 @@ def test_migration_check_lists_revisions_and_catches_a_missing_head(
     assert "'state aware' (1.012 s)" in findings[1].found
 
 
+def test_the_selected_checks_share_one_probe_and_fall_back_to_their_own(
+        ctx: CheckContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Python for the migration, schema-drift and data-preserved reads after db_sync; a
+    failure of that joint read leaves each check to read for itself (and fail alone)."""
+    calls: list[str] = []
+    broken = {"compare-digests"}
+
+    def fake_probe(_ctx: CheckContext, _release: Release, commands: str, *_: Any,
+                   **__: Any) -> Json:
+        calls.append(commands)
+        if broken & set(commands.split(",")):
+            raise probing.ProbeFailed(f"probe {commands}: boom")
+        return {c: {"read": c} for c in commands.split(",")}
+
+    monkeypatch.setattr(probing, "probe", fake_probe)
+    ctx.selected = ("migration", "schema-drift", "upgrade-status")
+    assert probing.shared_probe(ctx, "after", "migration") == {
+        "current": {"read": "current"}, "heads": {"read": "heads"},
+        "compare-models": {"read": "compare-models"}, "schema": {"read": "schema"}}
+    probing.shared_probe(ctx, "after", "schema-drift")
+    assert calls == ["current,heads,compare-models,schema"]  # data-preserved captured nothing
+    (probing.work_dir(ctx) / probing.BEFORE_FILE).write_text("{}")
+    ctx.selected, ctx.shared, calls[:] = ("migration", "schema-drift", "data-preserved"), {}, []
+    assert "compare-models" in probing.shared_probe(ctx, "after", "schema-drift")
+    assert calls == ["current,heads,compare-models,schema,compare-digests",
+                     "compare-models,schema"]
+    with pytest.raises(probing.ProbeFailed):
+        probing.shared_probe(ctx, "after", "data-preserved")
+    assert calls[2:] == ["heads,schema,compare-digests"]  # its own read, and its own failure
+
+
+FAKE_PROBE = """
+import json, os, sys
+with open(os.path.join(os.path.dirname(sys.argv[0]), "starts"), "a") as starts:
+    starts.write(" ".join(sys.argv[1:3]) + "\\n")
+def answer(argv, url):
+    if argv[0] == "die":
+        sys.exit(3)
+    return {"asked": argv[0], "url": url} if argv[0] != "broken" else {"error": "boom"}
+if sys.argv[2] == "serve":
+    for line in sys.stdin:
+        request = json.loads(line)
+        print(json.dumps(answer(request["argv"], request["url"])), flush=True)
+else:
+    print(json.dumps(answer(sys.argv[2:], os.environ["GRENADIER_PROBE_URL"])))
+"""
+
+
+def test_a_warm_probe_server_answers_every_probe_and_a_dead_one_is_replaced(
+        ctx: CheckContext) -> None:
+    """The target's probes, started ahead (while the captures and db_sync run), cost a
+    request each, not a Python start; if the server dies, a probe runs on its own."""
+    python = ctx.target.python
+    python.parent.mkdir(parents=True)
+    (python.parent / "fake_probe.py").write_text(FAKE_PROBE)
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} {python.parent / 'fake_probe.py'} "
+                      '"$@"\n')
+    python.chmod(0o755)
+    ctx.selected = ("schema-drift",)
+    probing.warm(ctx, "before")  # no selected check probes before the migration: no server
+    assert "servers" not in ctx.shared
+    probing.warm(ctx, "after")
+    try:
+        assert probing.probe(ctx, ctx.target, "schema", "url-1") == {"asked": "schema",
+                                                                      "url": "url-1"}
+        assert probing.probe(ctx, ctx.target, "heads")["asked"] == "heads"
+        with pytest.raises(probing.ProbeFailed, match="boom"):
+            probing.probe(ctx, ctx.target, "broken")
+        starts = (python.parent / "starts").read_text().splitlines()
+        assert starts == [f"{probing.PROBE} serve"]  # one Python for all three
+        with pytest.raises(probing.ProbeFailed):
+            probing.probe(ctx, ctx.target, "die", timeout=30)  # the server, then alone
+        assert probing.probe(ctx, ctx.target, "schema", "url-2")["url"] == "url-2"
+        assert (python.parent / "starts").read_text().splitlines()[1:] == [
+            f"{probing.PROBE} die", f"{probing.PROBE} schema"]
+    finally:
+        servers = dict(ctx.shared.get("servers") or {})  # type: ignore[call-overload]
+        probing.close_servers(ctx)
+    assert all(server.proc is None for server in servers.values())
+
+
 def test_a_probe_failure_is_a_finding_not_a_crash(
         ctx: CheckContext, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_: Any, **__: Any) -> Json:
         raise probing.ProbeFailed("probe schema with 26.0.2: OperationalError: no such db")
 
-    monkeypatch.setattr(checks, "probe", broken)
+    monkeypatch.setattr(probing, "probe", broken)
     (finding,) = checks.check_schema_drift(ctx)
     assert finding.what == "schema-drift could not run"
     assert "no such db" in finding.found
@@ -255,59 +337,88 @@ def test_migration_ops_read_what_upgrade_changes() -> None:
     assert ops.dropped_tables == {"old_table"}
 
 
-def _rows(rows: dict[str, list[str]], columns: tuple[str, ...] = ("id", "name", "status"),
-          table: str = "stack") -> Json:
-    """probe.py rows output: per row one string of 8-character digests, one per column."""
-    joined = {key: "".join(f"{d:8}"[:8] for d in digests) for key, digests in rows.items()}
-    return {"width": 8, "tables": {table: {"pk": ["id"], "columns": list(columns),
-                                           "count": len(rows), "rows": joined}}}
+COLUMNS = ("id", "name", "status")
 
 
-def test_unchanged_rows_are_clean() -> None:
-    rows = {"1": ["a", "b", "c"], "2": ["d", "e", "f"]}
-    (report,) = compare_rows(_rows(rows), _rows(dict(rows)), MigrationOps(), {})
+def _figures(count: int, sums: tuple[str, ...] = ("1", "2", "3"), keys: str = "9",
+             columns: tuple[str, ...] = COLUMNS, pk: tuple[str, ...] = ("id",),
+             table: str = "stack") -> Json:
+    """probe.py's digests of one table: count, key sum, per-column sums (SQL aggregates)."""
+    return {"tables": {table: {"pk": list(pk), "columns": list(columns), "kept": bool(pk),
+                               "count": count, "keys": keys,
+                               "sums": dict(zip(columns, sums, strict=True))}}}
+
+
+def _after(figures: Json, **detail: Json) -> Json:
+    """compare-digests: the figures after, and the row detail of tables that differ."""
+    return {**figures, "detail": detail}
+
+
+def test_unchanged_tables_are_clean() -> None:
+    (report,) = compare_digests(_figures(2), _after(_figures(2)), MigrationOps(), {})
     assert (report.before, report.after, report.lost, report.changed) == (2, 2, 0, 0)
     assert data_findings([report], "r1") == []
 
 
-def test_lost_rows_are_counted_with_examples() -> None:
-    before = _rows({str(i): ["a", "b", "c"] for i in range(10)})
-    after = _rows({"0": ["a", "b", "c"]})
-    (report,) = compare_rows(before, after, MigrationOps(), {})
+def test_lost_rows_are_counted_with_examples_from_the_database() -> None:
+    after = _after(_figures(1, keys="1"), stack={
+        "lost": 9, "lost_examples": ["1", "2", "3"], "changed": []})
+    (report,) = compare_digests(_figures(10), after, MigrationOps(), {})
     assert (report.lost, report.lost_examples) == (9, ["1", "2", "3"])
     (finding,) = data_findings([report], "0de1e7e5ba5e")
     assert finding.what == "9 of 10 rows of table stack lost"
+    assert "lost keys e.g. 1, 2, 3" in finding.found
     assert "0de1e7e5ba5e" in finding.remedy
 
 
 def test_changed_values_name_columns_unless_a_migration_changed_them() -> None:
-    before = _rows({"1": ["a", "b", "c"], "2": ["d", "e", "f"]})
-    after = _rows({"1": ["a", "X", "Y"], "2": ["d", "e", "Z"]})
-    (report,) = compare_rows(before, after, MigrationOps(), {})
+    # per set of changed columns: how many rows, and a few keys
+    groups = [{"columns": ["name", "status"], "rows": 1, "examples": ["1"]},
+              {"columns": ["status"], "rows": 1, "examples": ["2"]}]
+    after = _after(_figures(2, sums=("1", "X", "Y")), stack={
+        "lost": 0, "lost_examples": [], "changed": groups})
+    (report,) = compare_digests(_figures(2), after, MigrationOps(), {})
     assert (report.changed, report.changed_columns) == (2, {"name": 1, "status": 2})
+    assert report.changed_examples == ["1", "2"]
     (finding,) = data_findings([report], "r1")
     assert finding.what == "values changed in 2 rows of table stack: name (1), status (2)"
     ops = MigrationOps(changed={"stack": {"status"}})
-    (report,) = compare_rows(before, after, ops, {"stack": {"name"}})
+    (report,) = compare_digests(_figures(2), after, ops, {})
+    assert (report.changed, report.changed_columns) == (1, {"name": 1})
+    (report,) = compare_digests(_figures(2), after, ops, {"stack": {"name"}})
     assert report.changed == 0
     assert report.deliberate == ["name", "status"]
 
 
 def test_new_columns_and_rows_are_not_findings() -> None:
-    before = _rows({"1": ["a", "b", "c"]})
-    after = _rows({"1": ["a", "b", "c", "n"], "2": ["x", "y", "z", "n"]},
-                  columns=("id", "name", "status", "action"))
-    assert data_findings(compare_rows(before, after, MigrationOps(), {}), "r") == []
+    after = _after(_figures(2, sums=("1", "2", "3", "4"), keys="10",
+                            columns=(*COLUMNS, "action")),
+                   stack={"lost": 0, "lost_examples": [], "changed": []})
+    assert data_findings(compare_digests(_figures(1), after, MigrationOps(), {}), "r") == []
 
 
 def test_a_dropped_table_or_column_without_a_migration_is_reported() -> None:
-    before = _rows({"1": ["a", "b", "c"]})
-    after = _rows({"1": ["a", "b"]}, columns=("id", "name"))
-    (report,) = compare_rows(before, after, MigrationOps(), {})
+    after = _after(_figures(1, sums=("1", "2"), columns=("id", "name")))
+    (report,) = compare_digests(_figures(1), after, MigrationOps(), {})
     assert report.dropped_columns == ["status"]
-    (report,) = compare_rows(before, {"tables": {}}, MigrationOps(), {})
+    gone = {"tables": {}, "detail": {"stack": {"lost": 1, "lost_examples": ["7"]}}}
+    (report,) = compare_digests(_figures(1), gone, MigrationOps(), {})
+    assert (report.lost, report.lost_examples) == (1, ["7"])
+    assert compare_digests(_figures(1), gone, MigrationOps(dropped_tables={"stack"}), {}) == []
+
+
+def test_without_row_detail_the_figures_still_fire() -> None:
+    """A table without a primary key (no rows kept): lost by count, changed by column sums."""
+    before = _figures(3, pk=())
+    note = {"note": "no primary key: compared by count and column sums only"}
+    (report,) = compare_digests(before, _after(_figures(2, pk=(), keys="8"), stack=note),
+                                MigrationOps(), {})
     assert report.lost == 1
-    assert compare_rows(before, {"tables": {}}, MigrationOps(dropped_tables={"stack"}), {}) == []
+    (report,) = compare_digests(before, _after(_figures(3, ("1", "2", "Z"), pk=()), stack=note),
+                                MigrationOps(), {})
+    (finding,) = data_findings([report], "r1")
+    assert finding.what == "values changed in table stack: status"
+    assert "no primary key" in finding.found
 
 
 def test_retyped_columns_may_change() -> None:
@@ -322,21 +433,27 @@ def test_data_preserved_end_to_end_on_crafted_probe_output(
     script.write_text(MIGRATION_97B2)
     revisions = [{**r, "path": str(script)} for r in REVISIONS]
     before = {"current": {"versions": ["88be64598c0f"]}, "schema": _schema(),
-              "rows": _rows({"1": ["a", "b", "c"], "2": ["d", "e", "f"]})}
-    probing.work_dir(ctx).joinpath("rows-before.json").write_text(json.dumps(before))
+              "capture-digests": _figures(2)}
+    before_file = probing.work_dir(ctx) / "digests-before.json"
+    before_file.write_text(json.dumps(before))
     after = {"heads": {"heads": ["97b2a986f922"], "revisions": revisions},
-             "schema": _schema(), "rows": _rows({"1": ["a", "b", "c"]})}
+             "schema": _schema(), "compare-digests": _after(
+                 _figures(1, keys="4"), stack={"lost": 1, "lost_examples": ["2"]})}
+    calls = []
 
     def fake_probe(_ctx: CheckContext, _release: Release, commands: str, _url: str,
                    *args: str, **__: Any) -> Json:
+        calls.append((commands, args[args.index("--before") + 1]))
         Path(args[args.index("--out") + 1]).write_text(json.dumps(after))
         return {}
 
-    monkeypatch.setattr(checks, "probe", fake_probe)
+    monkeypatch.setattr(probing, "probe", fake_probe)
     (finding,) = checks.check_data_preserved(ctx)
     assert finding.what == "1 of 2 rows of table stack lost"
     assert finding.remedy.endswith("97b2a986f922")
     assert ctx.facts["data"]["stack"]["lost_examples"] == ["2"]  # type: ignore[index]
+    # the database compares what it kept at capture: the probe is given the capture's file
+    assert calls == [("heads,schema,compare-digests", str(before_file))]
 
 
 def test_data_preserved_without_capture_warns(ctx: CheckContext) -> None:

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from grenadier.model.result import Status
-from grenadier.phases.suite import finish_watch, read_junit, start_watch, watch_files
+from grenadier.phases.suite import (
+    finish_watch,
+    prestart_watch,
+    read_junit,
+    start_watch,
+    watch_files,
+)
 from grenadier.services import Supervisor
 
 #: a during-upgrade test that records when it started, then waits for the upgrade to end
@@ -137,3 +143,52 @@ def test_one_failing_file_fails_the_phase_and_keeps_the_others_results(tmp_path:
     statuses = sorted((t.name.split("::")[0].rsplit(".", 1)[-1], t.status) for t in result.tests)
     assert [s for _, s in statuses] == ["failed", "passed"], statuses
     assert any("bad says no" in t.message for t in result.tests)
+
+
+@pytest.mark.parametrize("dies", [False, True])
+def test_watches_started_ahead_run_nothing_until_their_step(tmp_path: Path, dies: bool) -> None:
+    """Started during shutdown (held), a watch's pytest has imported, and run nothing, when
+    during-upgrade lets it go; one that ended meanwhile is started again as usual."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    for name in ("first", "second"):
+        _write(tests, name)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        prestart_watch(ctx)  # type: ignore[arg-type]
+        held = dict(ctx.watchers)
+        assert len(held) == 2
+        assert all(supervisor.get(name).alive() for name in held)
+        assert not list(run_dir.glob("started-*"))  # held: no test has started
+        if dies:
+            supervisor.stop(next(iter(held)))
+        started = start_watch(ctx)  # type: ignore[arg-type]
+        assert started.messages == ["checks of 2 test file(s) running in the background "
+                                    "while the upgrade step runs"]
+        _started(run_dir, ["first", "second"])
+        result = finish_watch(ctx)  # type: ignore[arg-type]
+    assert result is not None
+    assert result.status is Status.PASSED, result
+    assert len(result.tests) == 2
+
+
+def test_watches_started_ahead_whose_step_never_comes_are_stopped_at_once(
+        tmp_path: Path) -> None:
+    """A run that ends before during-upgrade (a failed shutdown, Ctrl-C) must not wait for
+    watches that were never let go: they are stopped, and there is no phase result."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    _write(tests, "first")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        prestart_watch(ctx)  # type: ignore[arg-type]
+        (name,) = ctx.watchers
+        process = supervisor.get(name).proc
+        assert finish_watch(ctx) is None  # type: ignore[arg-type]
+        assert ctx.watchers == {}
+        assert process.poll() is not None  # stopped, not waited for
+    assert not list(run_dir.glob("started-*"))

@@ -17,6 +17,7 @@ from grenadier.pytest_plugin import (
     discover,
     heat_client,
     namespace_for,
+    plugin,
     wait_for_watch,
     watch_progress,
     watch_seconds,
@@ -216,6 +217,23 @@ def test_upgrade_watch_runs_until_upgrade_done() -> None:
     assert watch.stopped_because == "upgrade step ended"
 
 
+def test_upgrade_watch_starts_its_last_pass_as_soon_as_the_upgrade_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between passes the watch looks for the end of the upgrade step: the runner waits
+    for the watch, so a watch that slept out its whole interval would delay the run."""
+    clock = {"now": 0.0}
+    monkeypatch.setattr(plugin.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(plugin.time, "sleep",
+                        lambda seconds: clock.update(now=clock["now"] + seconds))
+    ended_at = 2.35
+    watch = UpgradeWatch(lambda: clock["now"] >= ended_at, max_seconds=600, interval=1.0)
+    starts = [tick.elapsed for tick in watch]
+    assert starts[:3] == [0.0, 1.0, 2.0]
+    assert len(starts) == 4
+    assert starts[3] == pytest.approx(2.4)  # not 3.0: within one poll of the end
+    assert watch.stopped_because == "upgrade step ended"
+
+
 def test_upgrade_watch_records_each_finished_pass(tmp_path: Path) -> None:
     progress = tmp_path / "watch" / "t.json"
     watch = UpgradeWatch(iter([False, True]).__next__, max_seconds=60, interval=0.01,
@@ -316,11 +334,14 @@ def test_upgrade_state_all_reads_the_store_once(tmp_path: Path,
     store.save("tests/test_a.py", "k2", {"x": 2})
     store.save("tests/test_b.py", "k1", 3)
     reads: list[int] = []
-    read = StateStore._read
-    monkeypatch.setattr(StateStore, "_read", lambda self: reads.append(1) or read(self))
-    assert UpgradeState(store, namespace_for("test_a.py")).all() == {"k1": 1, "k2": {"x": 2}}
+    read = StateStore._load_snapshot
+    monkeypatch.setattr(StateStore, "_load_snapshot",
+                        lambda self: reads.append(1) or read(self))
+    fresh = StateStore(store.path)  # another process: it has read nothing yet
+    assert UpgradeState(fresh, namespace_for("test_a.py")).all() == {"k1": 1, "k2": {"x": 2}}
     assert reads == [1]
-    assert UpgradeState(store, "tests/test_none.py").all() == {}
+    assert UpgradeState(fresh, "tests/test_none.py").all() == {}
+    assert reads == [1]  # nothing changed since: nothing read again
 
 
 def test_upgrade_state_require_goes_through_get(tmp_path: Path) -> None:

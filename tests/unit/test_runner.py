@@ -39,7 +39,11 @@ class Recorder:
         self.finished.append(result)
 
 
-def _runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install: object) -> Runner:
+def _runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, install: object,
+            prestarted: list[str] | None = None) -> Runner:
+    monkeypatch.setattr(runner_module, "prestart_phase",
+                        lambda _ctx, step: (prestarted if prestarted is not None else []
+                                            ).append(step))
     monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "install", install)
     monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "teardown",
                         lambda ctx: StepResult("teardown", Status.PASSED))
@@ -100,6 +104,7 @@ def test_a_base_whose_db_sync_fails_is_the_environment_not_the_upgrade(
     ctx.deployment = None  # type: ignore[attr-defined]
     monkeypatch.setitem(runner_module.STEP_FUNCTIONS, "teardown",
                         lambda ctx: StepResult("teardown", Status.PASSED))
+    monkeypatch.setattr(runner_module, "prestart_phase", lambda _ctx, _step: None)
     runner = Runner(ctx, Recorder())  # type: ignore[arg-type]
     assert runner.run(["setup-base", "smoke-base"]) == ExitCode.ENVIRONMENT
     assert runner.base_failed()
@@ -192,3 +197,16 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path: Path,
     assert runner.run(["start-target", "smoke-target", "post-upgrade"]) == \
         ExitCode.UPGRADE_FAILED
     assert done == ["start-target", "smoke-target"]
+
+
+def test_each_step_starts_the_next_steps_tests_ahead(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    prestarted: list[str] = []
+    for step in ("smoke-base", "pre-upgrade"):
+        monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step,
+                            lambda ctx, step=step: StepResult(step, Status.PASSED))
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED),
+                     prestarted)
+    runner.run(["install", "smoke-base", "pre-upgrade"])
+    # while install runs, smoke-base's pytest starts; while smoke-base runs, pre-upgrade's
+    assert prestarted == ["smoke-base", "pre-upgrade"]

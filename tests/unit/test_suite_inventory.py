@@ -4,11 +4,14 @@ post-upgrade comparison (`diff`) fire on each kind of loss or change, and stay q
 from __future__ import annotations
 
 import copy
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from grenadier.plugins.heat.suite import inventory
+from grenadier.pytest_plugin.connection import DbInfo
 from grenadier.services.heat_client import StackRef
 
 Rows = dict[str, list[Any]]
@@ -23,7 +26,7 @@ EXPECTED: Rows = {
 
 
 def found_rows() -> Rows:
-    """Heat's DB as query_db reads it when nothing was lost."""
+    """Heat's DB as a DbReader reads it when nothing was lost."""
     return {
         # id, name, action, status, soft-deleted
         "stacks": [["s1", "one", "CREATE", "COMPLETE", False],
@@ -148,3 +151,47 @@ def test_diff_report_names_the_stack_and_cuts_long_lists() -> None:
     assert text.startswith("outputs of stack web (1) changed across the upgrade:\n    k0:")
     assert text.endswith("\n    ... and 5 more")
     assert f"k{inventory.MAX_DIFF_LINES}:" not in text
+
+
+FAKE_QUERY = """
+import json, os, sys
+with open(sys.argv[1], "a") as starts:
+    starts.write(f"{os.getpid()}\\n")
+for line in sys.stdin:
+    request = json.loads(line)
+    if request["stacks"] == ["broken"]:
+        print(json.dumps({"error": "OperationalError: no such table: stack"}), flush=True)
+    elif request["stacks"] == ["die"]:
+        sys.exit(3)
+    else:
+        print(json.dumps({"stacks": [[sid] for sid in request["stacks"]]}), flush=True)
+"""
+
+
+def fake_release_python(tmp_path: Path) -> tuple[DbInfo, Path]:
+    """A 'release python' that runs a stand-in for DB_QUERY and logs each start."""
+    starts = tmp_path / "starts"
+    script = tmp_path / "query.py"
+    script.write_text(FAKE_QUERY)
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} {script} {starts}\n")
+    python.chmod(0o755)
+    return DbInfo("postgresql", "postgresql://x", str(python)), starts
+
+
+def test_one_query_process_serves_every_pass_of_a_watch(tmp_path: Path) -> None:
+    db, starts = fake_release_python(tmp_path)
+    with inventory.DbReader(db, timeout=30) as reader:
+        for ids in (["s1"], ["s1", "s2"], ["s3"]):
+            assert reader.query({"stacks": ids, "software_configs": []}) == \
+                {"stacks": [[sid] for sid in ids]}
+        with pytest.raises(AssertionError, match="no such table: stack"):
+            reader.query({"stacks": ["broken"], "software_configs": []})
+        assert len(starts.read_text().split()) == 1  # one Python for all those passes
+        with pytest.raises(AssertionError, match="no answer"):
+            reader.query({"stacks": ["die"], "software_configs": []})
+        assert reader.query({"stacks": ["s4"], "software_configs": []}) == {"stacks": [["s4"]]}
+        assert len(starts.read_text().split()) == 2  # a new one after the first died
+        proc = reader.proc
+    assert proc is not None
+    assert proc.poll() is not None  # closed: nothing left running

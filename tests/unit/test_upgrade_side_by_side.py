@@ -92,7 +92,7 @@ def test_schema_drift_drops_the_fresh_database(tmp_path: Path, monkeypatch: pyte
             raise probing.ProbeFailed("probe failed")
         return {"compare-models": {"diffs": []}, "schema": schema}
 
-    monkeypatch.setattr(checks, "probe", probe)
+    monkeypatch.setattr(probing, "probe", probe)
     monkeypatch.setattr(checks, "fresh_schema", lambda _ctx: schema)
     findings = checks.check_schema_drift(ctx)
     assert ctx.deployment.db.dropped == [fresh.FRESH_DB]  # type: ignore[attr-defined]
@@ -114,7 +114,7 @@ def test_a_prepared_fresh_schema_is_used_and_its_database_dropped(
         raise AssertionError("the prepared schema must be used")
 
     monkeypatch.setattr(checks, "fresh_schema", no_fresh_db)
-    monkeypatch.setattr(checks, "probe", lambda *_a, **_k: {
+    monkeypatch.setattr(probing, "probe", lambda *_a, **_k: {
         "compare-models": {"diffs": []}, "schema": {"dialect": "sqlite", "tables": {}}})
     findings = checks.check_schema_drift(ctx)
     # the migrated database lacks the prepared schema's table: still found

@@ -6,6 +6,7 @@ and what to do about it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,11 @@ class CheckContext:
     db_sync: Outcome | None = None
     #: facts checks leave for each other and for the report (e.g. revisions applied)
     facts: dict[str, object] = field(default_factory=dict)
+    #: the names of the checks the step runs (empty: unknown), so that checks can share work
+    selected: tuple[str, ...] = ()
+    #: work checks share (e.g. one probe of the database for all of them), and its lock
+    shared: dict[str, object] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass(frozen=True)

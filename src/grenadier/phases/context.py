@@ -7,11 +7,13 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
 from grenadier.checks.api import Check, CheckContext, CheckRegistry
 from grenadier.checks.builtin import builtin_checks
+from grenadier.checks.db.probing import stop_servers
 from grenadier.errors import EnvironmentProblem
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.model.options import RunOptions
@@ -135,6 +137,10 @@ class RunContext:
         self.watch_offset = 0
         self.keep_running = False
         self._impact: ImpactJob | None = None
+        #: probe.py servers started ahead of the step that asks them (see checks/db/probing)
+        self.probe_servers: dict[str, object] = {}
+        #: test phases' pytest processes started ahead of their step (phases/warm.py)
+        self.warm_phases: dict[str, Any] = {}
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -274,6 +280,10 @@ class RunContext:
         names of those left are returned, and the run's ``services.json`` lists them for
         ``grenadier down`` or the next ``--resume``.
         """
+        stop_servers(self.probe_servers)  # helpers of one step, never kept running
+        for held in self.warm_phases.values():
+            held.abandon()
+        self.warm_phases.clear()
         if self.keep_running:
             return self.supervisor.detach()
         # each stop is shielded from signals; a Ctrl-C between them still reaches stop_all
@@ -291,9 +301,12 @@ class RunContext:
         return []
 
     def check_context(self) -> CheckContext:
+        selected = self.registry.select(self.options.checks, self.options.skip_checks)
         return CheckContext(run_dir=self.run_dir, base=self.release("base"),
                             target=self.release("target"), project=self.project,
-                            deployment=self.deployment, state=self.store)
+                            deployment=self.deployment, state=self.store,
+                            selected=tuple(c.name for c in selected),
+                            shared={"servers": self.probe_servers})
 
     def selected_checks(self, step: str) -> list[Check]:
         """The checks of ``step`` that ``--checks`` / ``--skip-checks`` leave in."""

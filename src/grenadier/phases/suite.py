@@ -17,7 +17,7 @@ from grenadier.execute import ExecuteRequest, run
 from grenadier.host import safe_name
 from grenadier.model.findings import Finding
 from grenadier.model.result import Status, StepResult, TestOutcome
-from grenadier.phases import upstream
+from grenadier.phases import upstream, warm
 from grenadier.phases.context import RunContext
 from grenadier.project.api import SMOKE_ENV, UPSTREAM_PROPERTY
 from grenadier.services import ServiceSpec
@@ -177,11 +177,30 @@ def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
 def run_phase(ctx: RunContext, phase: str) -> StepResult:
     """Run the tests marked for ``phase`` against what is running now."""
     log = ctx.run_dir / "logs" / f"pytest-{phase}.log"
+    offset = findings_offset(ctx)
+    held = warm.take(ctx, phase)
+    if held is not None:
+        return _result(ctx, phase, held.run(PHASE_TIMEOUT), log, offset)
     request = ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
                              env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT, log=log)
-    offset = findings_offset(ctx)
     outcome = run(request)
     return _result(ctx, phase, outcome.returncode, log, offset)
+
+
+def prestart_phase(ctx: RunContext, phase: str) -> None:
+    """Start ``phase``'s pytest now, held until its step (phases/warm.py); nothing for a
+    step that is not a test phase, or whose tests need tools not installed yet."""
+    if phase == "during-upgrade":
+        prestart_watch(ctx)
+        return
+    if phase not in MARKERS:
+        return
+    tools = ctx.store.get(RUNNER, "test-tools")
+    if phase in UPSTREAM_PHASES and ctx.options.smoke != "builtin" and not (
+            isinstance(tools, dict) and tools.get("smoke") == ctx.options.smoke):
+        return  # its environment would install the tools now, in another step's time
+    warm.start(ctx, phase, pytest_command(ctx, phase), phase_env(ctx, phase),
+               ctx.run_dir / "logs" / f"pytest-{phase}.log")
 
 
 def watch_files(paths: list[str]) -> dict[Path, Path]:
@@ -212,27 +231,59 @@ def _mentions_marker(path: Path) -> bool:
         return False
 
 
+def _watch_go(ctx: RunContext, part: str) -> Path:
+    return ctx.run_dir / "warm" / f"during-upgrade-{part}.go"
+
+
+def _start_watchers(ctx: RunContext, *, held: bool) -> int:
+    """One supervised pytest process per test file with during-upgrade tests (held until
+    :func:`start_watch` lets them go, with ``held``); the number of files."""
+    files = watch_files(_paths(ctx))
+    for index, (file, root) in enumerate(files.items(), 1):
+        part = f"{index}-{safe_name(file.stem, 40)}"
+        cmd = pytest_command(ctx, "during-upgrade", [str(file)], part, rootdir=root)
+        if held:
+            cmd = warm.held_command(_watch_go(ctx, part), cmd)
+        ctx.supervisor.start(ServiceSpec(
+            name=f"{WATCHER}-{part}", log=ctx.run_dir / "logs" / f"{WATCHER}-{part}.log",
+            cmd=cmd, cwd=ctx.run_dir,
+            env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
+        ctx.watchers[f"{WATCHER}-{part}"] = part
+    return len(files)
+
+
+def prestart_watch(ctx: RunContext) -> None:
+    """The watches' processes, started during shutdown and held: their imports happen while
+    Heat stops, not in the upgrade step's time. Nothing runs before :func:`start_watch`."""
+    if ctx.watchers:
+        return
+    ctx.upgrade_done_flag().unlink(missing_ok=True)
+    _start_watchers(ctx, held=True)
+
+
 def start_watch(ctx: RunContext) -> StepResult:
     """during-upgrade: start the checks in the background; they run until the upgrade ends.
 
     One pytest process per test file: a watch lasts until the upgrade ends, so the watches of
     different files (the built-in suite's, the Keystone one, the user's) must run side by side,
-    not one after the other. Tests within one file still run in order.
+    not one after the other. Tests within one file still run in order. Watches started ahead
+    (held) are let go; if one of them ended meanwhile, all start again as usual.
     """
     ctx.upgrade_done_flag().unlink(missing_ok=True)
     ctx.watch_offset = findings_offset(ctx)
-    files = watch_files(_paths(ctx))
-    for index, (file, root) in enumerate(files.items(), 1):
-        part = f"{index}-{safe_name(file.stem, 40)}"
-        ctx.supervisor.start(ServiceSpec(
-            name=f"{WATCHER}-{part}", log=ctx.run_dir / "logs" / f"{WATCHER}-{part}.log",
-            cmd=pytest_command(ctx, "during-upgrade", [str(file)], part, rootdir=root),
-            cwd=ctx.run_dir,
-            env=phase_env(ctx, "during-upgrade"), ready=lambda: True, stop_timeout=10))
-        ctx.watchers[f"{WATCHER}-{part}"] = part
+    running = {svc.spec.name: svc for svc in ctx.supervisor.running()}
+    if ctx.watchers and all(name in running and warm.WARM_MODULE in running[name].spec.cmd
+                            for name in ctx.watchers):
+        for part in ctx.watchers.values():
+            _watch_go(ctx, part).touch()
+        count = len(ctx.watchers)
+    else:
+        ctx.supervisor.stop_many(list(ctx.watchers))
+        ctx.watchers.clear()
+        count = _start_watchers(ctx, held=False)
     result = StepResult("during-upgrade", Status.PASSED, background=True)
-    result.messages.append(f"checks of {len(files)} test file(s) running in the background "
-                           "while the upgrade step runs" if files else
+    result.messages.append(f"checks of {count} test file(s) running in the background "
+                           "while the upgrade step runs" if count else
                            "no test file marks during-upgrade tests")
     return result
 
@@ -247,8 +298,24 @@ def merge_junit(dest: Path, parts: list[Path]) -> None:
     ET.ElementTree(merged).write(dest, encoding="utf-8", xml_declaration=True)
 
 
+def _drop_unreleased(ctx: RunContext) -> None:
+    """Stop the watches started ahead whose step never came (the run ended before it)."""
+    held = [name for name, part in ctx.watchers.items()
+            if not _watch_go(ctx, part).exists() and _is_held(ctx, name)]
+    if held:
+        ctx.supervisor.stop_many(held)
+        for name in held:
+            del ctx.watchers[name]
+
+
+def _is_held(ctx: RunContext, name: str) -> bool:
+    running = {svc.spec.name: svc for svc in ctx.supervisor.running()}
+    return name not in running or warm.WARM_MODULE in running[name].spec.cmd
+
+
 def finish_watch(ctx: RunContext) -> StepResult | None:
     """Tell the background checks the upgrade is over, wait for them, and return their result."""
+    _drop_unreleased(ctx)
     if not ctx.watchers:
         return None
     ctx.upgrade_done_flag().touch()

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from grenadier.checks.api import Check, CheckContext
+from grenadier.checks.db import probing
 from grenadier.checks.db.checks import migration_failure
 from grenadier.errors import GrenadierError
 from grenadier.model.findings import Finding
@@ -66,6 +67,22 @@ def upgrade(ctx: RunContext) -> StepResult:
     result = StepResult("upgrade", Status.PASSED)
     ctx.require_db()
     cctx = ctx.check_context()
+    try:
+        # the target's probes import SQLAlchemy and Heat's models while the captures run
+        probing.warm(cctx, "after")
+        _migrate_and_check(ctx, cctx, result)
+    finally:
+        probing.close_servers(cctx)
+    for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
+        result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
+                               f"{rev.get('duration_s', 0):.3f} s")
+    ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
+    if result.failed_findings:
+        result.status = Status.FAILED
+    return result
+
+
+def _migrate_and_check(ctx: RunContext, cctx: CheckContext, result: StepResult) -> None:
     run_checks(ctx.selected_checks("pre-migration"), cctx, result)
     post = ctx.selected_checks("post-migration")
     side_by_side([c for c in post if c.capture is not None], lambda c: _capture(c, cctx))
@@ -77,13 +94,6 @@ def upgrade(ctx: RunContext) -> StepResult:
         result.findings.append(migration_failure(cctx))
     else:
         run_checks(post, cctx, result)
-    for rev in cctx.facts.get("revisions") or []:  # type: ignore[attr-defined]
-        result.messages.append(f"applied {rev['revision']} ({rev['title']}): "
-                               f"{rev.get('duration_s', 0):.3f} s")
-    ctx.store.save(RUNNER, "upgrade-facts", cctx.facts)
-    if result.failed_findings:
-        result.status = Status.FAILED
-    return result
 
 
 def _prepare(checks: list[Check], cctx: CheckContext, lines: list[str]) -> None:
@@ -102,17 +112,24 @@ def _prepare(checks: list[Check], cctx: CheckContext, lines: list[str]) -> None:
 @contextlib.contextmanager
 def preparing(ctx: RunContext, result: StepResult) -> Iterator[None]:
     """Run the upgrade checks' preparations in a thread while the block runs (shutdown: Heat
-    takes seconds to stop, the machine is idle meanwhile); wait for them at its end.
+    takes seconds to stop, the machine is idle meanwhile); wait for them at its end. The
+    probe servers of both releases start too: the upgrade step uses them (and stops them).
 
     Only in a run whose database is up and whose releases are installed: a preparation must
     never install or start anything. Ctrl-C waits for the thread (its commands take seconds).
     """
     checks = [c for c in ctx.selected_checks("post-migration") if c.prepare is not None]
     installed = all(ctx.store.get(RUNNER, release_key(role)) for role in ROLES)
-    if not (checks and ctx.db_started and installed):
+    if not (ctx.db_started and installed):
         yield
         return
     cctx = ctx.check_context()
+    # the upgrade step's probes (the base's captures, the target's checks) import meanwhile
+    probing.warm(cctx, "before")
+    probing.warm(cctx, "after")
+    if not checks:
+        yield
+        return
     lines: list[str] = []
     with ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool:
         future = pool.submit(_prepare, checks, cctx, lines)

@@ -207,12 +207,16 @@ class UpgradeState:
 
 @pytest.fixture(scope="module")
 def upgrade_state(request: pytest.FixtureRequest,
-                  grenadier_connection: Connection) -> UpgradeState:
-    """The run's state store, namespaced by this test module's file name (module scope)."""
+                  grenadier_connection: Connection) -> Iterator[UpgradeState]:
+    """The run's state store, namespaced by this test module's file name (module scope).
+
+    Saves are journaled while the module's tests run (a test saving a record per stack costs
+    what it saves, not what the store holds) and folded into ``state.json`` at its end."""
     path = grenadier_connection.state_path
     if path is None:
         pytest.skip(f"no state store: set {ENV.RUN_DIR} or {ENV.STATE}")
-    return UpgradeState(StateStore(path), namespace_for(request.path))
+    with StateStore(path).deferred() as store:
+        yield UpgradeState(store, namespace_for(request.path))
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,10 @@ class Tick:
     elapsed: float  # seconds since the watch started
     at: datetime  # wall clock, UTC, for "the moment something vanished"
     upgrade_done: bool  # the upgrade step had ended before this pass started
+
+
+#: how often a watch between two passes looks whether the upgrade step has ended
+DONE_POLL_SECONDS = 0.1
 
 
 class UpgradeWatch:
@@ -257,7 +265,16 @@ class UpgradeWatch:
             if time.monotonic() - start >= self.max_seconds:
                 self.stopped_because = f"watched for the maximum of {self.max_seconds:.0f} s"
                 return
-            time.sleep(max(0.0, self.interval - (time.monotonic() - began)))
+            self._pause(began + self.interval)
+
+    def _pause(self, until: float) -> None:
+        """Wait for the next pass, or less: the last pass starts as soon as the upgrade ends
+        (the runner waits for the watch before it starts the target)."""
+        while (left := until - time.monotonic()) > DONE_POLL_SECONDS:
+            if self.done():
+                return
+            time.sleep(DONE_POLL_SECONDS)
+        time.sleep(max(0.0, left))
 
 
     def _record(self, done: bool) -> None:

@@ -233,7 +233,10 @@ class Rehearsal:
         for check in self.checks:
             if check.capture is not None:
                 self.reporter.say(f"capturing the copy for {check.name}")
+                started = time.monotonic()
                 check.capture(cctx)
+                result.messages.append(f"capture for {check.name}: "
+                                       f"{time.monotonic() - started:.1f} s")
         assert self.target is not None
         self.reporter.say(f"db_sync of the copy with {self.target.label}")
         cctx.db_sync = cctx.project.db_sync(self.target, cctx.deployment)
@@ -261,7 +264,8 @@ class Rehearsal:
         project.configure(self.target, deployment)
         self.cctx = CheckContext(
             run_dir=self.run_dir, base=self.target, target=self.target, project=project,
-            deployment=deployment, state=StateStore(self.run_dir / "state.json"))
+            deployment=deployment, state=StateStore(self.run_dir / "state.json"),
+            selected=tuple(c.name for c in self.checks))
         return self.cctx
 
     def _detect(self, cctx: CheckContext, result: StepResult) -> None:

@@ -17,7 +17,7 @@ from grenadier.phases.rolling import rolling_upgrade
 from grenadier.phases.save_state import save_state
 from grenadier.phases.setup import setup_base, start_target
 from grenadier.phases.shutdown import shutdown
-from grenadier.phases.suite import finish_watch, run_phase, start_watch
+from grenadier.phases.suite import finish_watch, prestart_phase, run_phase, start_watch
 from grenadier.phases.teardown import teardown
 from grenadier.phases.upgrade import upgrade
 from grenadier.state import RUNNER, StoreCorrupt
@@ -127,6 +127,15 @@ class Runner:
         self.reporter.step_finished(result)
         return result
 
+    def _prestart(self, following: list[str]) -> None:
+        """The next step's pytest imports while this step runs (best effort: if it cannot
+        start now, its step starts it as usual)."""
+        for step in following:
+            try:
+                prestart_phase(self.ctx, step)
+            except (GrenadierError, OSError) as exc:
+                self.ctx.say(f"next step's tests not started ahead: {exc}")
+
     def _finish_watch(self) -> None:
         watched = finish_watch(self.ctx)
         if watched is not None:
@@ -157,7 +166,8 @@ class Runner:
     def run(self, steps: list[str]) -> ExitCode:
         """Run ``steps`` then teardown; return the run's exit code."""
         try:
-            for step in steps:
+            for index, step in enumerate(steps):
+                self._prestart(steps[index + 1:index + 2])
                 result = self._run_step(step)
                 if step == "upgrade":
                     self._finish_watch()

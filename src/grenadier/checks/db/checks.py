@@ -20,7 +20,7 @@ from grenadier.checks.db.compare import (
     Json,
     TableReport,
     applied_revisions,
-    compare_rows,
+    compare_digests,
     compare_schemas,
     migration_error,
     migration_ops,
@@ -34,14 +34,14 @@ from grenadier.checks.db.fresh import (
     prepare_fresh_schema,
     prepared_fresh_schema,
 )
-from grenadier.checks.db.probing import COMPILE_OK, probe, work_dir
+from grenadier.checks.db.probing import BEFORE_FILE, COMPILE_OK, probe, shared_probe, work_dir
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
 from grenadier.model.findings import Finding
 from grenadier.state import RUNNER
 
 STATUS_TIMEOUT = 120.0
-#: state-store namespace of these checks (small facts only; row digests go to files)
+#: state-store namespace of these checks (small facts only; content digests go to files)
 NAMESPACE = "db-checks"
 
 
@@ -75,7 +75,7 @@ def _sync_log_text(ctx: CheckContext) -> str:
 
 def capture_version(ctx: CheckContext) -> None:
     """Record the alembic version(s) of the database before the target's db_sync."""
-    current = probe(ctx, ctx.base, "current", ctx.deployment.db.url(), timeout=120)
+    current = shared_probe(ctx, "before", "migration")["current"]
     ctx.state.save(NAMESPACE, "version-before", current["versions"])
 
 
@@ -116,8 +116,7 @@ def check_migration(ctx: CheckContext) -> list[Finding]:
     # the upgrade step reports a failed db_sync itself (migration_failure), selected or not
     assert ctx.db_sync is not None, "post-migration check before db_sync"
     assert ctx.db_sync.ok, "post-migration check after a failed db_sync"
-    url = ctx.deployment.db.url()
-    data = probe(ctx, ctx.target, "current,heads", url, timeout=120)
+    data = shared_probe(ctx, "after", "migration")
     current, heads = data["current"]["versions"], data["heads"]["heads"]
     findings = []
     if sorted(current) != sorted(heads):
@@ -180,7 +179,7 @@ def _inspect_beside_fresh(ctx: CheckContext) -> tuple[Json, Json]:
         # the fresh database is built while the migrated one is inspected: both take seconds
         with ThreadPoolExecutor(max_workers=1) as pool:
             fresh = pool.submit(fresh_schema, ctx)
-            data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+            data = shared_probe(ctx, "after", "schema-drift")
             return data, fresh.result()
     finally:
         # on a --db-url server it would stay behind, a stray database in someone else's server
@@ -201,7 +200,7 @@ def check_schema_drift(ctx: CheckContext) -> list[Finding]:
     if fresh_data is None:
         data, fresh_data = _inspect_beside_fresh(ctx)
     else:
-        data = probe(ctx, ctx.target, "compare-models,schema", ctx.deployment.db.url())
+        data = shared_probe(ctx, "after", "schema-drift")
     findings = model_findings(data["compare-models"]["diffs"], ctx.target.label)
     for diff in compare_schemas(data["schema"], fresh_data):
         findings.append(Finding(
@@ -224,15 +223,8 @@ def data_findings(reports: list[TableReport], revisions: str) -> list[Finding]:
                 found=f"{r.after} rows after the migration; lost keys e.g. "
                       f"{', '.join(r.lost_examples)}" + (f" ({r.note})" if r.note else ""),
                 remedy=f"find the statement deleting rows in the applied migrations: {revisions}"))
-        if r.changed:
-            columns = ", ".join(f"{c} ({n})" for c, n in sorted(r.changed_columns.items()))
-            findings.append(Finding(
-                "data-preserved", "error",
-                f"values changed in {r.changed} rows of table {r.table}: {columns}",
-                where=f"table {r.table}", expected="values unchanged outside columns the "
-                f"migrations alter ({', '.join(r.deliberate) or 'none'})",
-                found=f"changed keys e.g. {', '.join(r.changed_examples)}",
-                remedy=f"find the statement rewriting them in the applied migrations: {revisions}"))
+        if r.changed or r.changed_columns:
+            findings.append(_changed_finding(r, revisions))
         if r.dropped_columns:
             findings.append(Finding(
                 "data-preserved", "error",
@@ -242,15 +234,30 @@ def data_findings(reports: list[TableReport], revisions: str) -> list[Finding]:
     return findings
 
 
+def _changed_finding(r: TableReport, revisions: str) -> Finding:
+    if r.changed:
+        columns = ", ".join(f"{c} ({n})" for c, n in sorted(r.changed_columns.items()))
+        what = f"values changed in {r.changed} rows of table {r.table}: {columns}"
+        found = f"changed keys e.g. {', '.join(r.changed_examples)}"
+    else:  # no row detail: the columns' digests differ, which rows is unknown
+        what = f"values changed in table {r.table}: {', '.join(sorted(r.changed_columns))}"
+        found = f"the columns' content digests differ ({r.note or 'no row detail'})"
+    return Finding(
+        "data-preserved", "error", what, where=f"table {r.table}",
+        expected="values unchanged outside columns the migrations alter "
+                 f"({', '.join(r.deliberate) or 'none'})", found=found,
+        remedy=f"find the statement rewriting them in the applied migrations: {revisions}")
+
+
 def _before_file(ctx: CheckContext) -> Path:
-    return work_dir(ctx) / "rows-before.json"
+    return work_dir(ctx) / BEFORE_FILE
 
 
-def capture_rows(ctx: CheckContext) -> None:
-    """Record version, schema and per-row digests of every table before the migration."""
-    out = _before_file(ctx)
-    probe(ctx, ctx.base, "current,schema,rows", ctx.deployment.db.url(), "--out", str(out))
-    ctx.state.save(NAMESPACE, "rows-before", str(out))
+def capture_digests(ctx: CheckContext) -> None:
+    """Record version, schema and the content digests of every table before the migration
+    (the database keeps each table's row hashes beside it until the check has compared)."""
+    shared_probe(ctx, "before", "data-preserved")
+    ctx.state.save(NAMESPACE, "digests-before", str(_before_file(ctx)))
 
 
 @_reports_failures("data-preserved")
@@ -260,20 +267,20 @@ def check_data_preserved(ctx: CheckContext) -> list[Finding]:
     Migrations run on real, populated databases; a migration that deletes or rewrites rows is
     invisible on the empty databases migrations are usually tested on. Only the columns an
     applied migration alters, adds, drops or updates (read from its upgrade()) may change.
+    Row counts and content digests are compared per table by the database itself (SQL
+    aggregates); rows are looked at only in a table whose digests differ, to count and name them.
     """
     path = _before_file(ctx)
     if not path.is_file():
         return [Finding("data-preserved", "warning", "no data captured before the migration",
                         where=str(path), remedy="run the upgrade step with this check selected")]
     before = json.loads(path.read_text(encoding="utf-8"))
-    out = work_dir(ctx) / "rows-after.json"
-    probe(ctx, ctx.target, "heads,schema,rows", ctx.deployment.db.url(), "--out", str(out))
-    after = json.loads(out.read_text(encoding="utf-8"))
+    after = shared_probe(ctx, "after", "data-preserved")
     applied = applied_revisions(after["heads"]["revisions"], before["current"]["versions"],
                                 after["heads"]["heads"])
     ops = migration_ops(Path(r["path"]).read_text(encoding="utf-8") for r in applied)
-    reports = compare_rows(before["rows"], after["rows"], ops,
-                           retyped_columns(before["schema"], after["schema"]))
+    reports = compare_digests(before["capture-digests"], after["compare-digests"], ops,
+                              retyped_columns(before["schema"], after["schema"]))
     ctx.facts["data"] = {r.table: asdict(r) for r in reports}
     return data_findings(reports, ", ".join(r["revision"] for r in applied) or "none")
 
@@ -318,7 +325,7 @@ DB_CHECKS = [
           concurrent=True),
     Check("schema-drift", "post-migration", check_schema_drift, prepare=prepare_fresh_schema,
           concurrent=True),
-    Check("data-preserved", "post-migration", check_data_preserved, capture=capture_rows,
+    Check("data-preserved", "post-migration", check_data_preserved, capture=capture_digests,
           concurrent=True),
     Check("upgrade-status", "post-migration", check_upgrade_status, concurrent=True),
 ]

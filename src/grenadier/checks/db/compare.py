@@ -20,8 +20,6 @@ from grenadier.execute import Outcome
 Json = dict[str, Any]
 #: keys of lost or changed rows a finding quotes as examples
 EXAMPLES = 3
-#: hex characters per column in probe.py's row digests (it says so in its output too)
-DIGEST_WIDTH = 8
 
 
 # --- migration -----------------------------------------------------------------------------
@@ -266,50 +264,60 @@ class TableReport:
     note: str = ""
 
 
-def _compare_table_rows(name: str, before: Json, after: Json | None,
-                        deliberate: set[str], width: int) -> TableReport:
-    report = TableReport(name, before["count"], after["count"] if after else 0,
+def _changed_rows(report: TableReport, groups: list[Json], deliberate: set[str]) -> None:
+    """Count the rows whose changed columns are not all ones the migrations changed."""
+    for group in groups:
+        columns = [c for c in group["columns"] if c not in deliberate]
+        if not columns:
+            continue
+        report.changed += int(group["rows"])
+        for column in columns:
+            report.changed_columns[column] = report.changed_columns.get(column, 0) + \
+                int(group["rows"])
+        room = EXAMPLES - len(report.changed_examples)
+        report.changed_examples += [str(k) for k in group["examples"][:max(0, room)]]
+
+
+def _table_report(name: str, before: Json, after: Json | None, detail: Json | None,
+                   deliberate: set[str]) -> TableReport:
+    report = TableReport(name, int(before["count"]), int(after["count"]) if after else 0,
                          deliberate=sorted(deliberate & set(before["columns"])))
+    detail = detail or {}
+    report.note = str(detail.get("note", ""))
     if after is None:
-        report.lost, report.lost_examples = before["count"], list(before["rows"])[:EXAMPLES]
+        report.lost = int(detail.get("lost", report.before))
+        report.lost_examples = [str(k) for k in detail.get("lost_examples", [])][:EXAMPLES]
         return report
     report.dropped_columns = sorted(set(before["columns"]) - set(after["columns"]) - deliberate)
-    if before["pk"] != after["pk"]:
-        report.note = "primary key changed: rows compared by count only"
-        report.lost = max(0, report.before - report.after)
-        return report
-    # (column, start of its digest before, start after) for every column compared
-    spans = [(c, before["columns"].index(c) * width, after["columns"].index(c) * width)
-             for c in before["columns"] if c in after["columns"] and c not in deliberate]
-    same_layout = before["columns"] == after["columns"]
-    after_rows = after["rows"]
-    for key, digests in before["rows"].items():
-        new = after_rows.get(key)
-        if new is None:
-            report.lost += 1
-            if len(report.lost_examples) < EXAMPLES:
-                report.lost_examples.append(key)
-        elif not (same_layout and new == digests):  # the usual case costs one comparison
-            changed = [c for c, i, j in spans if digests[i:i + width] != new[j:j + width]]
-            if changed:
-                report.changed += 1
-                for column in changed:
-                    report.changed_columns[column] = report.changed_columns.get(column, 0) + 1
-                if len(report.changed_examples) < EXAMPLES:
-                    report.changed_examples.append(key)
+    if "lost" in detail:
+        report.lost = int(detail["lost"])
+        report.lost_examples = [str(k) for k in detail["lost_examples"]][:EXAMPLES]
+    elif report.after < report.before or before["keys"] != after["keys"]:
+        # no row detail (no primary key, or a changed one): what the figures prove
+        report.lost = max(report.before - report.after, 0)
+    _changed_rows(report, detail.get("changed", []), deliberate)
+    if not detail.get("changed") and "lost" not in detail:
+        differing = [c for c in before["columns"] if c in after["sums"] and c not in deliberate
+                     and before["sums"][c] != after["sums"][c]]
+        if differing and not report.lost:
+            # the content changed without row detail: name the columns, rows unknown
+            report.changed_columns = {c: 0 for c in differing}
     return report
 
 
-def compare_rows(before: Json, after: Json, ops: MigrationOps,
-                 retyped: dict[str, set[str]]) -> list[TableReport]:
-    """Compare two ``probe.py rows`` outputs; columns migrations changed on purpose are skipped."""
+def compare_digests(before: Json, after: Json, ops: MigrationOps,
+                    retyped: dict[str, set[str]]) -> list[TableReport]:
+    """Compare ``probe.py``'s capture-digests and compare-digests outputs (per-table SQL
+    aggregates, and the row detail the database computed for tables whose aggregates
+    differ); columns the migrations changed on purpose are not findings."""
     reports = []
+    details = after.get("detail", {})
     for name, table in sorted(before["tables"].items()):
         if name in ops.dropped_tables:
             continue
         deliberate = ops.changed.get(name, set()) | retyped.get(name, set())
-        reports.append(_compare_table_rows(name, table, after["tables"].get(name), deliberate,
-                                           int(before.get("width", DIGEST_WIDTH))))
+        reports.append(_table_report(name, table, after["tables"].get(name),
+                                      details.get(name), deliberate))
     return reports
 
 

@@ -4,20 +4,23 @@ A standalone script: grenadier never imports sqlalchemy, alembic or heat, so the
 run this file with a release venv's python::
 
     <release python> probe.py COMMAND SQLALCHEMY_URL [--out FILE] [--migrations DIR]
+        [--before FILE]
 
 A URL of ``-`` is read from the environment variable ``GRENADIER_PROBE_URL`` (a URL may hold a
 password, and command lines are visible to every user and written to logs).
 
 Commands: ``current`` (alembic versions stored in the DB), ``heads`` (the release's migration
 scripts; the URL is not used), ``schema`` (reflected schema, normalised), ``compare-models``
-(alembic's compare_metadata of the DB against ``heat.db.models``), ``rows`` (per table: row
-count and per-row, per-column digests keyed by primary key), ``fingerprint`` (one checksum of
-the whole database's schema and content). On failure it prints ``{"error": ...}`` and exits 1.
+(alembic's compare_metadata of the DB against ``heat.db.models``), ``capture-digests`` and
+``compare-digests`` (per table: row count and content digests as SQL aggregates, computed by the
+database; see ``probe_digests.py``), ``fingerprint`` (one checksum of the whole database's
+schema and content). On failure it prints ``{"error": ...}`` and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import decimal
 import hashlib
@@ -25,8 +28,9 @@ import importlib.util
 import json
 import os
 import sys
-import zlib
+import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 # This file sits beside grenadier modules; none of them may shadow what the release imports.
@@ -38,15 +42,34 @@ import sqlalchemy as sa  # type: ignore[import-not-found]  # noqa: E402
 URL_ENV = "GRENADIER_PROBE_URL"
 #: bookkeeping tables whose content changes on purpose during a migration
 BOOKKEEPING = ("alembic_version", "migrate_version")
-#: hex characters of one column's digest in a row's digest string
-DIGEST_WIDTH = 8
 BATCH = 2000
 
 Json = dict[str, Any]
 
 
+def _load_digests() -> ModuleType:
+    # by path: this directory is not on sys.path (see above)
+    spec = importlib.util.spec_from_file_location(
+        "grenadier_probe_digests", os.path.join(_HERE, "probe_digests.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+digests = _load_digests()
+
+
 def _engine(url: str) -> Any:
-    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    digests.register_functions(engine)
+    return engine
+
+
+def _heat_tables(names: list[str]) -> list[str]:
+    """Table names without the tables capture-digests keeps beside Heat's."""
+    return sorted(t for t in names if not digests.is_side(t))
 
 
 # --- alembic revisions -------------------------------------------------------------------
@@ -99,11 +122,12 @@ def _type(column: Json, dialect: Any) -> str:
 def _reflect_all(insp: Any) -> dict[str, dict[str, Any]]:
     """Every table's columns, keys and indexes; SQLAlchemy 2's get_multi_* when available
     (one query per kind on PostgreSQL instead of one per table and kind)."""
-    tables = sorted(insp.get_table_names())
+    tables = _heat_tables(insp.get_table_names())
     kinds = ("columns", "pk_constraint", "indexes", "unique_constraints", "foreign_keys")
     if hasattr(insp, "get_multi_columns"):
         return {kind: {key[1]: value
-                       for key, value in getattr(insp, f"get_multi_{kind}")().items()}
+                       for key, value in getattr(insp, f"get_multi_{kind}")(
+                           filter_names=tables).items()}
                 for kind in kinds}
     return {kind: {t: getattr(insp, f"get_{kind}")(t) for t in tables} for kind in kinds}
 
@@ -182,12 +206,16 @@ def compare_models(url: str, _args: argparse.Namespace) -> Json:
 
     engine = _engine(url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={
+            "compare_type": True,
+            "include_name": lambda name, kind, _parent: kind != "table"
+            or not digests.is_side(name)})
         diffs = compare_metadata(context, models.BASE.metadata)
     engine.dispose()
     described = [_describe_diff(d) for d in _flatten(diffs)]
     return {"dialect": engine.dialect.name,
-            "diffs": [d for d in described if d["table"] not in BOOKKEEPING]}
+            "diffs": [d for d in described if d["table"] not in BOOKKEEPING
+                      and not digests.is_side(d["table"])]}
 
 
 # --- content -------------------------------------------------------------------------------
@@ -208,16 +236,6 @@ def _canon(value: Any) -> str:
     return str(value)
 
 
-def _digest(value: Any) -> str:
-    # CRC-32: a changed value keeps its digest with odds of 1 in 4 billion, and it is several
-    # times cheaper than a cryptographic hash on the ~10^6 cells of a large Heat database
-    return f"{zlib.crc32(_canon(value).encode('utf-8', 'surrogatepass')):08x}"
-
-
-def _content_tables(insp: Any) -> list[str]:
-    return [t for t in sorted(insp.get_table_names()) if t not in BOOKKEEPING]
-
-
 def _scan(conn: Any, table: sa.Table, pk: list[str]) -> Iterator[Any]:
     order = [table.c[c] for c in pk] or list(table.c)
     query = sa.select(table).order_by(*order)
@@ -225,34 +243,25 @@ def _scan(conn: Any, table: sa.Table, pk: list[str]) -> Iterator[Any]:
     yield from result
 
 
-def _table_rows(conn: Any, insp: Any, name: str) -> Json:
-    """Per row, keyed by primary key: one string of fixed-width digests, one per column."""
-    table = sa.Table(name, sa.MetaData(), autoload_with=conn)
-    pk = list((insp.get_pk_constraint(name) or {}).get("constrained_columns") or [])
-    columns = [c.name for c in table.c]
-    pk_at = [columns.index(c) for c in pk]
-    rows: dict[str, str] = {}
-    for row in _scan(conn, table, pk):
-        digests = "".join([_digest(v) for v in row])
-        if len(pk_at) == 1:
-            key = _canon(row[pk_at[0]])
-        elif pk_at:
-            key = json.dumps([_canon(row[i]) for i in pk_at])
-        else:
-            key = "#" + digests
-            while key in rows:  # no primary key: identical rows are told apart by a counter
-                key += "+"
-        rows[key] = digests
-    return {"pk": pk, "columns": columns, "count": len(rows), "rows": rows}
-
-
-def rows(url: str, _args: argparse.Namespace) -> Json:
+def capture_digests(url: str, _args: argparse.Namespace) -> Json:
     engine = _engine(url)
-    with engine.connect() as conn:
-        insp = sa.inspect(conn)
-        tables = {t: _table_rows(conn, insp, t) for t in _content_tables(insp)}
-    engine.dispose()
-    return {"dialect": engine.dialect.name, "width": DIGEST_WIDTH, "tables": tables}
+    try:
+        return digests.capture(engine, BOOKKEEPING)  # type: ignore[no-any-return]
+    finally:
+        engine.dispose()
+
+
+def compare_digests(url: str, args: argparse.Namespace) -> Json:
+    if not args.before:
+        raise ValueError("compare-digests needs --before FILE (what capture-digests wrote)")
+    with open(args.before, encoding="utf-8") as handle:
+        before = json.load(handle)
+    before = before.get("capture-digests", before)
+    engine = _engine(url)
+    try:
+        return digests.compare(engine, before, BOOKKEEPING)  # type: ignore[no-any-return]
+    finally:
+        engine.dispose()
 
 
 def fingerprint(url: str, args: argparse.Namespace) -> Json:
@@ -261,7 +270,7 @@ def fingerprint(url: str, args: argparse.Namespace) -> Json:
     tables: dict[str, Json] = {}
     with engine.connect() as conn:
         insp = sa.inspect(conn)
-        for name in sorted(insp.get_table_names()):
+        for name in _heat_tables(insp.get_table_names()):
             table = sa.Table(name, sa.MetaData(), autoload_with=conn)
             pk = list((insp.get_pk_constraint(name) or {}).get("constrained_columns") or [])
             digest = hashlib.sha256(name.encode())
@@ -276,40 +285,80 @@ def fingerprint(url: str, args: argparse.Namespace) -> Json:
 
 
 COMMANDS = {"current": current, "heads": heads, "schema": schema,
-            "compare-models": compare_models, "rows": rows, "fingerprint": fingerprint}
+            "compare-models": compare_models, "capture-digests": capture_digests,
+            "compare-digests": compare_digests, "fingerprint": fingerprint}
 
 
-def main(argv: list[str]) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="probe.py", description=__doc__.splitlines()[0])
     parser.add_argument("command", help="one command, or several joined by commas: "
-                        + ", ".join(sorted(COMMANDS)))
+                        + ", ".join(sorted(COMMANDS)) + "; or serve (see _serve)")
     parser.add_argument("url")
     parser.add_argument("--out", help="write the JSON here; print only a summary")
     parser.add_argument("--migrations", help="heat's migrations directory (default: installed)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--before", help="compare-digests: the JSON capture-digests wrote")
+    return parser
+
+
+def answer(args: argparse.Namespace, url: str) -> tuple[Json, int]:
+    """Run the commands of ``args``: what to print, and the exit code."""
     commands = args.command.split(",")
-    unknown = [c for c in commands if c not in COMMANDS]
-    if unknown:
-        parser.error(f"unknown command(s): {', '.join(unknown)}")
-    url = os.environ.get(URL_ENV, "") if args.url == "-" else args.url
     try:
         # several commands in one call share the ~1 s it takes to import SQLAlchemy
         if len(commands) == 1:
             data = COMMANDS[commands[0]](url, args)
         else:
-            data = {c: COMMANDS[c](url, args) for c in commands}
+            data, seconds = {}, {}
+            for command in commands:
+                started = time.monotonic()
+                data[command] = COMMANDS[command](url, args)
+                seconds[command] = round(time.monotonic() - started, 3)
+            data["seconds"] = seconds  # what each command took: at scale, where time goes
     except Exception as exc:
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}".strip()}))
-        return 1
+        return {"error": f"{type(exc).__name__}: {exc}".strip()}, 1
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
-            # dumps, not dump: only the one-shot encoder is the fast C one; keys unsorted so
-            # that rows stay in primary-key order (example keys in reports read 1, 2, 3)
             handle.write(json.dumps(data, separators=(",", ":")))
-        tables = data.get("tables") or data.get("rows", {}).get("tables", {})
+        found = [data.get(c, data) for c in ("capture-digests", "compare-digests")]
+        tables: Json = next((d["tables"] for d in found if "tables" in d), {})
         data = {"out": args.out, "counts": {t: v.get("count") for t, v in tables.items()}}
-    print(json.dumps(data, sort_keys=True))
+    return data, 0
+
+
+def _serve(parser: argparse.ArgumentParser) -> int:
+    """Answer requests until stdin closes: one JSON line in (``argv``: the arguments of one
+    call, ``url``), one JSON line out. Started ahead of time, a process has imported what
+    the commands need (about a second of CPU) before it is asked anything."""
+    import alembic.autogenerate  # type: ignore[import-not-found]
+    import alembic.migration
+    import alembic.script  # noqa: F401
+
+    with contextlib.suppress(Exception):  # compare-models says so itself if this fails
+        import heat.db.models  # type: ignore[import-not-found]  # noqa: F401
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            args = parser.parse_args(request["argv"])
+        except SystemExit:
+            data: Json = {"error": f"bad request: {request['argv']}"}
+        else:
+            data, _ = answer(args, request.get("url", ""))
+        print(json.dumps(data, sort_keys=True), flush=True)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(parser)
+    unknown = [c for c in args.command.split(",") if c not in COMMANDS]
+    if unknown:
+        parser.error(f"unknown command(s): {', '.join(unknown)}")
+    url = os.environ.get(URL_ENV, "") if args.url == "-" else args.url
+    data, code = answer(args, url)
+    print(json.dumps(data, sort_keys=True))
+    return code
 
 
 if __name__ == "__main__":

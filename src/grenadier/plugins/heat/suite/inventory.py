@@ -7,11 +7,16 @@ Differences are reported field by field, one line each.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import select
+import signal
+import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from grenadier.execute import ExecuteRequest, run
+from grenadier.execute import ExecuteRequest, reaper
+from grenadier.execute.run import popen, stop_process_group
 from grenadier.pytest_plugin.connection import DbInfo
 from grenadier.services.heat_client import HeatClient, StackRef, stack_id_from_links
 
@@ -121,25 +126,33 @@ def diff_report(what: str, ref: StackRef, lines: list[str]) -> str:
 # -- Heat's DB, read directly while Heat is down ------------------------------------------
 
 # Run with the release venv's Python (it has SQLAlchemy and the DB driver): grenadier itself
-# never imports heat or sqlalchemy.
+# never imports heat or sqlalchemy. One process answers every pass of a watch, one request
+# (a JSON line) at a time: a pass costs a query, not the second it takes a Python to import
+# SQLAlchemy. It ends when its stdin closes (the watch ended, or its process died).
 DB_QUERY = r"""
 import json, sys
 import sqlalchemy as sa
-req = json.load(sys.stdin)
-engine = sa.create_engine(req["url"])
-def rows(sql, ids):
+engines = {}
+def rows(conn, sql, ids):
     q = sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
     return [list(r) for r in conn.execute(q, {"ids": ids})]
-with engine.connect() as conn:
-    out = {
-        "stacks": rows("SELECT id, name, action, status, deleted_at IS NOT NULL FROM stack"
-                       " WHERE id IN :ids", req["stacks"]),
-        "resources": rows("SELECT stack_id, name, nova_instance, action, status FROM resource"
-                          " WHERE stack_id IN :ids", req["stacks"]),
-        "software_configs": rows("SELECT id FROM software_config WHERE id IN :ids",
-                                 req["software_configs"]),
-    }
-print(json.dumps(out, default=str))
+for line in sys.stdin:
+    req = json.loads(line)
+    try:
+        if req["url"] not in engines:
+            engines[req["url"]] = sa.create_engine(req["url"], poolclass=sa.pool.NullPool)
+        with engines[req["url"]].connect() as conn:
+            out = {
+                "stacks": rows(conn, "SELECT id, name, action, status, deleted_at IS NOT NULL"
+                               " FROM stack WHERE id IN :ids", req["stacks"]),
+                "resources": rows(conn, "SELECT stack_id, name, nova_instance, action, status"
+                                  " FROM resource WHERE stack_id IN :ids", req["stacks"]),
+                "software_configs": rows(conn, "SELECT id FROM software_config WHERE id IN :ids",
+                                         req["software_configs"]),
+            }
+    except Exception as exc:
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    print(json.dumps(out, default=str), flush=True)
 """
 
 
@@ -152,22 +165,68 @@ def expected_rows(records: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return merged
 
 
-def query_db(db: DbInfo, expected: Mapping[str, list[Any]], timeout: float = 30.0) -> Any:
-    """The rows of ``expected`` that Heat's DB holds now (raises AssertionError on failure)."""
-    request = {"url": db.url, "stacks": expected["stacks"],
-               "software_configs": expected["software_configs"]}
-    outcome = run(ExecuteRequest(cmd=[db.python, "-c", DB_QUERY], stdin=json.dumps(request),
-                                 timeout=timeout))
-    if not outcome.ok:
-        raise AssertionError(f"cannot read Heat's {db.kind} DB: {outcome.last_error_line()}")
-    return json.loads(outcome.out)
+class DbReader:
+    """Reads the rows of ``expected`` from Heat's DB, pass after pass, with one release Python
+    (started on the first pass, again after a failure); stop it with :meth:`close`."""
+
+    def __init__(self, db: DbInfo, timeout: float = 30.0) -> None:
+        self.db = db
+        self.timeout = timeout
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = popen(ExecuteRequest([self.db.python, "-c", DB_QUERY],
+                                             env={"PYTHONWARNINGS": "ignore"}),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, bufsize=1)
+        return self.proc
+
+    def query(self, expected: Mapping[str, list[Any]]) -> Any:
+        """The rows of ``expected`` that Heat's DB holds now (AssertionError on failure)."""
+        request = {"url": self.db.url, "stacks": expected["stacks"],
+                   "software_configs": expected["software_configs"]}
+        proc = self._start()
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
+            line = proc.stdout.readline() if ready else ""
+        except (BrokenPipeError, OSError) as exc:
+            line = json.dumps({"error": f"the query process ended: {exc}"})
+        if not line:
+            self.close()  # timed out or died: the next pass starts a new one
+            raise AssertionError(f"cannot read Heat's {self.db.kind} DB: no answer within "
+                                 f"{self.timeout:.0f} s")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise AssertionError(f"cannot read Heat's {self.db.kind} DB: {answer['error']}")
+        return answer
+
+    def close(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(OSError):
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
+            if self.proc.poll() is None:
+                stop_process_group(self.proc, first=signal.SIGTERM)
+            reaper.forget(self.proc.pid)
+            self.proc = None
+
+    def __enter__(self) -> DbReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def vanished(expected: Mapping[str, list[Any]], found: Mapping[str, list[Any]]) -> list[str]:
     """What ``expected`` has that the DB no longer has, one line each."""
     live = {row[0] for row in found["stacks"] if not row[4]}
-    lines = [f"stack row {sid} is gone" + (" (soft-deleted)" if sid in
-                                           {r[0] for r in found["stacks"]} else "")
+    rows = {row[0] for row in found["stacks"]}  # a set once, not once per missing stack
+    lines = [f"stack row {sid} is gone" + (" (soft-deleted)" if sid in rows else "")
              for sid in expected["stacks"] if sid not in live]
     # convergence may keep several rows per resource name (a replacement and what it replaces)
     have: dict[tuple[str, str], set[str]] = {}

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/db_checks.py [--stacks 1000] [--db postgresql sqlite mariadb]
 
-A 25.0.2 database is filled by SQL (tests/e2e/crafted.py ``populate``: per stack a template,
+A 25.0.2 database is filled by SQL (tests/helpers/crafted.py ``populate``: per stack a template,
 credentials, 5 resources with properties and data, 10 events, 5 sync points, a tag, and a
 snapshot every 10th stack), then migrated with 26.0.2 exactly as the upgrade step does:
 captures, the target's db_sync, the post-migration checks. The goal (issue 4): the checks'
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.crafted import populate  # noqa: E402
+from tests.helpers.crafted import populate  # noqa: E402
 
 from grenadier.checks.api import CheckContext  # noqa: E402
 from grenadier.checks.db import DB_CHECKS  # noqa: E402

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.releases import Release, ReleaseCache, parse_spec
+from tests.helpers import crafted
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE, TARGET, OLDEST = "26.0.2", "27.0.1", "25.0.2"
@@ -287,3 +288,23 @@ def keystone_run(workdir: Path, cache_dir: Path) -> Run:
     home.mkdir()
     return grenadier("run", "--base", BASE, "--target", TARGET, "--auth", "keystone",
                      workdir=home, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def sdist_26(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Heat 26.0.2's source tree, downloaded and unpacked once: tests patch copies of it."""
+    dest = tmp_path_factory.mktemp("sdist26")
+    sdist = crafted.download_sdist(Path(sys.executable), BASE, dest / "download")
+    return crafted.unpack(sdist, dest / "tree")
+
+
+def tree_copy(sdist_26: Path, dest: Path) -> Path:
+    """A copy of the 26.0.2 tree under ``dest``, to patch."""
+    copy = dest / "heat-26.0.2-patched"
+    shutil.copytree(sdist_26, copy)
+    return copy
+
+
+@pytest.fixture
+def tree(sdist_26: Path, tmp_path: Path) -> Path:
+    return tree_copy(sdist_26, tmp_path)

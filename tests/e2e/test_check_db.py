@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ from grenadier.services.external import ExternalDatabase
 from grenadier.services.mariadb import MariaDB, find_binary
 from grenadier.services.postgres import EmbeddedPostgres
 from grenadier.services.sqlite import SqliteDatabase
-from tests.e2e import crafted
-from tests.e2e.conftest import OLDEST, Run, grenadier, heat_processes, release
+from tests.e2e.conftest import OLDEST, Run, grenadier, heat_processes, release, tree_copy
+from tests.helpers import crafted
 
 pytestmark = pytest.mark.e2e
 
@@ -229,10 +228,8 @@ def test_the_source_server_sessions_refuse_writes(pg_source: PgSource, tmp_path:
 
 
 @pytest.fixture(scope="module")
-def delete_rows_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("sdist26")
-    sdist = crafted.download_sdist(Path(sys.executable), TARGET, dest / "download")
-    tree = crafted.unpack(sdist, dest / "tree")
+def delete_rows_tree(sdist_26: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tree_copy(sdist_26, tmp_path_factory.mktemp("delete-rows"))
     crafted.patch_delete_rows(tree, table="event")
     return tree
 

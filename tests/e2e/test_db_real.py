@@ -3,7 +3,7 @@
 Release venvs come from GRENADIER_TEST_RELEASES_25 / _26 (paths to venvs holding openstack-heat
 25.0.2 and 26.0.2; tests/e2e/conftest.py sets them). Each case migrates a populated 25.0.2
 database with a 26.0.2 target, as the upgrade step does: capture, target db_sync, checks. The
-broken targets are patched copies of the real 26.0.2 source tree (tests/e2e/crafted.py).
+broken targets are patched copies of the real 26.0.2 source tree (tests/helpers/crafted.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from grenadier.services.external import ExternalDatabase
 from grenadier.services.mariadb import MariaDB
 from grenadier.services.postgres import EmbeddedPostgres
 from grenadier.services.sqlite import SqliteDatabase
-from tests.e2e import crafted
 from tests.e2e.conftest import release
+from tests.helpers import crafted
 
 pytestmark = pytest.mark.e2e
 

@@ -4,14 +4,13 @@ broken targets (patched copies of a real Heat source tree) failing the run as th
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from grenadier.model.steps import STEPS
-from tests.e2e import crafted
 from tests.e2e.conftest import Run, grenadier, heat_processes
+from tests.helpers import crafted
 
 REVISIONS = {
     "d2db381e3324": "Add extra_data column to sync_point table",
@@ -46,20 +45,6 @@ def test_three_migrations_green_on_every_backend(kind: str, workdir: Path,
         assert revisions[revision]["title"] == title
         assert float(revisions[revision]["duration_s"]) >= 0.0
     assert heat_processes(run.run_dir) == []
-
-
-@pytest.fixture(scope="module")
-def sdist_26(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("sdist26")
-    sdist = crafted.download_sdist(Path(sys.executable), "26.0.2", dest / "download")
-    return crafted.unpack(sdist, dest / "tree")
-
-
-@pytest.fixture
-def tree(sdist_26: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "heat-26.0.2-patched"
-    shutil.copytree(sdist_26, copy)
-    return copy
 
 
 def _broken_run(tree: Path, workdir: Path, cache_dir: Path) -> Run:

@@ -4,13 +4,12 @@ keyword ``with_detail`` (its own client too, no RPC version bump)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import crafted
-from tests.e2e.conftest import BASE, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, Run, grenadier, heat_processes, tree_copy
+from tests.helpers import crafted
 
 CHECK = "rpc-contract"
 
@@ -21,10 +20,8 @@ def contract_findings(run: Run, step: str = "upgrade") -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def renamed_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("renamed")
-    sdist = crafted.download_sdist(Path(sys.executable), BASE, dest / "download")
-    tree = crafted.unpack(sdist, dest / "tree")
+def renamed_tree(sdist_26: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tree = tree_copy(sdist_26, tmp_path_factory.mktemp("renamed"))
     crafted.patch_rename_rpc_kwarg(tree)
     return tree
 

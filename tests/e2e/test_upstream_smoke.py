@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import crafted
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+from tests.helpers import crafted
 
 GABBITS = 47
 PHASES = ("smoke-base", "smoke-target", "post-upgrade")
@@ -66,10 +66,7 @@ def test_gabbits_pass_in_every_phase_and_reach_every_report(workdir: Path,
 
 
 @pytest.fixture
-def regression_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("upstream-regression")
-    sdist = crafted.download_sdist(Path(sys.executable), BASE, dest / "download")
-    tree = crafted.unpack(sdist, dest / "tree")
+def regression_tree(tree: Path) -> Path:
     crafted.patch_mark_unhealthy_reason(tree)
     return tree
 

@@ -4,29 +4,11 @@ upgrade failures (exit 1) whose cause is on the console."""
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
-import pytest
-
 from grenadier.state import RUNNER, StateStore
-from tests.e2e import crafted
 from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
-
-
-@pytest.fixture(scope="module")
-def sdist_26(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("sdist26")
-    sdist = crafted.download_sdist(Path(sys.executable), BASE, dest / "download")
-    return crafted.unpack(sdist, dest / "tree")
-
-
-@pytest.fixture
-def tree(sdist_26: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "heat-26.0.2-patched"
-    shutil.copytree(sdist_26, copy)
-    return copy
+from tests.helpers import crafted
 
 
 def _findings(run: Run, step: str, check: str) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ from grenadier.phases import rolling, rolling_kill
 from grenadier.phases.rolling_kill import KILL_ENV
 from grenadier.phases.rolling_report import WORKLOAD_FILE
 from grenadier.workload.report import spanned
-from tests.unit.test_workload import _ctx, _rec, report
+from tests.helpers.rolling import op_record, rolling_context, rolling_report
 
 KILLED = "heat-base-engine-1"
 ORDER = ["before", "db-sync", "start-target-engines", "stop-base-engine-1",
@@ -51,9 +51,9 @@ class _Supervisor:
 
 def _stop(tmp_path: Path, kill: int | None) -> tuple[_Supervisor, Any]:
     """Stop the base engines while update #7 is in flight on engine 1 (its log says so)."""
-    ctx = _ctx(tmp_path)
+    ctx = rolling_context(tmp_path)
     ctx.supervisor, ctx.say = _Supervisor(), lambda line: None
-    busy = _rec(7, "start-target-engines", 0.0, op="update")
+    busy = op_record(7, "start-target-engines", 0.0, op="update")
     busy.end, busy.request_ids = 0.0, [RID]
     ctx.deployment.logs.mkdir()
     log = ctx.deployment.logs / f"{KILLED}.log"
@@ -62,7 +62,7 @@ def _stop(tmp_path: Path, kill: int | None) -> tuple[_Supervisor, Any]:
     logger = threading.Timer(0.2, lambda: log.write_text(f"INFO started\nINFO [{RID}] {TRIG}\n"))
     logger.start()
     workload = SimpleNamespace(set_step=lambda label: None, fill_step=lambda timeout: True,
-                               records=[_rec(6, "before", 1.0), busy])
+                               records=[op_record(6, "before", 1.0), busy])
     timeline = rolling._Timeline(ctx, workload, StepResult(rolling.STEP, Status.PASSED))  # type: ignore[arg-type]
     rolling._stop_base_engines(ctx, rolling._Services.of(ctx), timeline, kill)
     logger.join()
@@ -92,7 +92,7 @@ def test_without_the_hook_every_engine_stops_gracefully(tmp_path: Path) -> None:
 def test_the_hook_waits_for_the_first_leaf_of_an_operation_in_flight(tmp_path: Path) -> None:
     log = tmp_path / "engine.log"
     other = "req-11111111-2222-4333-8444-555555555555"
-    done, idle, busy = (_rec(i, "before", 1.0, op="update") for i in (1, 2, 3))
+    done, idle, busy = (op_record(i, "before", 1.0, op="update") for i in (1, 2, 3))
     done.request_ids, idle.request_ids, busy.request_ids = [RID], [other], [other[:-1] + "6"]
     idle.end = busy.end = 0.0
     # logged before the wait: the engine may be done with it, whatever its client still waits
@@ -125,7 +125,7 @@ def test_the_hook_waits_for_the_first_leaf_of_an_operation_in_flight(tmp_path: P
 def test_the_hook_does_not_kill_after_the_moment_has_passed(tmp_path: Path) -> None:
     # the first leaf read FRESH s ago or more: the engine may have sent the second one already
     log = tmp_path / "engine.log"
-    busy = _rec(1, "before", 1.0, op="delete")
+    busy = op_record(1, "before", 1.0, op="delete")
     busy.request_ids, busy.end = [RID], 0.0
     begun = time.monotonic()
 
@@ -154,11 +154,11 @@ def test_failures_keep_every_step_they_were_in_flight_in() -> None:
 def _records() -> list[Any]:
     """#1 done before the kill at t=200; #2 (failed) and #3 (ok, on the killed engine) in
     flight at it; #4 started after it and failed."""
-    records = [_rec(1, "before", 1.0),
-               _rec(2, "start-target-engines", 180.0, ok=False, op="update",
+    records = [op_record(1, "before", 1.0),
+               op_record(2, "start-target-engines", 180.0, ok=False, op="update",
                     error="StackWaitError: stack wl-0002: wanted UPDATE_COMPLETE\n  status: x"),
-               _rec(3, "start-target-engines", 150.0),
-               _rec(4, "switch-api", 1.0, ok=False, op="show", error="boom")]
+               op_record(3, "start-target-engines", 150.0),
+               op_record(4, "switch-api", 1.0, ok=False, op="show", error="boom")]
     records[1].end_step = records[2].end_step = "after"
     records[2].request_ids = [RID]
     for record, start in zip(records, (100.0, 150.0, 190.0, 300.0), strict=True):
@@ -168,11 +168,11 @@ def _records() -> list[Any]:
 
 def _report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
             killed: rolling.Kill | None) -> tuple[StepResult, dict[str, Any]]:
-    ctx = _ctx(tmp_path)
+    ctx = rolling_context(tmp_path)
     stuck = {"name": "wl-0002", "id": "i2", "status": "UPDATE_IN_PROGRESS", "reason": "r"}
     ctx.deployment.logs.mkdir()
     (ctx.deployment.logs / f"{KILLED}.log").write_text(f"INFO [{RID} - -] Updating stack\n")
-    result = report(ctx, _records(), ORDER, in_progress=[stuck], killed=killed)
+    result = rolling_report(ctx, _records(), ORDER, in_progress=[stuck], killed=killed)
     return result, json.loads((ctx.run_dir / WORKLOAD_FILE).read_text())
 
 

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,13 +15,8 @@ from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
 from grenadier.model.steps import STEPS
 from grenadier.phases import rolling
-from grenadier.phases.rolling_kill import Kill
-from grenadier.phases.rolling_report import WORKLOAD_FILE, Rolled, attribute_engines, report_step
-from grenadier.plugins.heat.project import HeatProject
-from grenadier.project.api import Deployment
-from grenadier.releases import Release
+from grenadier.phases.rolling_report import WORKLOAD_FILE, attribute_engines
 from grenadier.runner.plan import plan_steps
-from grenadier.services.sqlite import SqliteDatabase
 from grenadier.workload import (
     DEFAULT_MIX,
     OpRecord,
@@ -32,12 +26,7 @@ from grenadier.workload import (
     parse_mix,
     percentile,
 )
-
-
-def _rec(seq: int, step: str, latency: float, ok: bool = True, op: str = "show",
-         error: str = "", engines: list[str] | None = None) -> OpRecord:
-    return OpRecord(seq, op, f"wl-{seq:04d}", start=100.0, end=100.0 + latency, ok=ok,
-                    error=error, step=step, end_step=step, engines=engines or [])
+from tests.helpers.rolling import op_record, rolling_context, rolling_report
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -48,8 +37,8 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_report_counts_and_latencies_per_step_in_procedure_order() -> None:
-    records = [_rec(i, "before", 0.1 * i) for i in range(1, 11)]
-    records += [_rec(20, "switch-api", 2.0), _rec(21, "switch-api", 9.0, ok=False,
+    records = [op_record(i, "before", 0.1 * i) for i in range(1, 11)]
+    records += [op_record(20, "switch-api", 2.0), op_record(21, "switch-api", 9.0, ok=False,
                                                   error="ConnectError: refused")]
     report = build_report(records, ["before", "db-sync", "switch-api", "after"])
     steps = {s.step: s for s in report.steps}
@@ -65,10 +54,10 @@ def test_report_counts_and_latencies_per_step_in_procedure_order() -> None:
 
 
 def test_failure_is_attributed_to_the_step_it_started_in_with_its_message() -> None:
-    record = _rec(7, "stop-base-engine-1", 30.0, ok=False, op="update",
+    record = op_record(7, "stop-base-engine-1", 30.0, ok=False, op="update",
                   error="StackWaitError: stack wl-0007: wanted UPDATE_COMPLETE, failed")
     record.end_step = "stop-base-engine-2"
-    report = build_report([_rec(1, "before", 1.0), record])
+    report = build_report([op_record(1, "before", 1.0), record])
     [failure] = report.failures
     assert failure["step"] == "stop-base-engine-1"
     assert failure["end_step"] == "stop-base-engine-2"
@@ -80,14 +69,14 @@ def test_failure_is_attributed_to_the_step_it_started_in_with_its_message() -> N
 
 def test_stacks_left_in_progress_fail_the_report() -> None:
     stuck = {"name": "wl-0003", "id": "abc", "status": "UPDATE_IN_PROGRESS", "reason": ""}
-    report = build_report([_rec(1, "before", 1.0)], in_progress=[stuck])
+    report = build_report([op_record(1, "before", 1.0)], in_progress=[stuck])
     assert not report.ok
     assert "workload stack left UPDATE_IN_PROGRESS: wl-0003 (abc)" in report.lines()
 
 
 def test_engines_counted_per_step_and_in_total() -> None:
-    records = [_rec(1, "before", 1.0, engines=["heat-base-engine-1"]),
-               _rec(2, "after", 1.0, engines=["heat-target-engine-1", "heat-target-engine-2"])]
+    records = [op_record(1, "before", 1.0, engines=["heat-base-engine-1"]),
+               op_record(2, "after", 1.0, engines=["heat-target-engine-1", "heat-target-engine-2"])]
     report = build_report(records)
     assert report.engines == {"heat-base-engine-1": 1, "heat-target-engine-1": 1,
                               "heat-target-engine-2": 1}
@@ -100,7 +89,7 @@ def test_engine_attribution_from_request_ids_in_engine_logs(tmp_path: Path) -> N
     base, target = tmp_path / "base.log", tmp_path / "target.log"
     base.write_text(f"2026 INFO heat.engine.service [{rid} - - - - -] Creating stack wl-1\n")
     target.write_text("2026 INFO heat.engine.service [req-other - -] nothing\n")
-    records = [_rec(1, "before", 1.0), _rec(2, "before", 1.0)]
+    records = [op_record(1, "before", 1.0), op_record(2, "before", 1.0)]
     records[0].request_ids = [rid]
     attribute_engines(records, {"heat-base-engine-1": base, "heat-target-engine-1": target,
                                 "heat-target-engine-2": tmp_path / "missing.log"})
@@ -329,33 +318,8 @@ def test_a_change_whose_answer_is_always_lost_fails() -> None:
 # -- the rolling step's wiring: services, RPC versions, report ---------------------------------
 
 
-def _release(tmp_path: Path, version: str, rpc: str | None) -> Release:
-    venv = tmp_path / version
-    (venv / "bin").mkdir(parents=True)
-    for name in ("python", "heat-wsgi-api", "heat-engine", "heat-manage"):
-        (venv / "bin" / name).write_text("")
-    engine = venv / "lib" / "python3.11" / "site-packages" / "heat" / "engine"
-    engine.mkdir(parents=True)
-    if rpc is not None:
-        (engine / "service.py").write_text(
-            f"class EngineService(object):\n    RPC_API_VERSION = '{rpc}'\n")
-    return Release(version, version, venv, "pypi")
-
-
-def _ctx(tmp_path: Path, target_rpc: str | None = "1.36") -> Any:
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(parents=True)
-    releases = {"base": _release(tmp_path, "26.0.2", "1.36"),
-                "target": _release(tmp_path, "27.0.1", target_rpc)}
-    deployment = Deployment(run_dir, SqliteDatabase(run_dir), 18004, topology="split",
-                            engines=2)
-    # no store: the workload's records go to workload.json only
-    return SimpleNamespace(project=HeatProject(), deployment=deployment, run_dir=run_dir,
-                           release=releases.__getitem__)
-
-
 def test_rolling_services_come_from_the_project_specs(tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path)
+    ctx = rolling_context(tmp_path)
     services = rolling._Services.of(ctx)
     assert services.base.api.name == "heat-base-api"
     assert services.target.api.name == "heat-target-api"
@@ -371,30 +335,17 @@ def test_rolling_services_come_from_the_project_specs(tmp_path: Path) -> None:
 
 
 def test_rolling_refuses_a_project_without_one_api_and_its_engines(tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path)
+    ctx = rolling_context(tmp_path)
     ctx.deployment.topology = "all-in-one"  # one process: nothing to upgrade piece by piece
     with pytest.raises(EnvironmentProblem, match="one API and 2 engine services"):
         rolling._Services.of(ctx)
 
 
 def test_rpc_api_versions_are_read_from_each_release(tmp_path: Path) -> None:
-    assert rolling.rpc_api_versions(_ctx(tmp_path, target_rpc="1.37")) == \
+    assert rolling.rpc_api_versions(rolling_context(tmp_path, target_rpc="1.37")) == \
         {"base": "1.36", "target": "1.37"}
-    assert rolling.rpc_api_versions(_ctx(tmp_path / "x", target_rpc=None)) == \
+    assert rolling.rpc_api_versions(rolling_context(tmp_path / "x", target_rpc=None)) == \
         {"base": "1.36", "target": "unknown"}
-
-
-def report(ctx: Any, records: list[OpRecord], order: list[str], *,
-           in_progress: list[dict[str, Any]] | None = None,
-           versions: dict[str, str] | None = None, killed: Kill | None = None) -> StepResult:
-    """The rolling step's report of ``records`` (no held window), as the step makes it."""
-    services = rolling._Services.of(ctx)
-    workload = Workload(lambda: None, WorkloadLimits(), DEFAULT_MIX)  # type: ignore[arg-type,return-value]
-    rolled = Rolled(workload, records, order, versions or {}, services.engine_logs(),
-                    services.roles(), killed=killed)
-    result = StepResult(rolling.STEP, Status.PASSED)
-    report_step(result, rolled, in_progress or [], ctx.run_dir)
-    return result
 
 
 def errors(result: StepResult) -> list[Any]:
@@ -403,11 +354,11 @@ def errors(result: StepResult) -> list[Any]:
 
 def test_rolling_report_fails_the_step_on_a_failed_operation_or_a_stuck_stack(
         tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path)
+    ctx = rolling_context(tmp_path)
     stuck = {"name": "wl-0002", "id": "i2", "status": "UPDATE_IN_PROGRESS", "reason": "r"}
-    records = [_rec(1, "before", 1.0, engines=["heat-base-engine-1"]),
-               _rec(2, "switch-api", 2.0, ok=False, op="update", error="boom")]
-    result = report(ctx, records, ["before", "switch-api"], in_progress=[stuck],
+    records = [op_record(1, "before", 1.0, engines=["heat-base-engine-1"]),
+               op_record(2, "switch-api", 2.0, ok=False, op="update", error="boom")]
+    result = rolling_report(ctx, records, ["before", "switch-api"], in_progress=[stuck],
                     versions={"base": "1.36"})
     assert result.status == Status.FAILED
     assert [(f.check, f.severity) for f in errors(result)] == [("workload", "error")] * 2
@@ -422,15 +373,15 @@ def test_rolling_report_fails_the_step_on_a_failed_operation_or_a_stuck_stack(
 
 def test_rolling_report_passes_with_every_operation_ok_on_both_releases(
         tmp_path: Path) -> None:
-    ctx = _ctx(tmp_path)
-    records = [_rec(1, "before", 1.0), _rec(2, "after", 11.0)]
+    ctx = rolling_context(tmp_path)
+    records = [op_record(1, "before", 1.0), op_record(2, "after", 11.0)]
     logs = ctx.deployment.logs
     logs.mkdir()
     for record, engine in zip(records, ("heat-base-engine-2", "heat-target-engine-1"),
                               strict=True):
         record.request_ids = [f"req-0f0e0d0c-0b0a-4909-8807-06050403020{record.seq}"]
         (logs / f"{engine}.log").write_text(f"INFO [{record.request_ids[0]} - -] Updating\n")
-    result = report(ctx, records, ["before", "after"])
+    result = rolling_report(ctx, records, ["before", "after"])
     assert (result.status, errors(result)) == (Status.PASSED, [])
     assert not any("mixed versions NOT shown" in line for line in result.messages)
     assert any(line.startswith("workload slow #2 show") for line in result.messages)

@@ -484,14 +484,24 @@ def test_ctrl_c_stops_every_child_and_waits(tmp_path: Path, fake: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_SLEEP", "60")
     paths = [parse_path(f"26.0.{n}:27.0.1") for n in range(3)]
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    stop = threading.Event()
+
+    def ctrl_c_once_two_run() -> None:
+        # Ctrl-C while the first two runs are running (a fixed delay may come before they do)
+        while not stop.wait(0.05):
+            lines = fake.read_text().splitlines() if fake.exists() else []
+            if sum('"start"' in line for line in lines) >= 2:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+
+    presser = threading.Thread(target=ctrl_c_once_two_run, daemon=True)
+    presser.start()
     started = time.monotonic()
     try:
         results = run_matrix(request(tmp_path, paths, 2), lambda _: None)
     finally:
-        timer.cancel()
-    assert time.monotonic() - started < 20
+        stop.set()
+    assert time.monotonic() - started < 30
     assert [r.result for r in results] == ["interrupted"] * 3
     assert [r.exit_code for r in results] == [130, 130, None]
     assert results[2].note == "interrupted before it started"

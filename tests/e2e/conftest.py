@@ -273,21 +273,28 @@ def postgres_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
 @pytest.fixture(scope="session")
 def mariadb_rabbit_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
     """A split run (heat-wsgi-api and heat-engine) on MariaDB and a private RabbitMQ, from a
-    long --workdir; left running."""
+    long --workdir, with Heat's upstream gabbits beside the built-in smoke tests (noauth);
+    left running."""
     for binary in ("mariadbd", "epmd"):
         if not (shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/lib/erlang/bin")):
             pytest.skip("needs mariadb-server and rabbitmq-server (see .ci/run)")
     yield from kept_run(workdir / "mariadb-rabbit-kept" / LONG, cache_dir, "--db", "mariadb",
-                        "--bus", "rabbit", "--topology", "split")
+                        "--bus", "rabbit", "--topology", "split", "--smoke", "all")
+
+
+#: Heat split into its API and two engines on a private RabbitMQ, with a private Keystone
+SPLIT_KEYSTONE = ("--base", BASE, "--target", TARGET, "--db", "postgresql", "--bus", "rabbit",
+                  "--auth", "keystone", "--engines", "2", "--topology", "split")
 
 
 @pytest.fixture(scope="session")
 def keystone_run(workdir: Path, cache_dir: Path) -> Run:
-    """The default run with a private Keystone: real tokens, trusts, Heat's service user."""
+    """A run with a private Keystone (real tokens, trusts, Heat's service user), Heat split on
+    RabbitMQ, and Heat's upstream gabbits beside the built-in smoke tests."""
     home = workdir / "keystone"
     home.mkdir()
-    return grenadier("run", "--base", BASE, "--target", TARGET, "--auth", "keystone",
-                     workdir=home, cache_dir=cache_dir)
+    return grenadier("run", *SPLIT_KEYSTONE, "--smoke", "all", workdir=home,
+                     cache_dir=cache_dir, timeout=1500)
 
 
 @pytest.fixture(scope="session")

@@ -23,15 +23,6 @@ def _as_cli(result: Run) -> CliResult:
     return CliResult(result.returncode, result.out, result.err)
 
 
-def test_sqlite_upgrade(workdir: Path, cache_dir: Path) -> None:
-    result = grenadier("run", "--base", BASE, "--target", TARGET, "--db", "sqlite",
-                       workdir=workdir, cache_dir=cache_dir)
-    assert result.returncode == 0, result.err[-3000:]
-    assert result.status() == dict.fromkeys(STEPS, "passed")
-    assert (result.run_dir / "db" / "heat.sqlite").is_file()
-    assert heat_processes(result.run_dir) == []
-
-
 @pytest.fixture(scope="module")
 def sdist_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An unpacked openstack-heat sdist: the "patch under review" case."""

@@ -38,6 +38,8 @@ def test_three_migrations_green_on_every_backend(kind: str, workdir: Path,
                     workdir=workdir, cache_dir=cache_dir)
     assert run.returncode == 0, run.err[-3000:]
     assert run.status() == dict.fromkeys(STEPS, "passed")
+    if kind == "sqlite":
+        assert (run.run_dir / "db" / "heat.sqlite").is_file()
     facts = run.report["facts"]
     revisions = {r["revision"]: r for r in facts["revisions"]}  # type: ignore[index]
     assert set(revisions) == set(REVISIONS)

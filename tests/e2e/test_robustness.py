@@ -166,7 +166,9 @@ def test_sigkill_during_pre_upgrade_then_resume(workdir: Path, cache_dir: Path) 
         # it), which services.json does not list
         assert any("-m pytest" in cmd or "-m grenadier.pytest_plugin.warm" in cmd
                    for cmd in heat_processes(run_dir))
-        resumed = grenadier("run", "--resume", str(run_dir), workdir=home, cache_dir=cache_dir)
+        # the stack the kill left IN_PROGRESS is waited for 10 s, not 60
+        resumed = grenadier("run", "--resume", str(run_dir), workdir=home, cache_dir=cache_dir,
+                            env={"GRENADIER_SETTLE_SECONDS": "10"})
         said = resumed.out + resumed.err
         assert "stopped services left running by the previous run" in said
         assert "run child pid" in said  # the orphaned pre-upgrade pytest

@@ -74,8 +74,10 @@ def test_renamed_keyword_fails_the_rolling_run_at_the_held_window(
     # without the static check: the held window alone must catch it
     run = grenadier("run", "--base", BASE, "--target", str(renamed_tree), "--bus", "rabbit",
                     "--topology", "split", "--engines", "2", "--mode", "rolling",
-                    "--skip-checks", CHECK, "--workload-rate", "3", workdir=workdir,
-                    cache_dir=cache_dir)
+                    "--skip-checks", CHECK, "--workload-rate", "3", "--workload-min-ops", "30",
+                    # operations the broken target refuses fail after 30 s, not 180
+                    "--workload-op-timeout", "30", workdir=workdir, cache_dir=cache_dir,
+                    env={"GRENADIER_OPERATION_SECONDS": "30"})
     step = run.steps().get("rolling-upgrade", {})
     print("\n".join(step.get("messages", [])))  # type: ignore[arg-type]
     assert run.returncode == 1, run.out[-3000:] + run.err[-3000:]

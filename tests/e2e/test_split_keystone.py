@@ -22,15 +22,12 @@ import pytest
 from grenadier.host import port_is_free
 from grenadier.model.steps import STEPS
 from grenadier.state.store import StateStore
-from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, SPLIT_KEYSTONE, TARGET, Run, grenadier, heat_processes
 
 needs_rabbit = pytest.mark.skipif(
     not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").is_file()
     and not Path("/usr/sbin/rabbitmq-server").is_file(),
     reason="needs rabbitmq-server (apt-get install rabbitmq-server)")
-
-SPLIT = ("--base", BASE, "--target", TARGET, "--db", "postgresql", "--bus", "rabbit",
-         "--auth", "keystone", "--engines", "2", "--topology", "split")
 
 #: a user's --tests file whose during-upgrade test (in a process of its own, beside the built-in
 #: watches) deletes the stack's Keystone user behind Heat's back once the Keystone watch saw it
@@ -81,23 +78,18 @@ def _findings(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture(scope="module")
-def split_run(workdir: Path, cache_dir: Path) -> Run:
-    return grenadier("run", *SPLIT, workdir=workdir, cache_dir=cache_dir, timeout=1500)
-
-
 @needs_rabbit
-def test_split_keystone_run_is_green(split_run: Run) -> None:
-    assert split_run.returncode == 0, split_run.err[-3000:]
-    assert split_run.status() == dict.fromkeys(STEPS, "passed")
-    options = json.loads((split_run.run_dir / "run.json").read_text())
+def test_split_keystone_run_is_green(keystone_run: Run) -> None:
+    assert keystone_run.returncode == 0, keystone_run.err[-3000:]
+    assert keystone_run.status() == dict.fromkeys(STEPS, "passed")
+    options = json.loads((keystone_run.run_dir / "run.json").read_text())
     assert (options["topology"], options["bus"], options["auth"], options["engines"]) == \
         ("split", "rabbit", "keystone", 2)
 
 
 @needs_rabbit
-def test_heat_ran_as_api_and_engines_on_the_bus(split_run: Run) -> None:
-    events = [(e["service"], e["event"]) for e in split_run.report["timeline"]]  # type: ignore[union-attr, index]
+def test_heat_ran_as_api_and_engines_on_the_bus(keystone_run: Run) -> None:
+    events = [(e["service"], e["event"]) for e in keystone_run.report["timeline"]]  # type: ignore[union-attr, index]
     started = [service for service, event in events if event == "ready"]
     for role in ("base", "target"):
         for name in (f"heat-{role}-api", f"heat-{role}-engine-1", f"heat-{role}-engine-2"):
@@ -106,30 +98,30 @@ def test_heat_ran_as_api_and_engines_on_the_bus(split_run: Run) -> None:
     assert started.index("rabbitmq") < started.index("keystone") < started.index("heat-base-api")
     stops = [service for service, event in events if event in ("stop", "crash", "kill")]
     assert stops.index("heat-target-api") < stops.index("keystone") < stops.index("rabbitmq")
-    conf = (split_run.run_dir / "etc" / "heat.conf").read_text()
+    conf = (keystone_run.run_dir / "etc" / "heat.conf").read_text()
     assert "transport_url = rabbit://" in conf
     assert "deferred_auth_method = trusts" in conf
-    logs = split_run.run_dir / "logs"
-    assert "engine-base-2" in (split_run.run_dir / "etc" / "engines" /
+    logs = keystone_run.run_dir / "logs"
+    assert "engine-base-2" in (keystone_run.run_dir / "etc" / "engines" /
                                "engine-base-2.conf").read_text()
     assert (logs / "heat-target-engine-2.log").is_file()
-    assert (split_run.run_dir / "keystone" / "credentials.json").stat().st_mode & 0o077 == 0
-    assert (split_run.run_dir / "rabbitmq" / "credentials.json").stat().st_mode & 0o077 == 0
+    assert (keystone_run.run_dir / "keystone" / "credentials.json").stat().st_mode & 0o077 == 0
+    assert (keystone_run.run_dir / "rabbitmq" / "credentials.json").stat().st_mode & 0o077 == 0
 
 
 @needs_rabbit
-def test_report_shows_keystone_resources_checked_while_heat_was_down(split_run: Run) -> None:
-    during = _tests(split_run, "during-upgrade")
+def test_report_shows_keystone_resources_checked_while_heat_was_down(keystone_run: Run) -> None:
+    during = _tests(keystone_run, "during-upgrade")
     assert during["test_keystone_resources_stay_while_heat_is_down"]["status"] == "passed"
-    checked = [f for f in _findings(split_run.run_dir)
+    checked = [f for f in _findings(keystone_run.run_dir)
                if f["check"] == "keystone.resources-checked" and f["phase"] == "during-upgrade"]
-    assert len(checked) == 1, _findings(split_run.run_dir)
+    assert len(checked) == 1, _findings(keystone_run.run_dir)
     what = checked[0]["what"]
     for kind in ("project ", "role ", "group ", "user ", "membership of user",
                  "user_roles:", "group_roles:"):
         assert kind in what, what
     assert "while Heat was down, all present" in what
-    post = _tests(split_run, "post-upgrade")
+    post = _tests(keystone_run, "post-upgrade")
     for name in ("test_keystone_resources_after_upgrade",
                  "test_update_keystone_resources_through_heat",
                  "test_delete_removes_keystone_resources"):
@@ -137,8 +129,8 @@ def test_report_shows_keystone_resources_checked_while_heat_was_down(split_run: 
 
 
 @needs_rabbit
-def test_split_run_left_nothing_running_nor_bound(split_run: Run) -> None:
-    _assert_all_stopped(split_run.run_dir)
+def test_split_run_left_nothing_running_nor_bound(keystone_run: Run) -> None:
+    _assert_all_stopped(keystone_run.run_dir)
 
 
 def test_keystone_user_deleted_behind_heats_back_is_reported(
@@ -176,7 +168,7 @@ def test_sigint_stops_rabbitmq_and_keystone(tmp_path: Path, cache_dir: Path) -> 
     workdir = tmp_path / "w"
     workdir.mkdir()
     env = {**os.environ, "GRENADIER_CACHE": str(cache_dir)}
-    proc = subprocess.Popen([sys.executable, "-m", "grenadier", "run", *SPLIT,
+    proc = subprocess.Popen([sys.executable, "-m", "grenadier", "run", *SPLIT_KEYSTONE,
                              "--engines", "1", "--workdir", str(workdir)], cwd=workdir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, TARGET, KeptRun, Run, grenadier, heat_processes
 from tests.helpers import crafted
 
 GABBITS = 47
@@ -97,25 +97,20 @@ def test_a_regression_only_the_gabbits_drive_fails_smoke_target_naming_the_test(
 
 
 @needs_rabbit
-def test_plain_noauth_skips_the_known_failure_with_its_reason(workdir: Path,
-                                                              cache_dir: Path) -> None:
-    run = grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
-                    "--smoke", "upstream", "--stop-after", "smoke-target",
-                    workdir=workdir, cache_dir=cache_dir)
+def test_plain_noauth_skips_the_known_failure_with_its_reason(
+        mariadb_rabbit_kept: KeptRun) -> None:
+    run = mariadb_rabbit_kept.run
     assert run.returncode == 0, run.err[-3000:]
-    for step in PHASES[:2]:
+    for step in PHASES:
         assert counts(run, step) == Counter(passed=GABBITS - 1, skipped=1), step
         skipped = upstream(run, step)[METADATA]
         assert skipped["status"] == "skipped"
         assert "requires the reader role" in str(skipped["message"])
 
 
-def test_with_keystone_every_gabbit_passes(workdir: Path, cache_dir: Path) -> None:
-    run = grenadier("run", "--base", BASE, "--target", TARGET, "--auth", "keystone",
-                    "--smoke", "upstream", "--stop-after", "smoke-target",
-                    workdir=workdir, cache_dir=cache_dir)
-    assert run.returncode == 0, run.err[-3000:]
-    for step in PHASES[:2]:
-        assert counts(run, step) == Counter(passed=GABBITS), (step, counts(run, step))
-    assert heat_processes(run.run_dir) == []
-
+@needs_rabbit
+def test_with_keystone_every_gabbit_passes(keystone_run: Run) -> None:
+    assert keystone_run.returncode == 0, keystone_run.err[-3000:]
+    for step in PHASES:
+        assert counts(keystone_run, step) == Counter(passed=GABBITS), \
+            (step, counts(keystone_run, step))

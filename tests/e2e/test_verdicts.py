@@ -41,7 +41,9 @@ def test_a_target_whose_api_fails_on_old_stacks(tree: Path, workdir: Path,
     crafted.patch_drop_resource_type(tree, "random_string", "OS::Heat::RandomString")
     run = grenadier("run", "--base", BASE, "--target", str(tree), workdir=workdir,
                     cache_dir=cache_dir, timeout=1800,
-                    env={"GRENADIER_SETTLE_SECONDS": "10", "COLUMNS": "80"})
+                    # old stacks that cannot be read fail their operations: waited 20 s each
+                    env={"GRENADIER_SETTLE_SECONDS": "10", "GRENADIER_OPERATION_SECONDS": "20",
+                         "COLUMNS": "80"})
     assert run.returncode == 1, run.err[-3000:]
     status = run.status()
     assert status["start-target"] == "failed"

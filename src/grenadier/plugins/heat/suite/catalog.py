@@ -22,8 +22,9 @@ import yaml
 from grenadier.services.heat_client import HeatClient, StackRef, StackWaitError
 
 TEMPLATES = Path(__file__).with_name("templates")
-#: how long one stack operation may take before the suite calls it stuck
-OPERATION_TIMEOUT = 120.0
+#: how long one stack operation may take before the suite calls it stuck (seconds; the
+#: environment's GRENADIER_OPERATION_SECONDS, e.g. for a slow machine)
+OPERATION_TIMEOUT = float(os.environ.get("GRENADIER_OPERATION_SECONDS", "120"))
 #: the status a stack has when pre-upgrade is done with it
 COMPLETE = "CREATE_COMPLETE"
 #: a stack left suspended

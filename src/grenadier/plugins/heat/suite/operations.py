@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from grenadier.plugins.heat.suite import catalog, inventory
 from grenadier.plugins.heat.suite.catalog import OPERATION_TIMEOUT
-from grenadier.services.heat_client import HeatClient, StackRef
+from grenadier.services.heat_client import HeatClient, HeatError, StackRef, StackWaitError
 
 Record = Mapping[str, Any]
 R = TypeVar("R", bound=Record)
@@ -162,8 +162,9 @@ def retained_child(rec: Record) -> str:
     return str(resource_of(rec, "kept")["physical_resource_id"])
 
 
-def delete_and_check_retained(heat: HeatClient, rec: Record) -> None:
-    """Delete an old stack; nested stacks go with it, except a Retain'ed one."""
+def delete_and_check_retained(heat: HeatClient, rec: Record) -> str:
+    """Delete an old stack; nested stacks go with it, except a Retain'ed one. Returns why the
+    retained stack could not be deleted on its own afterwards ('' when it was)."""
     ref = inventory.ref_of(rec)
     act(heat, ref, lambda: heat.delete_stack(ref), DELETED)
     kept = retained_child(rec) if rec["key"] == "retain" else None
@@ -179,11 +180,17 @@ def delete_and_check_retained(heat: HeatClient, rec: Record) -> None:
         else:
             _check(status == DELETED,
                    f"nested stack {nested_id} of deleted stack {ref} is still {status}")
-    if kept:
-        # the retained stack was proven to survive; now it is the suite's to clean up
-        child = StackRef(str(left[kept]["stack_name"]), kept)
+    if not kept:
+        return ""
+    # the retained stack was proven to survive; now it is the suite's to clean up (with
+    # Keystone, its parent's deletion took the credentials it shares: its own deletion may fail)
+    child = StackRef(str(left[kept]["stack_name"]), kept)
+    try:
         heat.delete_stack(child)
         heat.wait_for(child, {DELETED}, OPERATION_TIMEOUT)
+    except (HeatError, StackWaitError) as exc:
+        return f"{child}: {exc}"
+    return ""
 
 
 def in_complete_state(heat: HeatClient, records: list[R]) -> list[R]:

@@ -48,7 +48,7 @@ from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.services.api import Supervisor
 from grenadier.services.db import Database
 from grenadier.services.mariadb import MariaDB
-from grenadier.services.postgres import EmbeddedPostgres
+from grenadier.services.postgres import ADMIN, EmbeddedPostgres
 
 BACKENDS = {"postgresql": EmbeddedPostgres, "mariadb": MariaDB}
 #: runs SQL for this script with a release's python (grenadier never imports SQLAlchemy)
@@ -130,19 +130,31 @@ def create_real(project: HeatProject, release: Release, deployment: Deployment,
     return {"operations": done, "errors": len(errors), "error_examples": errors[:10]}
 
 
+def copier_url(db: Database) -> str:
+    """Where the copies are inserted from: on PostgreSQL as the private server's superuser,
+    since only a superuser may switch the foreign-key triggers off for a session
+    (``session_replication_role``), and Heat's own role is not one; MariaDB lets Heat's user
+    turn ``FOREIGN_KEY_CHECKS`` off for its session."""
+    if isinstance(db, EmbeddedPostgres):
+        return (f"postgresql+psycopg2://{ADMIN}:{db.creds.admin_password}@/{db.name}"
+                f"?host={db.socket_dir}")
+    return db.url()
+
+
 def multiply(python: Path, db: Database, target_stacks: int) -> dict[str, Any]:
     """Copy every row so that the database holds about ``target_stacks`` root stacks."""
     dialect = hsql.Dialect("postgresql" if db.kind == "postgresql" else "mysql")
-    columns = sql(python, db.url(), columns=True)["columns"]
+    url = copier_url(db)
+    columns = sql(python, url, columns=True)["columns"]
     roots = "SELECT COUNT(*) FROM stack WHERE owner_id IS NULL"
-    real = int(sql(python, db.url(), values={"n": roots})["values"]["n"])
+    real = int(sql(python, url, values={"n": roots})["values"]["n"])
     factor = max(1, round(target_stacks / max(real, 1)))
-    spans = {t: int(v) for t, v in sql(python, db.url(), values=hsql.span_queries(
+    spans = {t: int(v) for t, v in sql(python, url, values=hsql.span_queries(
         dialect, list(columns)))["values"].items()}
     orphans = hsql.orphan_queries(dialect, list(columns))
-    before = sql(python, db.url(), values=orphans)["values"]
-    done = sql(python, db.url(), statements=hsql.multiply(dialect, columns, spans, factor))
-    after = sql(python, db.url(), values=orphans)["values"]
+    before = sql(python, url, values=orphans)["values"]
+    done = sql(python, url, statements=hsql.multiply(dialect, columns, spans, factor))
+    after = sql(python, url, values=orphans)["values"]
     skipped = sorted(set(columns) - set(hsql.COLUMNS))
     return {"factor": factor, "root_stacks_real": real, "spans": spans,
             "orphans_before": before, "orphans_after": after, "not_multiplied": skipped,

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+from grenadier.errors import EnvironmentProblem
 from grenadier.state import StateStore, StoreCorrupt
 from grenadier.state import store as store_module
 
@@ -125,3 +128,28 @@ def test_saving_many_records_costs_what_they_hold(tmp_path: Path,
     assert len(StateStore(path).namespace("tests")) == 400
     total = 400 * len(json.dumps(record))
     assert sum(written) < 6 * total, (sum(written), total)
+
+
+def _lock_fails(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    def unlockable(path: Path, *, wait: bool = True) -> object:
+        raise OSError(code, os.strerror(code), str(path))
+    monkeypatch.setattr(store_module, "file_lock", unlockable)
+
+
+def test_a_read_only_store_is_still_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    StateStore(tmp_path / "state.json").save("a", "k", 1)
+    _lock_fails(monkeypatch, errno.EROFS)
+    store = StateStore(tmp_path / "state.json")
+    store.validate()
+    assert store.get("a", "k") == 1
+    assert store.namespace("a") == {"k": 1}
+    with pytest.raises(EnvironmentProblem, match=r"cannot write state store .*: Read-only"):
+        store.save("a", "k", 2)
+
+
+def test_a_lock_that_fails_otherwise_is_one_line(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    StateStore(tmp_path / "state.json").save("a", "k", 1)
+    _lock_fails(monkeypatch, errno.EIO)
+    with pytest.raises(EnvironmentProblem, match=r"cannot read state store .*: Input/output error"):
+        StateStore(tmp_path / "state.json").get("a", "k")

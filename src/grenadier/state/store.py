@@ -16,6 +16,7 @@ folds cost, in all, a constant times what was saved), and by every save outside 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import threading
@@ -33,6 +34,9 @@ FORMAT = "grenadier-state"
 VERSION = 1
 #: a journal smaller than this is never folded early (a fold rewrites the whole snapshot)
 FOLD_AT_LEAST = 256 * 1024
+#: why a reader may be unable to open the lock file: nobody can write there then either (a
+#: read-only disk), or not this user; the atomic writes keep a lock-less read whole
+UNLOCKABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 Texts = dict[str, dict[str, str]]
 
@@ -144,9 +148,22 @@ class StateStore:
         with self._mutex, file_lock(self.path.with_suffix(".lock")):
             yield
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """The lock for a read; a store in a directory this process cannot write to (a
+        read-only run directory, another user's) is read without it."""
+        with self._mutex, contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(file_lock(self.path.with_suffix(".lock")))
+            except OSError as exc:
+                if exc.errno not in UNLOCKABLE:
+                    raise EnvironmentProblem(f"cannot read state store {self.path}: "
+                                             f"{exc.strerror or exc}") from exc
+            yield
+
     def validate(self) -> None:
         """Raise :class:`StoreCorrupt` if the file exists and cannot be used."""
-        with self._locked():
+        with self._reading():
             self._sync()
 
     def _value(self, text: str) -> Any:
@@ -156,13 +173,13 @@ class StateStore:
             raise self._corrupt("holds a value that is not JSON") from exc
 
     def get(self, namespace: str, key: str, default: Any = None) -> Any:
-        with self._locked():
+        with self._reading():
             self._sync()
             text = self._texts.get(namespace, {}).get(key)
         return default if text is None else self._value(text)
 
     def namespace(self, namespace: str) -> dict[str, Any]:
-        with self._locked():
+        with self._reading():
             self._sync()
             texts = dict(self._texts.get(namespace, {}))
         return {key: self._value(text) for key, text in texts.items()}

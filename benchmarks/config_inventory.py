@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from grenadier.checks.config.diff import diff_findings, diff_inventories, finding_kind
+from grenadier.checks.config.diff import diff_findings, diff_inventories
 from grenadier.checks.config.inventory import Inventory, cache_path, load_inventory
 from grenadier.releases.release import Release
 from grenadier.report.impact import RESOURCE_CACHE_FILE, build_impact
@@ -72,7 +72,7 @@ def main() -> int:
               f"{len(inv.library())} library options")
     print(f"Heat changes {base.label} -> {target.label}: {diff.counts(heat=True)}")
     print(f"library changes: {diff.counts(heat=False)}")
-    by = Counter(f"{f.severity} {finding_kind(f)}" for f in findings)
+    by = Counter(f"{f.severity} {f.kind}" for f in findings)
     print("findings: " + ", ".join(f"{k}={n}" for k, n in sorted(by.items())))
     return 0
 

@@ -75,7 +75,10 @@ def test_sigint_during_pre_upgrade_leaves_nothing(workdir: Path, cache_dir: Path
     deadline = time.monotonic() + 300
     log = None
     while time.monotonic() < deadline and proc.poll() is None:
-        logs = list((workdir / "sigint").glob("runs/*/logs/pytest-pre-upgrade.log"))
+        # the phase's pytest is started ahead, held until its step: its session starts (and
+        # says so in its log) once the step lets it run
+        logs = [p for p in (workdir / "sigint").glob("runs/*/logs/pytest-pre-upgrade.log")
+                if "test session starts" in p.read_text(encoding="utf-8", errors="replace")]
         if logs:
             log = logs[0]
             break

@@ -106,6 +106,17 @@ def stop_process_group(proc: subprocess.Popen[str], *, first: int = signal.SIGIN
     return proc.wait()
 
 
+
+def end_helper(proc: subprocess.Popen[str]) -> None:
+    """End a helper that reads requests from its stdin: closing it is its cue to exit; one
+    that does not is stopped with its children. grenadier's watcher forgets it either way."""
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+    if proc.poll() is None:
+        stop_process_group(proc, first=signal.SIGTERM)
+    reaper.forget(proc.pid)
+
 def run(request: ExecuteRequest) -> Outcome:
     """Run ``request`` to completion (or its timeout) and return what happened."""
     out: list[str] = []

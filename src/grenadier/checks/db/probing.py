@@ -6,10 +6,8 @@ the checks (``checks.py``) share one way of running and failing a probe.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import select
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -17,8 +15,8 @@ from pathlib import Path
 from grenadier.checks.api import CheckContext
 from grenadier.checks.db.compare import Json
 from grenadier.errors import EnvironmentProblem
-from grenadier.execute import ExecuteRequest, reaper, run
-from grenadier.execute.run import popen, stop_process_group
+from grenadier.execute import ExecuteRequest, run
+from grenadier.execute.run import end_helper, popen
 from grenadier.releases import Release
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -80,12 +78,7 @@ class ProbeServer:
 
     def _stop(self) -> None:
         if self.proc is not None:
-            with contextlib.suppress(OSError):
-                if self.proc.stdin is not None:
-                    self.proc.stdin.close()
-            if self.proc.poll() is None:
-                stop_process_group(self.proc, first=signal.SIGTERM)
-            reaper.forget(self.proc.pid)
+            end_helper(self.proc)
             self.proc = None
 
     def close(self) -> None:

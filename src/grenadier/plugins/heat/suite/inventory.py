@@ -7,16 +7,14 @@ Differences are reported field by field, one line each.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import select
-import signal
 import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from grenadier.execute import ExecuteRequest, reaper
-from grenadier.execute.run import popen, stop_process_group
+from grenadier.execute import ExecuteRequest
+from grenadier.execute.run import end_helper, popen
 from grenadier.pytest_plugin.connection import DbInfo
 from grenadier.services.heat_client import HeatClient, StackRef, stack_id_from_links
 
@@ -207,12 +205,7 @@ class DbReader:
 
     def close(self) -> None:
         if self.proc is not None:
-            with contextlib.suppress(OSError):
-                if self.proc.stdin is not None:
-                    self.proc.stdin.close()
-            if self.proc.poll() is None:
-                stop_process_group(self.proc, first=signal.SIGTERM)
-            reaper.forget(self.proc.pid)
+            end_helper(self.proc)
             self.proc = None
 
     def __enter__(self) -> DbReader:

@@ -22,7 +22,7 @@ from grenadier.pytest_plugin import (
     watch_progress,
     watch_seconds,
 )
-from grenadier.pytest_plugin.connection import ENV
+from grenadier.services.connection import ENV
 from grenadier.services.keystone import TokenTransport, new_credentials
 from grenadier.state.store import StateStore
 

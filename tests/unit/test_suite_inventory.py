@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from grenadier.plugins.heat.suite import inventory
-from grenadier.pytest_plugin.connection import DbInfo
+from grenadier.services.connection import DbInfo
 from grenadier.services.heat_client import StackRef
 
 Rows = dict[str, list[Any]]

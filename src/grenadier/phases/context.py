@@ -19,7 +19,7 @@ from grenadier.host import free_port, require_port_free, write_private
 from grenadier.model.options import RunOptions
 from grenadier.model.roles import release_key
 from grenadier.phases.impact import ImpactJob
-from grenadier.plugins.manager import get_project, register_plugin_checks
+from grenadier.plugins.manager import get_project
 from grenadier.project.api import Deployment, Project
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.tools import ensure_tool
@@ -103,7 +103,7 @@ def make_registry(manager: pluggy.PluginManager) -> CheckRegistry:
     registry = CheckRegistry()
     for check in builtin_checks():
         registry.add(check)
-    register_plugin_checks(manager, registry)
+    manager.hook.grenadier_register_checks(registry=registry)
     return registry
 
 

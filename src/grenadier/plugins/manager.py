@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pluggy
 
-from grenadier.checks.api import CheckRegistry
 from grenadier.errors import UsageError
 from grenadier.plugins import spec
 from grenadier.project.api import Project
@@ -32,6 +31,3 @@ def get_project(manager: pluggy.PluginManager, name: str) -> Project:
         raise UsageError(f"no plugin provides project {name!r}", hint=f"known: {', '.join(known)}")
     return project  # type: ignore[no-any-return]
 
-
-def register_plugin_checks(manager: pluggy.PluginManager, registry: CheckRegistry) -> None:
-    manager.hook.grenadier_register_checks(registry=registry)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:
-    from grenadier.checks.api import CheckRegistry
     from grenadier.project.api import Project
 
 PROJECT = "grenadier"
+
+
+class CheckRegistry(Protocol):
+    """Where a plugin adds its checks (grenadier.checks.api.CheckRegistry): plugins sit below
+    the checks, so the hook names only what it calls."""
+
+    def add(self, check: Any) -> None: ...
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

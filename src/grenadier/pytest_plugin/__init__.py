@@ -10,7 +10,6 @@ See docs/writing-upgrade-tests.md.
 
 from __future__ import annotations
 
-from grenadier.pytest_plugin.connection import Connection, DbInfo, Endpoint, Releases, discover
 from grenadier.pytest_plugin.plugin import (
     Concurrently,
     FindingReporter,
@@ -24,6 +23,7 @@ from grenadier.pytest_plugin.plugin import (
     watch_progress,
     watch_seconds,
 )
+from grenadier.services.connection import Connection, DbInfo, Endpoint, Releases, discover
 
 __all__ = [
     "Concurrently",

@@ -25,7 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from grenadier.errors import GrenadierError
 from grenadier.host import safe_name, write_atomic
 from grenadier.model.findings import Finding
-from grenadier.pytest_plugin.connection import ENV, Connection, Endpoint, Releases, discover
+from grenadier.services.connection import ENV, Connection, Endpoint, Releases, discover
 from grenadier.state.store import StateStore
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from grenadier.plugins.heat.upstream import cases as gabbi_cases
 from grenadier.plugins.heat.upstream.run import CaseResult, GabbiRun, Plan
 from grenadier.plugins.heat.upstream.tools import PYTHON_ENV, ensure_tools, gabbits_dir
 from grenadier.project.api import SMOKE_ENV, UPSTREAM_PROPERTY
-from grenadier.pytest_plugin.connection import Connection, Endpoint, discover
 from grenadier.releases import ReleaseCache
+from grenadier.services.connection import Connection, Endpoint, discover
 
 MODULE = "test_heat_upstream.py"
 _SESSION = pytest.StashKey["UpstreamSession"]()

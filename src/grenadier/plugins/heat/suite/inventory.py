@@ -15,7 +15,7 @@ from typing import Any
 
 from grenadier.execute import ExecuteRequest
 from grenadier.execute.run import end_helper, popen
-from grenadier.pytest_plugin.connection import DbInfo
+from grenadier.services.connection import DbInfo
 from grenadier.services.heat_client import HeatClient, StackRef, stack_id_from_links
 
 #: fields of `stack show` that an upgrade must not change on a stack nobody touched

@@ -24,7 +24,7 @@ from grenadier.pytest_plugin import (
     UpgradeState,
     UpgradeWatch,
 )
-from grenadier.pytest_plugin.connection import ENV
+from grenadier.services.connection import ENV
 from grenadier.services.heat_client import HeatClient
 
 Record = dict[str, Any]

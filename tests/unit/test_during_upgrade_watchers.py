@@ -93,13 +93,19 @@ def test_files_without_the_marker_get_no_process(tmp_path: Path) -> None:
         (tmp_path / "test_one.py", tmp_path), (sub / "test_marked_by_conftest.py", tmp_path)]
 
 
-def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: Path) -> None:
+def _two_watched_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A tests folder with two during-upgrade files, and a run directory."""
     tests = tmp_path / "tests"
     tests.mkdir()
     for name in ("first", "second"):
         _write(tests, name)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
+    return tests, run_dir
+
+
+def test_during_upgrade_files_run_side_by_side_until_the_upgrade_ends(tmp_path: Path) -> None:
+    tests, run_dir = _two_watched_files(tmp_path)
     with Supervisor() as supervisor:
         ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
         started = start_watch(ctx)  # type: ignore[arg-type]
@@ -149,12 +155,7 @@ def test_one_failing_file_fails_the_phase_and_keeps_the_others_results(tmp_path:
 def test_watches_started_ahead_run_nothing_until_their_step(tmp_path: Path, dies: bool) -> None:
     """Started during shutdown (held), a watch's pytest has imported, and run nothing, when
     during-upgrade lets it go; one that ended meanwhile is started again as usual."""
-    tests = tmp_path / "tests"
-    tests.mkdir()
-    for name in ("first", "second"):
-        _write(tests, name)
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
+    tests, run_dir = _two_watched_files(tmp_path)
     with Supervisor() as supervisor:
         ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
         prestart_watch(ctx)  # type: ignore[arg-type]

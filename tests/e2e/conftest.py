@@ -271,13 +271,13 @@ def postgres_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
 
 @pytest.fixture(scope="session")
 def mariadb_rabbit_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
-    """A split run (heat-wsgi-api and heat-engine) on MariaDB and a private RabbitMQ, from a
-    long --workdir; left running."""
+    """A split run (heat-wsgi-api and heat-engine) on MariaDB, a private RabbitMQ and a private
+    Keystone, from a long --workdir; left running."""
     for binary in ("mariadbd", "epmd"):
         if not (shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/lib/erlang/bin")):
             pytest.skip("needs mariadb-server and rabbitmq-server (see .ci/run)")
     yield from kept_run(workdir / "mariadb-rabbit-kept" / LONG, cache_dir, "--db", "mariadb",
-                        "--bus", "rabbit", "--topology", "split")
+                        "--bus", "rabbit", "--auth", "keystone", "--topology", "split")
 
 
 @pytest.fixture(scope="session")

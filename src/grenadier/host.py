@@ -120,19 +120,22 @@ def admit_group(run_dir: Path, gid: int) -> None:
         run_dir.chmod(0o710)
 
 
-def private_dir(path: Path, owner: int) -> Path:
-    """``path`` as a directory only ``owner`` (a uid) may enter: made 0700 and given to
-    ``owner`` if it does not exist; accepted if it is such a directory already (a resumed
-    run's); refused in one line otherwise, e.g. a directory someone else made in /tmp to
-    watch or spoof a service's socket."""
+def private_dir(path: Path, owner: int, group: int | None = None) -> Path:
+    """``path`` as a directory only ``owner`` (a uid) may enter, and ``group`` (a gid) pass
+    through: made 0700 (0710 with ``group``) and given to them if it does not exist; accepted
+    if it is such a directory already (a resumed run's); refused in one line otherwise, e.g. a
+    directory someone else made in /tmp to watch or spoof a service's socket."""
+    mode = 0o700 if group is None else 0o710
     try:
         path.mkdir(mode=0o700)
-        os.chown(path, owner, -1)
+        os.chown(path, owner, -1 if group is None else group)
+        path.chmod(mode)
     except FileExistsError:
         pass
     stat = os.lstat(path)
     if not os.path.isdir(path) or os.path.islink(path) or stat.st_uid != owner \
-            or stat.st_mode & 0o077:
+            or stat.st_mode & 0o077 != mode & 0o077 \
+            or (group is not None and stat.st_gid != group):
         raise EnvironmentProblem(
             f"{path} exists and is not a private directory of this run's service "
             f"(owner uid {stat.st_uid}, mode {stat.st_mode & 0o7777:o})",

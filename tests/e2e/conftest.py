@@ -272,14 +272,23 @@ def postgres_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
 
 @pytest.fixture(scope="session")
 def mariadb_rabbit_kept(workdir: Path, cache_dir: Path) -> Iterator[KeptRun]:
-    """A split run (heat-wsgi-api and heat-engine) on MariaDB and a private RabbitMQ, from a
-    long --workdir, with Heat's upstream gabbits beside the built-in smoke tests (noauth);
-    left running."""
+    """A split run (heat-wsgi-api and heat-engine) on MariaDB, a private RabbitMQ and a private
+    Keystone, from a long --workdir; left running."""
     for binary in ("mariadbd", "epmd"):
         if not (shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/lib/erlang/bin")):
             pytest.skip("needs mariadb-server and rabbitmq-server (see .ci/run)")
     yield from kept_run(workdir / "mariadb-rabbit-kept" / LONG, cache_dir, "--db", "mariadb",
-                        "--bus", "rabbit", "--topology", "split", "--smoke", "all")
+                        "--bus", "rabbit", "--auth", "keystone", "--topology", "split")
+
+
+@pytest.fixture(scope="session")
+def rolling_run(workdir: Path, cache_dir: Path) -> Run:
+    """A rolling upgrade of Heat split on RabbitMQ (two engines, plain noauth, a steady
+    workload), with Heat's upstream gabbits beside the built-in smoke tests."""
+    return grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
+                     "--topology", "split", "--engines", "2", "--mode", "rolling",
+                     "--workload-rate", "3", "--workload-min-ops", "100", "--smoke", "all",
+                     workdir=workdir, cache_dir=cache_dir)
 
 
 #: Heat split into its API and two engines on a private RabbitMQ, with a private Keystone

@@ -1,13 +1,17 @@
 """No other local user gets into a run: its databases, sockets and files are out of reach,
-every service listens on loopback or a private unix socket only, and ``grenadier down`` of a
-run left running stops every service it has."""
+every service listens on loopback or a private unix socket only and, where grenadier is root,
+runs as a system user of its own (none as root, none able to read another's secrets), and
+``grenadier down`` of a run left running stops every service it has."""
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from grenadier.host import SERVICE_GROUP
 from grenadier.services.mariadb import MariaDB
 from tests.e2e.conftest import KeptRun, grenadier, wait_left
 
@@ -56,22 +61,34 @@ def other_user() -> Iterator[pwd.struct_passwd]:
         subprocess.run(["userdel", OTHER_USER], check=False)
 
 
-def _as(user: pwd.struct_passwd, *cmd: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), user=user.pw_uid, group=user.pw_gid, extra_groups=[],
-                          capture_output=True, text=True, timeout=60, check=False, cwd="/")
+def _as(user: pwd.struct_passwd, *cmd: str,
+        groups: tuple[int, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), user=user.pw_uid, group=user.pw_gid,
+                          extra_groups=list(groups), capture_output=True, text=True, timeout=60,
+                          check=False, cwd="/")
 
 
-def _probe(user: pwd.struct_passwd, targets: dict[str, Path]) -> dict[str, str]:
+def _probe(user: pwd.struct_passwd, targets: dict[str, Path],
+           groups: tuple[int, ...] = ()) -> dict[str, str]:
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
     result = _as(user, python, "-I", "-c", PROBE, json.dumps({k: str(v) for k, v in
-                                                              targets.items()}))
+                                                              targets.items()}), groups=groups)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def _run_files(run_dir: Path) -> dict[str, Path]:
-    return {"list run directory": run_dir, "read heat.conf": run_dir / "etc" / "heat.conf",
-            "read db.json": run_dir / "db.json", "read report.json": run_dir / "report.json"}
+    """The run directory and every file of it that holds a secret (those the run has)."""
+    files = {"list run directory": run_dir, "read heat.conf": run_dir / "etc" / "heat.conf",
+             "read secrets.json": run_dir / "etc" / "secrets.json",
+             "read db.json": run_dir / "db.json", "read report.json": run_dir / "report.json"}
+    for name in ("db/postgresql.json", "db/pgpass", "db/mariadb.json",
+                 "rabbitmq/credentials.json", "keystone/credentials.json"):
+        if (run_dir / name).is_file():
+            files[f"read {name}"] = run_dir / name
+    if (run_dir / "keystone" / "data").is_dir():
+        files["list keystone/data"] = run_dir / "keystone" / "data"
+    return files
 
 
 def test_another_user_cannot_reach_the_postgresql_of_a_run(postgres_kept: KeptRun,
@@ -108,6 +125,78 @@ def test_another_user_cannot_reach_the_mariadb_of_a_run(mariadb_rabbit_kept: Kep
                     "-u", account, "-e", "SELECT 1")
         assert login.returncode != 0, (account, login.stdout)
         assert "Access denied" in login.stderr, login.stderr
+
+
+# -- who the run's processes are ---------------------------------------------------------------
+
+#: the users the services of each kept run run as, where grenadier is root
+SERVICE_USERS = {"postgres_kept": {"embedded_postgres", "grenadier-heat"},
+                 "mariadb_rabbit_kept": {"mysql", "rabbitmq", "grenadier-heat",
+                                         "grenadier-keystone"}}
+#: what of a run is a service's own (the rest of its secrets it must not read)
+OWN = {"grenadier-heat": "read heat.conf", "rabbitmq": "read rabbitmq/credentials.json",
+       "grenadier-keystone": "list keystone/data"}
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="services get users of their own "
+                                                          "only where grenadier is root")
+
+
+def _uids(pid: int) -> set[int]:
+    """Real, effective, saved and filesystem uids of ``pid`` (empty once it is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return {int(uid) for uid in line.split()[1:]}
+    return set()
+
+
+def _run_processes(groups: frozenset[int]) -> list[tuple[int, set[int], str]]:
+    """(pid, uids, command line) of every live process of ``groups``."""
+    from grenadier.execute.processes import PROC, proc_stat
+
+    found = []
+    for entry in PROC.iterdir():
+        stat = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat.live and {stat.pgrp, stat.session} & groups \
+                and (uids := _uids(stat.pid)):
+            found.append((stat.pid, uids, _cmdline(stat.pid)))
+    return found
+
+
+@needs_root
+@pytest.mark.parametrize("which", sorted(SERVICE_USERS))
+def test_no_process_of_a_run_runs_as_root(which: str, request: pytest.FixtureRequest) -> None:
+    """Heat (launcher, API, engines), Keystone, the database and RabbitMQ: each as its own
+    system user, never root; grenadier (root) still stops them by PID (``down``)."""
+    kept: KeptRun = request.getfixturevalue(which)
+    assert kept.run.returncode == 0, kept.run.err[-3000:]
+    processes = _run_processes(kept.footprint.groups)
+    listing = [f"{pid:>7} {','.join(sorted(pwd.getpwuid(u).pw_name for u in uids)):<20} {cmd}"
+               for pid, uids, cmd in processes]
+    print("\n".join(listing))
+    assert [line for (_, uids, _), line in zip(processes, listing, strict=True)
+            if 0 in uids] == []
+    users = {pwd.getpwuid(uid).pw_name for _, uids, _ in processes for uid in uids}
+    assert users == SERVICE_USERS[which], listing
+    conf = (kept.run.run_dir / "etc" / "heat.conf").stat()
+    assert (pwd.getpwuid(conf.st_uid).pw_name, stat.S_IMODE(conf.st_mode)) == \
+        ("grenadier-heat", 0o600)
+
+
+@needs_root
+def test_no_service_reads_the_secrets_of_another(mariadb_rabbit_kept: KeptRun) -> None:
+    """Each service's user, with grenadier's service group as it runs, may pass through the run
+    directory: every secret of the run that is not its own stays out of its reach."""
+    run_dir = mariadb_rabbit_kept.run.run_dir
+    assert mariadb_rabbit_kept.run.returncode == 0, mariadb_rabbit_kept.run.err[-3000:]
+    secrets = {what: path for what, path in _run_files(run_dir).items()
+               if what != "read report.json"}  # a report holds no secret
+    assert {"read heat.conf", "read keystone/credentials.json", "list keystone/data",
+            "read db/mariadb.json", "read rabbitmq/credentials.json"} <= set(secrets)
+    group = grp.getgrnam(SERVICE_GROUP).gr_gid
+    for user in sorted(SERVICE_USERS["mariadb_rabbit_kept"]):
+        targets = {what: path for what, path in secrets.items() if what != OWN.get(user)}
+        found = _probe(pwd.getpwnam(user), targets, groups=(group,))
+        assert set(found.values()) == {"Permission denied"}, (user, found)
 
 
 # -- what the run's processes listen on ---------------------------------------------------------

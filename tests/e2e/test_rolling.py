@@ -33,14 +33,6 @@ WINDOWS = ("held-target-only", "held-mixed")
 KINDS = {"create", "show", "update", "signal", "delete"}
 
 
-@pytest.fixture(scope="module")
-def rolling_run(workdir: Path, cache_dir: Path) -> Run:
-    return grenadier("run", "--base", BASE, "--target", TARGET, "--bus", "rabbit",
-                     "--topology", "split", "--engines", "2", "--mode", "rolling",
-                     "--workload-rate", "3", "--workload-min-ops", "100",
-                     workdir=workdir, cache_dir=cache_dir)
-
-
 def _workload(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((run.run_dir / "workload.json").read_text())
     return data

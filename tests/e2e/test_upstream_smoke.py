@@ -1,8 +1,8 @@
 """End-to-end: Heat's own API tests (heat-tempest-plugin's gabbits) in the smoke phases and in
 post-upgrade, against real Heat releases, and a crafted target whose regression only they see.
 
-The split-noauth case needs the Debian package rabbitmq-server (skipped without it); the
-Keystone case installs Keystone from PyPI into the release cache.
+The split-noauth case (the rolling run) needs the Debian package rabbitmq-server (skipped
+without it); the Keystone case installs Keystone from PyPI into the release cache.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import BASE, TARGET, KeptRun, Run, grenadier, heat_processes
+from tests.e2e.conftest import BASE, TARGET, Run, grenadier, heat_processes
 from tests.helpers import crafted
 
 GABBITS = 47
@@ -97,9 +97,8 @@ def test_a_regression_only_the_gabbits_drive_fails_smoke_target_naming_the_test(
 
 
 @needs_rabbit
-def test_plain_noauth_skips_the_known_failure_with_its_reason(
-        mariadb_rabbit_kept: KeptRun) -> None:
-    run = mariadb_rabbit_kept.run
+def test_plain_noauth_skips_the_known_failure_with_its_reason(rolling_run: Run) -> None:
+    run = rolling_run
     assert run.returncode == 0, run.err[-3000:]
     for step in PHASES:
         assert counts(run, step) == Counter(passed=GABBITS - 1, skipped=1), step

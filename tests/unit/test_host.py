@@ -76,6 +76,19 @@ def test_private_dir_is_made_or_accepted_only_when_it_is_ours(tmp_path: Path) ->
         private_dir(made, uid + 1)  # someone else's
 
 
+def test_private_dir_for_a_group_lets_it_pass_through_only(tmp_path: Path) -> None:
+    uid, gid = os.geteuid(), os.getgid()
+    made = private_dir(tmp_path / "sock", uid, gid)
+    assert (stat.S_IMODE(made.stat().st_mode), made.stat().st_gid) == (0o710, gid)
+    assert private_dir(tmp_path / "sock", uid, gid) == made  # a resumed run finds its own
+    with pytest.raises(EnvironmentProblem, match="is not a private directory"):
+        private_dir(made, uid)  # the group was let in: not the directory asked for
+    (tmp_path / "listable").mkdir()
+    (tmp_path / "listable").chmod(0o750)
+    with pytest.raises(EnvironmentProblem, match="is not a private directory"):
+        private_dir(tmp_path / "listable", uid, gid)
+
+
 def test_unique_dir_under_a_file_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(UsageError, match="cannot create a run directory in"):

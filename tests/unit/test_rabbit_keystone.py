@@ -211,7 +211,7 @@ def test_keystone_credentials_are_private_and_stable(tmp_path: Path) -> None:
     assert len(passwords) == 4
     assert not first.provisioned
     text = first.conf_text()
-    assert f"sqlite:///{tmp_path / 'keystone' / 'keystone.sqlite'}" in text
+    assert f"sqlite:///{tmp_path / 'keystone' / 'data' / 'keystone.sqlite'}" in text
     assert "password_hash_rounds = 4" in text
     assert first.auth()["credentials"] == str(path)
 

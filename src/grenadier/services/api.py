@@ -18,6 +18,7 @@ from grenadier.execute.api import ExecuteRequest
 from grenadier.execute.processes import ProcessId, remove_empty, stop_sessions
 from grenadier.execute.run import popen, tail
 from grenadier.execute.signals import shielded
+from grenadier.services import accounts
 
 Probe = Callable[[], bool]
 
@@ -52,6 +53,11 @@ class ServiceSpec:
     #: a directory of its own it leaves empty when it ends (its socket's, under /tmp): removed
     #: then, by whoever stopped it (the supervisor, ``down``, the watcher)
     scratch_dir: Path | None = None
+    #: files of the run that become ``user``'s own before it starts: what it writes (its
+    #: ``--log-file``) or alone may read (a config holding passwords)
+    owns: tuple[Path, ...] = ()
+    #: what it reads outside the run (venvs, scripts, a user's files): ``user`` must reach them
+    reads: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,8 @@ class Supervisor:
         if (name_running := self._services.get(spec.name)) and name_running.alive():
             raise EnvironmentProblem(f"service {spec.name} is already running")
         spec.log.parent.mkdir(parents=True, exist_ok=True)
+        accounts.hand_over(spec.user, spec.owns)
+        accounts.reach(spec.user, spec.reads, spec.name)
         request = ExecuteRequest(spec.cmd, cwd=spec.cwd, env=spec.env, user=spec.user)
         with spec.log.open("a", encoding="utf-8") as log:
             log.write(f"$ {request.shell_cmd}\n")

@@ -45,6 +45,11 @@ class Database(ABC):
     def restore_command(self, snapshot: Path) -> str:
         """The command a person runs to put ``snapshot`` back."""
 
+    def written_by_clients(self) -> tuple[Path, ...]:
+        """Files Heat's processes write themselves, not through a server: where Heat runs as
+        its own user, they become its own before it starts. A server's clients write none."""
+        return ()
+
     def describe(self) -> dict[str, object]:
         """What ``db.json`` tells the tests (kind, URL, serial)."""
         return {"kind": self.kind, "url": self.url(), "serial": self.serial}

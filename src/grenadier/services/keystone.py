@@ -3,10 +3,12 @@
 Keystone is another service, not the project under test: installed once from PyPI into its own
 cached venv (releases/tools.py), bootstrapped on SQLite inside the run directory, served on
 loopback by ``keystone_server.py`` under the supervisor, started before Heat and left up while
-Heat is down and upgraded. Provisioning follows devstack and grenade: a ``service`` project with
-Heat's service user, a ``heat`` domain for the users Heat creates in stacks, the roles Heat
-expects, the catalog entries for Heat, and a non-admin user in a project of its own for the
-tests. Every password is random per run and kept in ``keystone/credentials.json`` (mode 0600).
+Heat is down and upgraded. Where grenadier is root, Keystone runs (and is bootstrapped) as a
+system user of its own, which owns its database and keys (``keystone/data``). Provisioning
+follows devstack and grenade: a ``service`` project with Heat's service user, a ``heat`` domain
+for the users Heat creates in stacks, the roles Heat expects, the catalog entries for Heat, and
+a non-admin user in a project of its own for the tests. Every password is random per run and
+kept in ``keystone/credentials.json`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ from grenadier.execute import ExecuteRequest, run
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.releases import ReleaseCache
 from grenadier.releases.tools import Tool, ensure_tool
+from grenadier.services import accounts
 from grenadier.services.api import ServiceSpec, Supervisor
 
+#: where grenadier is root, Keystone runs as this system user: never a ``keystone`` account
+#: an operator may have, whose files must stay out of a test's reach
+KEYSTONE_USER = "grenadier-keystone"
 #: the Keystone release every run uses (measured: it installs and serves on Python 3.11)
 KEYSTONE_REQUIREMENT = "keystone==30.0.0"
 SERVER = Path(__file__).with_name("keystone_server.py")
@@ -236,6 +242,10 @@ class Keystone:
     def __init__(self, run_dir: Path, cache: ReleaseCache, heat_port: int) -> None:
         self.run_dir = run_dir
         self.dir = run_dir / "keystone"
+        #: what Keystone itself writes (SQLite, its journal, fernet and credential keys): its
+        #: user's own; grenadier's files (the config, the credentials) stay beside it
+        self.data = self.dir / "data"
+        self.log = run_dir / "logs" / "keystone.log"
         self.cache = cache
         self.heat_port = heat_port
         self.creds_path = self.dir / CREDENTIALS
@@ -261,11 +271,15 @@ class Keystone:
     def describe(self) -> dict[str, object]:
         return {"kind": self.kind, "url": self.creds.v3, "requirement": KEYSTONE_REQUIREMENT}
 
+    def user(self) -> str | None:
+        """Keystone's own system user (made if missing); None when grenadier is not root."""
+        return accounts.service_user(KEYSTONE_USER, self.run_dir)
+
     def conf_text(self) -> str:
-        d = self.dir
+        d = self.data
         return "\n".join([
             "# Rendered by grenadier: a private Keystone on SQLite.",
-            "[DEFAULT]", f"log_file = {self.run_dir / 'logs' / 'keystone.log'}",
+            "[DEFAULT]", f"log_file = {self.log}",
             "use_stderr = false",
             "[database]", f"connection = sqlite:///{d / 'keystone.sqlite'}",
             # bcrypt's cheapest cost: Heat's service user logs in with its password for every
@@ -293,15 +307,20 @@ class Keystone:
         marker = self.dir / "bootstrapped"
         if marker.is_file():
             return
-        (self.dir / "keystone.sqlite").unlink(missing_ok=True)
+        user = self.user()
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        # as Keystone's user: its database and keys are born its own
+        accounts.hand_over(user, [self.data, self.log])
+        accounts.reach(user, [tool.python, SERVER], "keystone")
+        (self.data / "keystone.sqlite").unlink(missing_ok=True)
         cmd = [str(tool.python), str(SERVER), "bootstrap", "--config-file", str(conf),
                "--public-url", self.creds.v3, "--region", REGION]
         env = {"OS_BOOTSTRAP_PASSWORD": self.creds.admin.password,
                "OS_BOOTSTRAP_USERNAME": self.creds.admin.user,
                "OS_BOOTSTRAP_PROJECT_NAME": self.creds.admin.project}
         log = self.run_dir / "logs" / "keystone-bootstrap.log"
-        run(ExecuteRequest(cmd, env=env, timeout=BOOTSTRAP_TIMEOUT, log=log)).assert_success(
-            "bootstrap of the private Keystone")
+        run(ExecuteRequest(cmd, env=env, timeout=BOOTSTRAP_TIMEOUT, log=log, user=user)
+            ).assert_success("bootstrap of the private Keystone")
         marker.touch()
 
     def _ready(self) -> bool:
@@ -315,7 +334,8 @@ class Keystone:
                str(self.dir / "keystone.conf"), "--port", str(self.creds.port)]
         supervisor.start(ServiceSpec(
             name="keystone", cmd=cmd, log=self.run_dir / "logs" / "keystone.stdout.log",
-            ready=self._ready, ready_timeout=90, stop_timeout=15))
+            ready=self._ready, ready_timeout=90, stop_timeout=15, user=self.user(),
+            owns=(self.log,), reads=(tool.python, SERVER)))
         if not self.provisioned:
             self.provision()
 

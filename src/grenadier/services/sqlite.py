@@ -23,6 +23,10 @@ class SqliteDatabase(Database):
     def url(self, database: str | None = None) -> str:
         return f"sqlite:///{self._file(database)}"
 
+    def written_by_clients(self) -> tuple[Path, ...]:
+        # SQLite writes its journal beside the file: Heat needs the directory too
+        return (self._file().parent, self._file())
+
     def create_database(self, database: str) -> None:
         self._file(database).unlink(missing_ok=True)
 

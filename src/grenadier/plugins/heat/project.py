@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import json
 import os
 import uuid
@@ -27,10 +28,13 @@ from grenadier.plugins.heat import conf
 from grenadier.plugins.heat.upstream import tools as upstream_tools
 from grenadier.project.api import Deployment, Project
 from grenadier.releases import Release, ReleaseCache
-from grenadier.services import ServiceSpec
+from grenadier.services import ServiceSpec, accounts
 from grenadier.services.heat_client import HeatClient, HeatError, StackRef
 from grenadier.services.keystone import Keystone, heat_transport
 
+#: where grenadier is root, Heat's processes run as this system user: never a ``heat`` account
+#: an operator may have, whose files must stay out of a test's reach
+HEAT_USER = "grenadier-heat"
 LAUNCHER = Path(__file__).with_name("launcher.py")
 API_SERVER = Path(__file__).with_name("api_server.py")
 #: the split API's own extra config file (its log levels), in the run's etc/
@@ -168,26 +172,44 @@ class HeatProject(Project):
         return [WSGI_SERVER] if deployment.topology == "split" else []
 
     def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
+        return self._as_heat_user(self._specs(release, deployment, role), release, deployment)
+
+    def _specs(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
         if deployment.topology == "split":
             return [self._api(release, deployment, role),
                     *(self._engine(release, deployment, role, index)
                       for index in range(1, deployment.engines + 1))]
         url = self.endpoint(deployment)["url"]
+        log = deployment.logs / f"heat-{role}.log"
         cmd = [str(release.python), str(LAUNCHER), *self._config_args(deployment),
-               "--log-file", str(deployment.logs / f"heat-{role}.log")]
+               "--log-file", str(log)]
 
         def ready() -> bool:
             return httpx.get(f"{url}/", timeout=2).status_code < 500
 
         return [ServiceSpec(name=f"heat-{role}", cmd=cmd, ready=ready, ready_timeout=120,
-                            stop_timeout=30, log=deployment.logs / f"heat-{role}.stdout.log")]
+                            stop_timeout=30, log=deployment.logs / f"heat-{role}.stdout.log",
+                            owns=(log,), reads=(LAUNCHER,))]
+
+    @staticmethod
+    def _as_heat_user(specs: list[ServiceSpec], release: Release,
+                      deployment: Deployment) -> list[ServiceSpec]:
+        """Heat's processes as its own user where grenadier is root. heat.conf (passwords)
+        and a SQLite database become its own; its release venv and the user's --config files
+        must be within its reach."""
+        user = accounts.service_user(HEAT_USER, deployment.run_dir)
+        owns = (deployment.etc / "heat.conf", *deployment.db.written_by_clients())
+        reads = (release.venv, release.python, *deployment.extra_config)
+        return [dataclasses.replace(spec, user=user, owns=(*owns, *spec.owns),
+                                    reads=(*reads, *spec.reads)) for spec in specs]
 
     def _api(self, release: Release, deployment: Deployment, role: str) -> ServiceSpec:
         url = f"http://127.0.0.1:{deployment.port}"
         extra = [deployment.etc / API_CONF] if (deployment.etc / API_CONF).is_file() else []
-        heat_args = [*self._config_args(deployment, *extra),
-                     "--log-file", str(deployment.logs / f"heat-{role}-api.log")]
+        log = deployment.logs / f"heat-{role}-api.log"
+        heat_args = [*self._config_args(deployment, *extra), "--log-file", str(log)]
         site = deployment.tools.get(WSGI_SERVER.split("==")[0])
+        reads: tuple[Path, ...] = ()
         if os.environ.get(API_SERVER_ENV) == "heat-wsgi-api" or site is None:
             cmd = [str(release.bin("heat-wsgi-api")), "--host", "127.0.0.1",
                    "--port", str(deployment.port), "--", *heat_args]
@@ -195,12 +217,14 @@ class HeatProject(Project):
             cmd = [str(release.python), str(API_SERVER), "--site", str(site),
                    "--host", "127.0.0.1", "--port", str(deployment.port),
                    "--threads", str(API_THREADS), "--", *heat_args]
+            reads = (API_SERVER, site)
 
         def ready() -> bool:
             return httpx.get(f"{url}/", timeout=2).status_code < 500
 
         return ServiceSpec(name=f"heat-{role}-api", cmd=cmd, ready=ready, ready_timeout=120,
-                           stop_timeout=20, log=deployment.logs / f"heat-{role}-api.stdout.log")
+                           stop_timeout=20, log=deployment.logs / f"heat-{role}-api.stdout.log",
+                           owns=(log,), reads=reads)
 
     def _engine(self, release: Release, deployment: Deployment, role: str,
                 index: int) -> ServiceSpec:
@@ -219,7 +243,8 @@ class HeatProject(Project):
 
         return ServiceSpec(name=f"heat-{role}-engine-{index}", cmd=cmd, ready=ready,
                            ready_timeout=120, stop_timeout=30,
-                           log=deployment.logs / f"heat-{role}-engine-{index}.stdout.log")
+                           log=deployment.logs / f"heat-{role}-engine-{index}.stdout.log",
+                           owns=(log,))
 
     # what tests and inventories need --------------------------------------------------
     def endpoint(self, deployment: Deployment) -> dict[str, object]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.model.findings import Finding
+from grenadier.project import testing
 from grenadier.pytest_plugin import (
     Concurrently,
     Endpoint,
@@ -17,7 +18,6 @@ from grenadier.pytest_plugin import (
     discover,
     heat_client,
     namespace_for,
-    plugin,
     wait_for_watch,
     watch_progress,
     watch_seconds,
@@ -222,8 +222,8 @@ def test_upgrade_watch_starts_its_last_pass_as_soon_as_the_upgrade_ends(
     """Between passes the watch looks for the end of the upgrade step: the runner waits
     for the watch, so a watch that slept out its whole interval would delay the run."""
     clock = {"now": 0.0}
-    monkeypatch.setattr(plugin.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(plugin.time, "sleep",
+    monkeypatch.setattr(testing.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(testing.time, "sleep",
                         lambda seconds: clock.update(now=clock["now"] + seconds))
     ended_at = 2.35
     watch = UpgradeWatch(lambda: clock["now"] >= ended_at, max_seconds=600, interval=1.0)

@@ -14,7 +14,7 @@ import pytest
 from grenadier.model.result import TestOutcome
 from grenadier.phases import rolling_window
 from grenadier.phases.rolling_window import HeldWindows
-from grenadier.pytest_plugin import request_log
+from grenadier.services import request_log
 
 
 class _Heat:

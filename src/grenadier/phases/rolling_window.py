@@ -5,7 +5,7 @@ is switched. What old clients do must work there, not only what the workload hap
 In each window, beside the workload:
 
 - the smoke tests (pytest, marker ``smoke``: the built-in ones and the user's), each request
-  recorded with its test (``pytest_plugin/request_log.py``);
+  recorded with its test (``services/request_log.py``);
 - the post-upgrade suite's operations that do not destroy an old stack, on copies of its old
   stacks (a parameter stack, a signalled WaitCondition, a nested stack) made by the base
   release before ``db-sync``, one set per window, so that no window, and not the post-upgrade
@@ -36,7 +36,7 @@ from grenadier.model.result import TestOutcome
 from grenadier.phases.context import RunContext
 from grenadier.phases.suite import PHASE_TIMEOUT, junit_path, phase_env, pytest_command, read_junit
 from grenadier.plugins.heat.suite import catalog, inventory, operations
-from grenadier.pytest_plugin import request_log
+from grenadier.services import request_log
 from grenadier.services.heat_client import HeatClient
 from grenadier.workload.generator import REQUEST_ID, OpRecord, global_request_id
 

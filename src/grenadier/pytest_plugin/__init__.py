@@ -10,7 +10,7 @@ See docs/writing-upgrade-tests.md.
 
 from __future__ import annotations
 
-from grenadier.pytest_plugin.plugin import (
+from grenadier.project.testing import (
     Concurrently,
     FindingReporter,
     GrenadierFinding,

@@ -17,14 +17,13 @@ import pytest
 from grenadier.model.findings import Finding
 from grenadier.plugins.heat.suite import catalog, inventory, operations
 from grenadier.plugins.heat.suite.catalog import StackSpec
-from grenadier.pytest_plugin import (
+from grenadier.project.testing import (
     Concurrently,
-    Connection,
     FindingReporter,
     UpgradeState,
     UpgradeWatch,
 )
-from grenadier.services.connection import ENV
+from grenadier.services.connection import ENV, Connection
 from grenadier.services.heat_client import HeatClient
 
 Record = dict[str, Any]

@@ -24,9 +24,7 @@ import pytest
 
 from grenadier.model.findings import Finding
 from grenadier.plugins.heat.suite import catalog, inventory, operations
-from grenadier.pytest_plugin import (
-    Connection,
-    Endpoint,
+from grenadier.project.testing import (
     FindingReporter,
     Tick,
     UpgradeState,
@@ -34,6 +32,7 @@ from grenadier.pytest_plugin import (
     heat_client,
     namespace_for,
 )
+from grenadier.services.connection import Connection, Endpoint
 from grenadier.services.heat_client import HeatClient
 from grenadier.services.keystone import KeystoneAPI, api_from
 

@@ -60,8 +60,6 @@ class Project(ABC):
 
     #: short name, e.g. ``heat``
     name: str = ""
-    #: the PyPI package releases are installed from
-    package: str = ""
     #: (section, option) pairs of the config that the harness sets and reads itself, not the
     #: project: configuration checks leave them alone
     harness_options: frozenset[tuple[str, str]] = frozenset()

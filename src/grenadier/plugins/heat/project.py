@@ -99,7 +99,6 @@ def log_levels(release: Release, debug: str) -> tuple[str, ...]:
 
 class HeatProject(Project):
     name = "heat"
-    package = "openstack-heat"
     harness_options = conf.LAUNCHER_OPTIONS
 
     def _identity(self, deployment: Deployment) -> dict[str, str]:

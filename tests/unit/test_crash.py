@@ -14,77 +14,22 @@ import pytest
 from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
 from grenadier.phases import crash
-from grenadier.services.heat_client import HeatError, HeatNotFound, StackRef, StackWaitError
 from grenadier.state import RUNNER, StateStore
+from tests.helpers.fake_heat import FakeHeat
 
 OTHER = {"stack_name": "grenadier-in-progress-abc", "id": "id-suite",
          "stack_status": "CREATE_IN_PROGRESS", "stack_status_reason": "Stack CREATE started"}
 
 
-class _Heat:
-    """The calls the crash scenario makes; operations settle as asked; ``broken`` stacks (by
-    name) never reach what a remedy waits for."""
-
-    def __init__(self) -> None:
-        self.stacks: dict[str, dict[str, Any]] = {}
-        self.calls: list[tuple[str, str]] = []
-        self.broken: set[str] = set()
-        self.refuse_creates = False
-        self.unreadable: set[str] = set()
-
-    def __enter__(self) -> _Heat:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add(self, name: str, status: str, sid: str | None = None) -> None:
-        sid = sid or f"id-{name}"
-        self.stacks[sid] = {"stack_name": name, "id": sid, "stack_status": status,
-                            "stack_status_reason": f"Stack {status.split('_')[0]} started"}
-
-    def list_stacks(self) -> list[dict[str, Any]]:
-        return [dict(s) for s in self.stacks.values()]
-
-    def create_stack(self, name: str, template: Any, params: dict[str, Any]) -> StackRef:
-        if self.refuse_creates:
-            raise HeatError("POST", "http://heat/stacks", 500, "Heat said no")
-        self.calls.append(("create", name))
-        self.add(name, "CREATE_IN_PROGRESS" if params.get("create_wait") else "CREATE_COMPLETE")
-        return StackRef(name, f"id-{name}")
-
-    def get_resource(self, ref: StackRef, name: str) -> dict[str, Any]:
-        if ref.name in self.unreadable:
-            raise HeatNotFound("GET", "http://heat/resources", 404, "resource not readable")
-        return {"resource_status": self.stacks[ref.id]["stack_status"]}
-
-    def get_stack(self, ref: StackRef) -> dict[str, Any]:
-        return dict(self.stacks[ref.id])
-
-    def patch_update(self, ref: StackRef, params: dict[str, Any]) -> None:
-        self.calls.append(("update", ref.name))
-        self.stacks[ref.id]["stack_status"] = "UPDATE_IN_PROGRESS"
-
-    def delete_stack(self, ref: StackRef) -> None:
-        self.calls.append(("delete", ref.name))
-        self.stacks[ref.id]["stack_status"] = "DELETE_IN_PROGRESS"
-
-    def wait_for(self, ref: StackRef, statuses: set[str], timeout: float,
-                 before: Any = None) -> dict[str, Any]:
-        if ref.name in self.broken:
-            raise StackWaitError(f"stack {ref}: wanted {statuses}, timed out")
-        [status] = statuses
-        if status == "DELETE_COMPLETE":
-            self.stacks.pop(ref.id)
-        else:
-            self.stacks[ref.id]["stack_status"] = status
-        return {}
-
-    def output_values(self, ref: StackRef) -> dict[str, Any]:
-        return {"value": "recovered"}
+#: the crash template's outputs once the remedy's update set its value
+RECOVERED = {"value": "recovered"}
 
 
-def _ctx(tmp_path: Path, heat: _Heat, monkeypatch: pytest.MonkeyPatch,
+def _heat() -> FakeHeat:
+    return FakeHeat(stack_outputs=RECOVERED)
+
+
+def _ctx(tmp_path: Path, heat: FakeHeat, monkeypatch: pytest.MonkeyPatch,
          running: str | None = "base", **options: Any) -> Any:
     monkeypatch.setattr(crash, "client_factory", lambda ctx: lambda: heat)
     return SimpleNamespace(run_dir=tmp_path, store=StateStore(tmp_path / "state.json"),
@@ -93,7 +38,7 @@ def _ctx(tmp_path: Path, heat: _Heat, monkeypatch: pytest.MonkeyPatch,
 
 def test_operations_are_started_and_seen_in_flight_before_the_kill(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    heat = _Heat()
+    heat = _heat()
     heat.add(OTHER["stack_name"], "CREATE_IN_PROGRESS", OTHER["id"])
     ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
     result = StepResult("shutdown", Status.PASSED)
@@ -109,7 +54,7 @@ def test_operations_are_started_and_seen_in_flight_before_the_kill(
 
 def test_a_failure_to_start_them_is_reported_and_does_not_stop_the_kill(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    heat = _Heat()
+    heat = _heat()
     heat.refuse_creates = True
     ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
     result = StepResult("shutdown", Status.PASSED)
@@ -118,7 +63,7 @@ def test_a_failure_to_start_them_is_reported_and_does_not_stop_the_kill(
                                                                  "warning")] * 3
     assert all("Heat said no" in f.found for f in result.findings)
     assert result.messages[-1].startswith("crash: 0 operation(s) started just before the kill")
-    idle = _ctx(tmp_path / "idle", _Heat(), monkeypatch, running=None, shutdown="crash")
+    idle = _ctx(tmp_path / "idle", _heat(), monkeypatch, running=None, shutdown="crash")
     (tmp_path / "idle").mkdir()
     crash.start_in_flight(idle, result)
     assert "Heat is not running" in result.messages[-1]
@@ -126,7 +71,7 @@ def test_a_failure_to_start_them_is_reported_and_does_not_stop_the_kill(
 
 def test_a_stack_whose_operation_was_not_seen_in_flight_is_still_remedied(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    heat = _Heat()
+    heat = _heat()
     ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
     monkeypatch.setattr(crash.time, "time", lambda: 12345.0)  # the stacks' name suffix
     heat.unreadable.add(f"{crash.PREFIX}-update-12345")
@@ -143,22 +88,22 @@ def test_a_stack_whose_operation_was_not_seen_in_flight_is_still_remedied(
 
 
 def _stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "",
-           **options: Any) -> tuple[_Heat, Any, list[crash.Recovery]]:
+           **options: Any) -> tuple[FakeHeat, Any, list[crash.Recovery]]:
     heat, ctx = _crashed(tmp_path, monkeypatch, broken, **options)
     return heat, ctx, crash.recover(ctx)
 
 
 def _crashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "",
-             **options: Any) -> tuple[_Heat, Any]:
+             **options: Any) -> tuple[FakeHeat, Any]:
     """Heat under the target after a crash: the three crash stacks and the suite's stuck."""
-    heat = _Heat()
+    heat = _heat()
     for kind, status in (("create", "CREATE_IN_PROGRESS"), ("update", "UPDATE_IN_PROGRESS"),
                          ("delete", "DELETE_IN_PROGRESS")):
         heat.add(f"{crash.PREFIX}-{kind}-1", status)
     heat.add(OTHER["stack_name"], "CREATE_IN_PROGRESS", OTHER["id"])
     heat.add("done", "CREATE_COMPLETE")
     if broken:
-        heat.broken.add(f"{crash.PREFIX}-{broken}-1")
+        heat.stuck.add(f"{crash.PREFIX}-{broken}-1")
     ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash", **options)
     ctx.store.save(RUNNER, crash.STORE_KEY, {"started": [
         {"kind": k, "name": f"{crash.PREFIX}-{k}-1", "id": f"id-{crash.PREFIX}-{k}-1"}
@@ -224,7 +169,7 @@ def test_post_upgrade_is_the_plain_suite_without_a_crash(
         return StepResult(name, Status.PASSED)
 
     monkeypatch.setattr(crash, "run_phase", phase)
-    heat = _Heat()
+    heat = _heat()
     heat.add("grenadier-crash-update-1", "UPDATE_IN_PROGRESS")
     graceful = _ctx(tmp_path, heat, monkeypatch)
     result = crash.post_upgrade(graceful)
@@ -252,12 +197,12 @@ def _raise(exc: Exception) -> Any:
 
 def test_a_programming_error_before_the_kill_propagates(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    heat = _Heat()
+    heat = _heat()
     heat.create_stack = _raise(TypeError("create_stack() got an unexpected keyword"))  # type: ignore[method-assign]
     ctx = _ctx(tmp_path, heat, monkeypatch, shutdown="crash")
     with pytest.raises(TypeError, match="unexpected keyword"):
         crash.start_in_flight(ctx, StepResult("shutdown", Status.PASSED))
-    heat = _Heat()
+    heat = _heat()
     heat.list_stacks = _raise(KeyError("stack_status"))  # type: ignore[method-assign]
     with pytest.raises(KeyError):
         crash.start_in_flight(_ctx(tmp_path, heat, monkeypatch, shutdown="crash"),
@@ -296,7 +241,7 @@ def test_heat_unreachable_under_the_target_fails_the_step_but_the_suite_runs(
 def test_a_remedy_that_heat_refuses_is_not_recovered(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     heat, ctx = _crashed(tmp_path, monkeypatch)
-    heat.output_values = lambda ref: {"value": "before"}  # type: ignore[method-assign]
+    heat.stack_outputs = {"value": "before"}
     found = {f.kind: f for f in crash.recover(ctx)}
     assert not found["update"].recovered
     assert found["update"].error.startswith("StackWaitError: ")
@@ -343,7 +288,7 @@ def test_a_leftover_heat_does_not_delete_is_a_warning(
     monkeypatch.setattr(crash, "run_phase", lambda ctx, name: StepResult(name, Status.PASSED))
     heat, ctx = _crashed(tmp_path, monkeypatch)
     heat.add(f"{crash.PREFIX}-update-1", "CREATE_COMPLETE")
-    heat.broken.add(f"{crash.PREFIX}-update-1")  # its delete never completes
+    heat.stuck.add(f"{crash.PREFIX}-update-1")  # its delete never completes
     result = crash.post_upgrade(ctx)
     assert result.status == Status.PASSED
     [warning] = [f for f in result.findings if f.check == "crash.cleanup"]

@@ -14,40 +14,16 @@ import pytest
 from grenadier.model.result import TestOutcome
 from grenadier.phases import rolling_window
 from grenadier.phases.rolling_window import HeldWindows
+from grenadier.plugins.heat.suite import inventory
 from grenadier.services import request_log
-
-
-class _Heat:
-    """Enough of HeatClient for the window: a stack list, and a response per call."""
-
-    def __init__(self, ids: list[str]) -> None:
-        self.ids = ids
-        self.on_response: Any = None
-        self._n = 0
-
-    def __enter__(self) -> _Heat:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def set_global_request_id(self, request_id: str | None) -> None:
-        self.global_id = request_id
-
-    def answer(self) -> None:
-        self._n += 1
-        self.on_response(httpx.Response(200, headers={
-            "x-openstack-request-id": f"req-{id(self) % 1000:03d}-{self._n}"}))
-
-    def list_stacks(self) -> list[dict[str, str]]:
-        self.answer()
-        return [{"id": i} for i in self.ids]
+from grenadier.services.heat_client import HeatClient, StackRef
+from tests.helpers.fake_heat import FakeHeat
 
 
 def _windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "") -> HeldWindows:
     def fake(name: str) -> Any:
-        def call(heat: _Heat, rec: dict[str, Any]) -> None:
-            heat.answer()
+        def call(heat: HeatClient, rec: dict[str, Any]) -> None:
+            heat.get_stack(inventory.ref_of(rec))  # one answer of Heat, with its request id
             if name == broken:
                 raise AssertionError(f"{name} of {rec['name']}: boom")
         return call
@@ -56,11 +32,16 @@ def _windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, broken: str = "") 
         (op, fake(op)) for op in ("show", "outputs", "resources", "update", "check")])
     monkeypatch.setattr(HeldWindows, "_smoke", lambda self, window: None)
     ctx = SimpleNamespace(run_dir=tmp_path, db=SimpleNamespace(serial=False))
-    windows = HeldWindows(ctx, lambda: _Heat(["s1", "s2"]), "wl")  # type: ignore[arg-type]
-    windows.stacks = {w: {"params": {"name": f"{w}-params", "id": "s1"},
-                          "nested": {"name": f"{w}-nested", "id": "s2"}}
+    heat = FakeHeat()
+    windows = HeldWindows(ctx, heat.client, "wl")  # type: ignore[arg-type]
+    windows.stacks = {w: {key: _record(heat.add(f"{w}-{key}", "CREATE_COMPLETE"))
+                          for key in ("params", "nested")}
                       for w in rolling_window.WINDOWS}
     return windows
+
+
+def _record(ref: StackRef) -> dict[str, Any]:
+    return {"name": ref.name, "id": ref.id}
 
 
 def test_a_clean_window_records_every_operation_with_its_request_ids(

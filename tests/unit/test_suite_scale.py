@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
 import pytest
 
 from grenadier.plugins.heat.suite import catalog
-from grenadier.services.heat_client import StackRef
+from tests.helpers.fake_heat import FakeHeat
 
 
 @pytest.mark.parametrize(("raw", "count"), [(None, 0), ("", 0), (" ", 0), ("0", 0), ("7", 7),
@@ -53,31 +50,6 @@ def test_extra_specs_are_the_same_for_the_same_count() -> None:
     assert catalog.extra_specs(200)[-1].key == "extra_0200"
 
 
-class FakeHeat:
-    """Records what ``catalog.create`` asks of Heat; every resource and wait succeeds."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def create_stack(self, name: str, *args: Any) -> StackRef:
-        self.calls.append(("create",))
-        return StackRef(name, "id")
-
-    def get_resource(self, ref: StackRef, resource: str) -> dict[str, Any]:
-        self.calls.append(("resource", resource))
-        return {"resource_status": "CREATE_IN_PROGRESS" if resource == "slow"
-                else "CREATE_COMPLETE"}
-
-    def signal_resource(self, ref: StackRef, resource: str, data: Any) -> None:
-        self.calls.append(("signal", resource, data["data"]))
-
-    def wait_for(self, ref: StackRef, statuses: Collection[str], timeout: float) -> None:
-        self.calls.append(("wait", *sorted(statuses)))
-
-    def suspend(self, ref: StackRef) -> None:
-        self.calls.append(("suspend",))
-
-
 @pytest.mark.parametrize(("key", "calls"), [
     ("params", [("create",), ("wait", "CREATE_COMPLETE")]),
     ("in_progress", [("create",), ("resource", "slow")]),  # not waited for
@@ -87,10 +59,10 @@ class FakeHeat:
                    ("wait", "SUSPEND_COMPLETE")]),
 ])
 def test_each_stack_is_brought_to_the_state_its_spec_settles(
-        key: str, calls: list[tuple[Any, ...]]) -> None:
+        key: str, calls: list[tuple[str, ...]]) -> None:
     heat = FakeHeat()
-    catalog.create(heat, catalog.SPEC_BY_KEY[key])  # type: ignore[arg-type]
-    assert heat.calls == calls
+    ref = catalog.create(heat, catalog.SPEC_BY_KEY[key])
+    assert heat.calls == [(kind, ref.name, *details) for kind, *details in calls]
 
 
 def test_settled_states_are_the_ones_create_knows() -> None:

@@ -26,6 +26,7 @@ from grenadier.workload import (
     parse_mix,
     percentile,
 )
+from tests.helpers.fake_heat import FakeHeat
 from tests.helpers.rolling import op_record, rolling_context, rolling_report
 
 
@@ -135,72 +136,6 @@ def test_options_without_mode_load_as_cold() -> None:
     assert RunOptions.from_dict(data).mode == "cold"
 
 
-class _FakeHeat:
-    """Heat's stack API in memory: operations complete at once; ``broken`` fails updates;
-    every ``lose_every``-th change is done, then its answer lost (the API stopped with it in
-    flight)."""
-
-    def __init__(self) -> None:
-        import itertools
-
-        self.stacks: dict[str, dict[str, str]] = {}
-        self.broken = False
-        self.lose_every = 0
-        self.changes = 0
-        self.lost: list[str] = []
-        self._ids = itertools.count(1)
-
-    def __call__(self, request: object) -> object:
-        import httpx
-
-        assert isinstance(request, httpx.Request)
-        response = self._answer(request)
-        self.changes += request.method != "GET"
-        if request.method != "GET" and self.lose_every and self.changes % self.lose_every == 0:
-            self.lost.append(request.method)
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        return response
-
-    def _answer(self, request: object) -> object:
-        import json as _json
-
-        import httpx
-
-        assert isinstance(request, httpx.Request)
-        parts = request.url.path.split("/")[3:]  # after /v1/<project>/
-        headers = {"x-openstack-request-id": f"req-{next(self._ids):08d}"}
-        if request.method == "POST" and parts == ["stacks"]:
-            body = _json.loads(request.content)
-            sid = f"id-{body['stack_name']}"
-            if sid in self.stacks:
-                return httpx.Response(409, json={"error": {"message": "exists"}})
-            self.stacks[sid] = {"id": sid, "stack_name": body["stack_name"],
-                                "stack_status": "CREATE_COMPLETE", "updated_time": ""}
-            return httpx.Response(201, json={"stack": {"id": sid}}, headers=headers)
-        if parts == ["stacks"]:
-            return httpx.Response(200, json={"stacks": list(self.stacks.values())})
-        if request.method == "GET" and len(parts) == 2:  # by name (Heat redirects to name/id)
-            named = [s for s in self.stacks.values() if s["stack_name"] == parts[1]]
-            return httpx.Response(200, json={"stack": named[0]}) if named else \
-                httpx.Response(404, json={"error": {"message": "not found"}})
-        sid = parts[2] if len(parts) > 2 else ""
-        stack = self.stacks.get(sid)
-        if stack is None:
-            return httpx.Response(404, json={"error": {"message": "not found"}})
-        if request.method == "GET" and parts[3:] == ["events"]:
-            return httpx.Response(200, json={"events": []})
-        if request.method == "GET":
-            return httpx.Response(200, json={"stack": stack}, headers=headers)
-        if request.method == "PATCH":
-            stack["stack_status"] = "UPDATE_FAILED" if self.broken else "UPDATE_COMPLETE"
-            stack["updated_time"] = str(next(self._ids))
-            return httpx.Response(202, headers=headers)
-        if request.method == "DELETE":
-            del self.stacks[sid]
-            return httpx.Response(204, headers=headers)
-        return httpx.Response(200, headers=headers)  # signal
-
-
 def _wait_for_records(workload: Any, count: int, seconds: float = 30.0) -> None:
     """Until the workload has started ``count`` operations; it must still be running then."""
     deadline = time.monotonic() + seconds
@@ -211,23 +146,17 @@ def _wait_for_records(workload: Any, count: int, seconds: float = 30.0) -> None:
 
 
 def test_generator_attributes_an_injected_failure_to_its_step() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-    from grenadier.workload import Workload, WorkloadLimits
-
-    heat = _FakeHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    heat = FakeHeat()
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=60, rate=100, workers=2, op_timeout=5,
                                        min_in_flight=0),  # paced only
                         {"create": 1, "update": 3})
     workload.start()
     _wait_for_records(workload, 20)
     workload.set_step("stop-base-engine-1")
-    heat.broken = True
+    heat.fail_updates = True
     _wait_for_records(workload, 40)
-    heat.broken = False
+    heat.fail_updates = False
     workload.set_step("after")
     records = workload.stop()
     assert 40 <= len(records) <= 60
@@ -243,22 +172,16 @@ def test_generator_attributes_an_injected_failure_to_its_step() -> None:
 def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
     # what a failure left (a stack a dead engine holds IN_PROGRESS) stays as it was for the
     # report: a later update could take the stack over and finish it
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-    from grenadier.workload import Workload, WorkloadLimits
-
-    heat = _FakeHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    heat = FakeHeat()
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=80, rate=100, workers=2, op_timeout=5,
                                        min_in_flight=0),  # paced only
                         {"create": 1, "update": 3, "show": 1})
     workload.start()
     _wait_for_records(workload, 10)
-    heat.broken = True
+    heat.fail_updates = True
     _wait_for_records(workload, 20)
-    heat.broken = False
+    heat.fail_updates = False
     _wait_for_records(workload, 50)
     records = workload.stop()
     failed = [r for r in records if not r.ok]
@@ -270,14 +193,8 @@ def test_a_stack_whose_operation_failed_is_never_used_again() -> None:
 
 
 def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-    from grenadier.workload import Workload, WorkloadLimits
-
-    heat = _FakeHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    heat = FakeHeat()
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=400, rate=200, workers=1, op_timeout=5,
                                        min_in_flight=0),  # paced: it must not end first
                         {"create": 2, "update": 1, "signal": 1, "delete": 2})
@@ -295,16 +212,11 @@ def test_a_change_whose_answer_was_lost_is_sent_again_and_succeeds() -> None:
 
 
 def test_a_change_whose_answer_is_always_lost_fails() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-    from grenadier.workload import Workload, WorkloadLimits
     from grenadier.workload.generator import RESENDS
 
-    heat = _FakeHeat()
+    heat = FakeHeat()
     heat.lose_every = 1
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=1, rate=200, workers=1, op_timeout=5),
                         {"delete": 1, "create": 1}, seed=1)
     workload.start()
@@ -405,33 +317,10 @@ def test_in_flight_counts_the_fewest_and_the_mean_ignoring_instant_gaps() -> Non
     assert in_flight([a], 2.0, 3.0) == (1, pytest.approx(1.0))
 
 
-class _SlowHeat(_FakeHeat):
-    """Creates that wait until the test lets them go (an operation in flight for sure)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        super().__init__()
-        self.go = threading.Event()
-
-    def __call__(self, request: object) -> object:
-        import httpx
-
-        assert isinstance(request, httpx.Request)
-        if request.method == "POST" and request.url.path.endswith("/stacks"):
-            self.go.wait(10)
-        return super().__call__(request)
-
-
 def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-
-    heat = _SlowHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
+    heat = FakeHeat(hold_creates=True)
     # one paced start per 1000 s: only the floor can start the others
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=12, rate=0.001, workers=6, min_in_flight=4,
                                        op_timeout=5))
     workload.start()
@@ -448,13 +337,8 @@ def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:
 
 
 def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-
-    heat = _FakeHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    heat = FakeHeat()
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=2000, rate=200, workers=4, min_in_flight=0,
                                        step_min_ops=10, op_timeout=5),
                         DEFAULT_MIX)
@@ -474,13 +358,8 @@ def test_each_step_is_filled_with_every_kind_of_the_mix() -> None:
 
 
 def test_drain_waits_for_the_operations_of_a_step_only() -> None:
-    import httpx
-
-    from grenadier.services.heat_client import HeatClient
-
-    heat = _SlowHeat()
-    transport = httpx.MockTransport(heat)  # type: ignore[arg-type]
-    workload = Workload(lambda: HeatClient("http://heat", "p", transport=transport),
+    heat = FakeHeat(hold_creates=True)
+    workload = Workload(heat.client,
                         WorkloadLimits(max_ops=6, rate=0.001, workers=6, min_in_flight=2,
                                        op_timeout=5))
     workload.start()

@@ -93,7 +93,7 @@ def test_smoke_tests_are_attributed_through_the_request_log(tmp_path: Path) -> N
         ("suite/test_heat_smoke.py::test_show", "req-1"),
         ("suite/test_heat_smoke.py::test_show", "req-2"),
         ("suite/test_heat_smoke.py::test_delete", "req-3")]
-    windows = HeldWindows(SimpleNamespace(), lambda: None, "wl")  # type: ignore[arg-type]
+    windows = HeldWindows(SimpleNamespace(), lambda: None, "wl")  # type: ignore[arg-type,return-value]
     by_test: dict[str, list[dict[str, Any]]] = {}
     for line in lines:
         by_test.setdefault(line["test"], []).append(line)

@@ -310,11 +310,11 @@ def test_in_flight_counts_the_fewest_and_the_mean_ignoring_instant_gaps() -> Non
     a = OpRecord(1, "create", "a", start=0.0, end=10.0)
     b = OpRecord(2, "update", "b", start=0.0, end=5.0)
     c = OpRecord(3, "update", "c", start=5.0 + GAP / 2, end=10.0)  # replaces b at once
-    assert in_flight([a, b, c], 0.0, 10.0) == (2, pytest.approx(2.0 - GAP / 20))
+    assert in_flight([a, b, c], 0.0, 10.0) == pytest.approx((2, 2.0 - GAP / 20))
     late = OpRecord(4, "show", "d", start=5.5, end=10.0)  # b's end leaves a real gap
     assert in_flight([a, b, late], 0.0, 10.0)[0] == 1
     # records that span the window count, whatever their start
-    assert in_flight([a], 2.0, 3.0) == (1, pytest.approx(1.0))
+    assert in_flight([a], 2.0, 3.0) == pytest.approx((1, 1.0))
 
 
 def test_the_floor_keeps_operations_in_flight_whatever_the_rate() -> None:

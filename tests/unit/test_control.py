@@ -11,8 +11,8 @@ import pytest
 
 from grenadier.errors import ExitCode, UsageError
 from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
-from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult, TestOutcome
+from grenadier.options.run import RunOptions
 from grenadier.report.files import write_junit
 from grenadier.runner import control as control_module
 from grenadier.runner.control import ControlRun, compare, judge, label, start_beside

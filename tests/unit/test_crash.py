@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
+from grenadier.options.run import RunOptions
 from grenadier.phases import crash
 from grenadier.state import RUNNER, StateStore
 from tests.helpers.fake_heat import FakeHeat

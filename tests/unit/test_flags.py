@@ -12,8 +12,8 @@ from grenadier.cli import commands
 from grenadier.cli.main import build_parser
 from grenadier.errors import UsageError
 from grenadier.matrix.paths import parse_path
-from grenadier.model.flags import FLAG, defaults, strings_of
-from grenadier.model.options import Invocation, RunOptions, run_flag, run_flags
+from grenadier.options.flags import FLAG, defaults, strings_of
+from grenadier.options.run import Invocation, RunOptions, run_flag, run_flags
 
 
 def test_every_run_option_but_the_project_has_a_flag() -> None:

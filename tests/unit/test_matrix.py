@@ -30,7 +30,7 @@ from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath, check_unique, load_file, parse_path
 from grenadier.matrix.results import exit_code
 from grenadier.matrix.run import MatrixRequest, default_jobs, run_matrix
-from grenadier.model.options import run_flags
+from grenadier.options.run import run_flags
 from grenadier.releases import Release
 
 GIB = 1 << 30

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 import pytest
 
 from grenadier.errors import UsageError
-from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
 from grenadier.model.steps import ROLLING_STEP, STEPS, check_step, step_names
+from grenadier.options.run import RunOptions
 from grenadier.phases import rolling
 from grenadier.runner.plan import plan_steps
 from grenadier.state import RUNNER, StateStore

@@ -18,7 +18,7 @@ import pytest
 from grenadier.cli.main import build_parser
 from grenadier.errors import UsageError
 from grenadier.execute import Outcome
-from grenadier.model.options import RunOptions
+from grenadier.options.run import RunOptions
 from grenadier.plugins.heat import conf
 from grenadier.releases.tools import Tool
 from grenadier.services import ServiceSpec

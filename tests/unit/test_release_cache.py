@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import file_lock
-from grenadier.model.options import RunOptions
+from grenadier.options.run import RunOptions
 from grenadier.phases.context import RunContext
 from grenadier.releases import ReleaseCache, parse_spec
 from grenadier.releases import cache as cache_module

@@ -10,8 +10,8 @@ import pytest
 from grenadier.errors import EnvironmentProblem, ExitCode
 from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.model.findings import Finding
-from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
+from grenadier.options.run import RunOptions
 from grenadier.releases import Release
 from grenadier.runner import runner as runner_module
 from grenadier.runner.runner import Runner

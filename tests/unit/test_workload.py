@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from grenadier.errors import EnvironmentProblem, UsageError
-from grenadier.model.options import RunOptions
 from grenadier.model.result import Status, StepResult
 from grenadier.model.steps import STEPS
+from grenadier.options.run import RunOptions
 from grenadier.phases import rolling
 from grenadier.phases.rolling_report import WORKLOAD_FILE, attribute_engines
 from grenadier.runner.plan import plan_steps

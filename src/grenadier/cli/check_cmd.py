@@ -11,7 +11,7 @@ from typing import Any
 from grenadier.cli.db_url import ENV, PS_NOTE, add_file_argument, db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
-from grenadier.model.options import run_flag
+from grenadier.options.run import run_flag
 from grenadier.releases.constraints import check_choice
 from grenadier.runner.rehearsal import (
     VERDICTS,

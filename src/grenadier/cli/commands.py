@@ -14,10 +14,10 @@ from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import EnvironmentProblem, ExitCode, UsageError
 from grenadier.execute.signals import shielded
 from grenadier.host import file_lock, parent_dir
-from grenadier.model.flags import flags_of
-from grenadier.model.options import DEFAULT_SMOKE, RunOptions, run_flag
 from grenadier.model.roles import release_key
 from grenadier.model.steps import check_step
+from grenadier.options.flags import flags_of
+from grenadier.options.run import DEFAULT_SMOKE, RunOptions, run_flag
 from grenadier.phases.context import RunContext, make_registry
 from grenadier.phases.rolling import DB_SYNCED
 from grenadier.plugins.manager import plugin_manager

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grenadier.errors import UsageError
-from grenadier.model.options import run_flag
+from grenadier.options.run import run_flag
 
 ENV = "GRENADIER_DB_URL"
 PS_NOTE = "visible to other local users in ps while grenadier runs"

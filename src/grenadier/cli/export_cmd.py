@@ -18,7 +18,7 @@ from grenadier.exporters.base import (
     write,
 )
 from grenadier.matrix import paths as matrix_paths
-from grenadier.model.options import DATABASES
+from grenadier.options.run import DATABASES
 
 KINDS = ("grenade", "zuul", "github")
 #: a pip requirement goes into shell and YAML verbatim: no quotes, no spaces, no `$`

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from grenadier import __version__
 from grenadier.errors import ExitCode, GrenadierError
 from grenadier.execute import reaper, signals
-from grenadier.model.flags import add_flags
-from grenadier.model.options import run_flags
+from grenadier.options.flags import add_flags
+from grenadier.options.run import run_flags
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,7 +19,7 @@ from grenadier.matrix import run as matrix_run
 from grenadier.matrix.paths import UpgradePath
 from grenadier.matrix.results import PathResult
 from grenadier.matrix.run import MatrixRequest
-from grenadier.model.options import DATABASES, run_flag
+from grenadier.options.run import DATABASES, run_flag
 from grenadier.releases.constraints import check_choice
 
 RESULT_STYLE = {"passed": "green", "failed": "red", "interrupted": "yellow"}

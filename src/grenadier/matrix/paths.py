@@ -29,8 +29,8 @@ from typing import Any
 
 from grenadier.errors import UsageError
 from grenadier.host import safe_name
-from grenadier.model.flags import add_flags, strings_of
-from grenadier.model.options import DATABASES, run_flags
+from grenadier.options.flags import add_flags, strings_of
+from grenadier.options.run import DATABASES, run_flags
 from grenadier.releases import parse_spec
 from grenadier.releases.spec import looks_like_path
 

@@ -1,4 +1,4 @@
-"""The run's vocabulary: options and their flags, steps, step results and findings.
+"""The run's vocabulary: steps, step results, findings, roles and state keys.
 
-Every layer that speaks of a run imports these; nothing here imports a layer that runs one.
+Every layer that speaks of a run imports these; nothing here imports another grenadier layer.
 """

@@ -10,6 +10,9 @@ STEPS = (
     "install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown",
     "during-upgrade", "upgrade", "start-target", "smoke-target", "post-upgrade", "teardown",
 )
+#: which smoke tests the test phases run: the built-in suite's, the project's own upstream
+#: tests, or both
+SMOKE_MODES = ("builtin", "upstream", "all")
 #: the steps that run the base release only, before anything is upgraded: a failure there is
 #: the base's or the machine's (exit 3), never the upgrade's
 BASE_STEPS = ("install", "setup-base", "smoke-base", "pre-upgrade", "save-state", "shutdown")

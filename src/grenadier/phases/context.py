@@ -16,8 +16,8 @@ from grenadier.checks.builtin import builtin_checks
 from grenadier.checks.db.probing import stop_servers
 from grenadier.errors import EnvironmentProblem
 from grenadier.host import free_port, require_port_free, write_private
-from grenadier.model.options import RunOptions
 from grenadier.model.roles import release_key
+from grenadier.options.run import RunOptions
 from grenadier.phases.impact import ImpactJob
 from grenadier.plugins.manager import get_project
 from grenadier.project.api import Deployment, Project

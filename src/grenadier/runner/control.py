@@ -30,9 +30,9 @@ from grenadier.execute import ExecuteRequest, reaper
 from grenadier.execute.run import popen
 from grenadier.host import write_atomic
 from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED, Finding
-from grenadier.model.options import OPTIONS_FILE, RunOptions
 from grenadier.model.result import StepResult
 from grenadier.model.steps import BASE_STEPS
+from grenadier.options.run import OPTIONS_FILE, RunOptions
 from grenadier.report.files import REPORT_JSON
 from grenadier.report.publish import publish
 from grenadier.runner.runner import VERDICTS

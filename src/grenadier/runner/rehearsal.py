@@ -35,8 +35,8 @@ from grenadier.checks.db.probing import probe
 from grenadier.errors import ExitCode, GrenadierError, UsageError
 from grenadier.host import free_port, write_atomic
 from grenadier.masking import mask_url
-from grenadier.model.options import PROJECT
 from grenadier.model.result import Status, StepResult
+from grenadier.options.run import PROJECT
 from grenadier.phases.upgrade import run_checks
 from grenadier.plugins.manager import get_project, plugin_manager
 from grenadier.project.api import Deployment

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from grenadier.errors import GrenadierError
-from grenadier.model.options import SMOKE_MODES
+from grenadier.model.steps import SMOKE_MODES
 from grenadier.plugins.heat.upstream import cases as gabbi_cases
 from grenadier.plugins.heat.upstream.run import CaseResult, GabbiRun, Plan
 from grenadier.plugins.heat.upstream.tools import PYTHON_ENV, ensure_tools, gabbits_dir

@@ -10,8 +10,8 @@ from typing import Any
 from grenadier.errors import UsageError
 from grenadier.host import write_private
 from grenadier.masking import mask_url
-from grenadier.model.flags import Flag, flag, flags_of
-from grenadier.model.steps import step_names
+from grenadier.model.steps import SMOKE_MODES, step_names
+from grenadier.options.flags import Flag, flag, flags_of
 
 DATABASES = ("postgresql", "sqlite", "mariadb")
 SHUTDOWN_MODES = ("graceful", "crash")
@@ -22,9 +22,6 @@ MODES = ("cold", "rolling")
 #: more engines than this on a 2-core machine only measure the machine
 MAX_ENGINES = 8
 OPTIONS_FILE = "run.json"
-#: which smoke tests the test phases run: the built-in suite's, the project's own upstream
-#: tests, or both
-SMOKE_MODES = ("builtin", "upstream", "all")
 #: the project under upgrade test (the one project plugin grenadier ships)
 PROJECT = "heat"
 #: ``--smoke`` when not given: the gabbits add about 9 s to each smoke phase, which would take

@@ -35,31 +35,16 @@ RUN_LOCK = "run.lock"
 
 
 def dispatch(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
-    if args.command == "run":
-        return run_command(args, reporter)
     if args.command == "down":
         return down_command(Path(args.run_dir), reporter)
-    if args.command == "matrix":
-        from grenadier.cli.matrix_cmd import matrix_command
+    from grenadier.cli import check_cmd, export_cmd, impact, matrix_cmd, report_cmd
 
-        return matrix_command(args, reporter)
-    if args.command == "export":
-        from grenadier.cli.export_cmd import export_command
-
-        return export_command(args, reporter)
-    if args.command == "report":
-        from grenadier.cli.report_cmd import report_command
-
-        return report_command(args, reporter)
-    if args.command == "check":
-        from grenadier.cli.check_cmd import check_command
-
-        return check_command(args, reporter)
-    if args.command == "impact":
-        from grenadier.cli.impact import impact_command
-
-        return impact_command(args, reporter)
-    raise UsageError(f"unknown command {args.command}")
+    commands = {"run": run_command, "matrix": matrix_cmd.matrix_command,
+                "export": export_cmd.export_command, "report": report_cmd.report_command,
+                "check": check_cmd.check_command, "impact": impact.impact_command}
+    if args.command not in commands:
+        raise UsageError(f"unknown command {args.command}")
+    return commands[args.command](args, reporter)
 
 
 def _specs(args: argparse.Namespace) -> tuple[str, str, str | None]:

@@ -6,11 +6,20 @@ import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import ExitCode
 from grenadier.releases import ReleaseCache, parse_spec
 from grenadier.report.impact import build_impact, render_impact
+
+
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
+    impact = sub.add_parser("impact", help="write the Upgrade Impact section for two releases")
+    impact.add_argument("--base", default="latest-1")
+    impact.add_argument("--target", default="latest")
+    impact.add_argument("--format", choices=("md", "rst"), default="md")
+    impact.add_argument("--cache-dir")
 
 
 def impact_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:

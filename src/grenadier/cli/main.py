@@ -37,10 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     down = sub.add_parser("down", help="stop the services a run left running")
     down.add_argument("run_dir", metavar="RUN_DIR")
-    from grenadier.cli import check_cmd, extra
+    from grenadier.cli import check_cmd, export_cmd, impact, matrix_cmd, report_cmd
 
-    extra.add_commands(sub)
-    check_cmd.add_parser(sub)
+    for command in (report_cmd, matrix_cmd, export_cmd, impact, check_cmd):
+        command.add_parser(sub)
     return parser
 
 

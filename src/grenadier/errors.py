@@ -50,12 +50,6 @@ class EnvironmentProblem(GrenadierError):
     exit_code = ExitCode.ENVIRONMENT
 
 
-class UpgradeFailed(GrenadierError):
-    """The upgrade under test broke something."""
-
-    exit_code = ExitCode.UPGRADE_FAILED
-
-
 def describe(exc: BaseException, limit: int = 1500) -> str:
     """An exception caught as a result (a failed operation, a remedy that did not work), as
     reports keep it: its class and message, bounded (Heat's errors can carry whole events)."""

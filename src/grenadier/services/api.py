@@ -104,10 +104,7 @@ class Supervisor:
         self.stop_all()
 
     def note(self, service: str, event: str, detail: str = "") -> None:
-        """Add a line to the run's timeline for something that is not a start or stop."""
-        self._event(service, event, detail)
-
-    def _event(self, service: str, event: str, detail: str = "") -> None:
+        """Add a line to the run's timeline: a start or stop, or something else that happened."""
         self.events.append(ServiceEvent(time.time(), service, event, detail))
 
     def running(self) -> list[RunningService]:
@@ -136,7 +133,7 @@ class Supervisor:
         running = RunningService(spec, proc, time.monotonic(), ProcessId.of(proc.pid))
         self._services[spec.name] = running
         self._write_pids()
-        self._event(spec.name, "start", f"pid {proc.pid}")
+        self.note(spec.name, "start", f"pid {proc.pid}")
         try:
             self._wait_ready(running)
         except BaseException:
@@ -148,7 +145,7 @@ class Supervisor:
         deadline = svc.started + svc.spec.ready_timeout
         while True:
             if not svc.alive():
-                self._event(svc.spec.name, "exited", f"exit code {svc.proc.returncode}")
+                self.note(svc.spec.name, "exited", f"exit code {svc.proc.returncode}")
                 svc.exit_reported = True
                 raise ServiceFailedToStart(
                     f"{svc.spec.name} exited with code {svc.proc.returncode} while starting: "
@@ -157,7 +154,7 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 if svc.spec.ready():
                     svc.ready_after = time.monotonic() - svc.started
-                    self._event(svc.spec.name, "ready", f"after {svc.ready_after:.1f} s")
+                    self.note(svc.spec.name, "ready", f"after {svc.ready_after:.1f} s")
                     return
             if time.monotonic() > deadline:
                 raise ServiceFailedToStart(
@@ -179,13 +176,13 @@ class Supervisor:
             try:
                 svc.proc.wait(svc.spec.stop_timeout)
             except subprocess.TimeoutExpired:
-                self._event(name, "kill", f"still running after {svc.spec.stop_timeout:.0f} s")
+                self.note(name, "kill", f"still running after {svc.spec.stop_timeout:.0f} s")
                 self._signal(svc, signal.SIGKILL)
                 svc.proc.wait()
-            self._event(name, "crash" if crash else "stop", f"exit code {svc.proc.returncode}")
+            self.note(name, "crash" if crash else "stop", f"exit code {svc.proc.returncode}")
         elif not svc.exit_reported:
             # it died by itself (killed, crashed): the timeline must say so, not "stop"
-            self._event(name, "exited", f"exit code {svc.proc.returncode}, before it was stopped")
+            self.note(name, "exited", f"exit code {svc.proc.returncode}, before it was stopped")
         # a service's own children (same process group) must not survive it
         self._signal(svc, signal.SIGKILL)
         reaper.forget(svc.pid)
@@ -207,14 +204,14 @@ class Supervisor:
         try:
             svc.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self._event(name, "timeout", f"still running after {timeout:.0f} s")
+            self.note(name, "timeout", f"still running after {timeout:.0f} s")
         return self.stop(name)
 
     def detach(self) -> list[str]:
         """Leave every service running (``--keep-running``); the PID file still lists them."""
         names = [svc.spec.name for svc in self.running()]
         if names:
-            self._event("supervisor", "detach", ", ".join(names))
+            self.note("supervisor", "detach", ", ".join(names))
         for svc in self._services.values():
             reaper.forget(svc.pid)
         self._services.clear()

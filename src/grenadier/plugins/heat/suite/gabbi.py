@@ -13,7 +13,7 @@ import os
 import secrets
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,6 @@ class UpstreamSession:
     python: Path
     run: GabbiRun | None = None
     down: str = ""
-    _errors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> UpstreamSession:

@@ -166,12 +166,6 @@ class Inventory:
             missing_namespaces=tuple(data.get("missing_namespaces", ())),
         )
 
-    def without(self, group: str, name: str) -> Inventory:
-        """A copy with one option deleted: how tests emulate a patched target tree."""
-        kept = tuple(o for o in self.options if o.key != (group, normalize(name)))
-        return Inventory(self.release, kept, self.heat_namespaces, self.library_namespaces,
-                         self.missing_namespaces)
-
 
 # -- reading the generator's JSON ---------------------------------------------------------------
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +230,16 @@ def _postgres(run_dir: Path, user: str | None) -> EmbeddedPostgres:
     return server
 
 
-def test_postgres_lets_heats_own_user_reach_its_socket(tmp_path: Path) -> None:
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory whose sockets fit a socket path's length, wherever pytest's tmp_path is."""
+    path = Path(tempfile.mkdtemp(prefix="g-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_postgres_lets_heats_own_user_reach_its_socket(short_dir: Path) -> None:
+    tmp_path = short_dir
     alone = _postgres(tmp_path, None)
     assert alone._socket_dir() == alone.pgdata  # 0700, the server's (and grenadier's) own
     assert alone._socket_options() == ["-c", "unix_socket_permissions=0700"]

@@ -12,7 +12,7 @@ from grenadier.cli import commands
 from grenadier.cli.main import build_parser
 from grenadier.errors import UsageError
 from grenadier.matrix.paths import parse_path
-from grenadier.options.flags import FLAG, defaults, strings_of
+from grenadier.options.flags import FLAG, strings_of
 from grenadier.options.run import Invocation, RunOptions, run_flag, run_flags
 
 
@@ -27,7 +27,8 @@ def test_run_with_no_flags_gives_the_default_options() -> None:
 
 def test_the_cli_parser_stores_what_the_table_declares() -> None:
     args = vars(build_parser().parse_args(["run"]))
-    assert {k: v for k, v in args.items() if k != "command"} == defaults(run_flags())
+    defaults = {item.dest: item.default for item in run_flags()}
+    assert {k: v for k, v in args.items() if k != "command"} == defaults
 
 
 def test_flags_reach_the_options() -> None:

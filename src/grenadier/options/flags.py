@@ -85,11 +85,6 @@ def add_flags(parser: argparse.ArgumentParser, flags: Iterable[Flag]) -> None:
         item.add_to(container)
 
 
-def defaults(flags: Iterable[Flag]) -> dict[str, Any]:
-    """dest -> what argparse stores when the flag is not given."""
-    return {item.dest: item.default for item in flags}
-
-
 def strings_of(flags: Iterable[Flag], dests: Iterable[str]) -> dict[str, str]:
     """Option string -> dest, for the flags that store into ``dests``."""
     wanted = set(dests)

@@ -21,7 +21,8 @@ from grenadier.errors import UsageError
 from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED
 from grenadier.model.steps import STEPS
 from grenadier.report.files import write_json
-from grenadier.report.html import SCRIPT, concern_of, render_html
+from grenadier.report.html import SCRIPT, render_html
+from grenadier.report.html_findings import concern_of
 from grenadier.state import StateStore
 from tests.helpers.run_dirs import FINDINGS, craft_run, inventory, step_results
 

@@ -24,14 +24,12 @@ from grenadier.model.findings import ALSO_WITHOUT_UPGRADE, INTRODUCED
 from grenadier.model.result import is_failed_test
 from grenadier.releases.constraints import described
 from grenadier.report.html_data import RunData, dicts, esc, load_run, num, text_of, texts
-from grenadier.report.html_findings import Item, collect_items, concern_of, concerns_html, rich_text
+from grenadier.report.html_findings import Item, collect_items, concerns_html, rich_text
 from grenadier.report.html_inventory import inventory_html
 from grenadier.report.html_timeline import event_times, timeline_html
 from grenadier.report.html_upstream import upstream_html
 
-# concern_of is not used here: it is re-exported because tests import it from this module
-__all__ = ["REPORT_HTML", "SCRIPT", "concern_of", "load_run", "page_body", "render_html",
-           "render_page"]
+__all__ = ["REPORT_HTML", "SCRIPT", "load_run", "page_body", "render_html", "render_page"]
 
 REPORT_HTML = "report.html"
 # The only script of the page: it proves to a browser test that the page rendered and that the

@@ -106,7 +106,6 @@ def stop_process_group(proc: subprocess.Popen[str], *, first: int = signal.SIGIN
     return proc.wait()
 
 
-
 def end_helper(proc: subprocess.Popen[str]) -> None:
     """End a helper that reads requests from its stdin: closing it is its cue to exit; one
     that does not is stopped with its children. grenadier's watcher forgets it either way."""

@@ -18,8 +18,6 @@ def is_failed_test(status: object) -> bool:
     return status in FAILED_TESTS
 
 
-
-
 class Status(str, Enum):
     PASSED = "passed"
     FAILED = "failed"

@@ -60,7 +60,6 @@ def heat_client(endpoint: Endpoint, account: Literal["tests", "admin"] = "tests"
                       token=endpoint.token, on_response=recorder())
 
 
-
 def namespace_for(path: str | os.PathLike[str]) -> str:
     """The state-store namespace of the test module at ``path``: ``tests/<file name>``.
 
@@ -93,7 +92,6 @@ class UpgradeState:
             pytest.fail(f"nothing saved under {self.namespace}/{key} in {self.store.path}: "
                         "did this module's pre_upgrade tests run in this run?", pytrace=False)
         return value
-
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,6 @@ def watch_seconds(conn: Connection, environ: Mapping[str, str] | None = None) ->
     return DEFAULT_WATCH_SECONDS if during else 0.0
 
 
-
 class Concurrently:
     """Run a function over items in a thread pool, or one at a time when Heat needs it."""
 
@@ -227,7 +224,6 @@ class Concurrently:
                 for item, exc in failures)
             raise AssertionError(f"{len(failures)} of {len(items)} failed:\n{text}")
         return [f.result() for f in futures]
-
 
 
 class GrenadierFinding(UserWarning):

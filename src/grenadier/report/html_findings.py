@@ -143,7 +143,6 @@ def _origin_html(origin: str) -> str:
     return f' <span class="origin{also}">{esc(origin)}</span>'
 
 
-
 def _checks_run(steps: list[dict[str, Any]], concern: str) -> str:
     """Which checks ran for this concern, from the steps' "check NAME: ok (...)" messages."""
     ran = [m for s in steps for m in texts(s, "messages") if m.startswith("check ")]

@@ -92,7 +92,6 @@ def snapshot_restore_hint(ctx: CheckContext) -> str:
     return f"restore the pre-upgrade database with: {command}"
 
 
-
 def migration_failure(ctx: CheckContext) -> Finding:
     """The finding of a failed target db_sync: where it stopped, alembic's error, the restore."""
     assert ctx.db_sync is not None

@@ -145,17 +145,11 @@ def step_cell(result: PathResult) -> str:
     """The steps that did not pass, and what the others found: ``upgrade: 2 warnings``."""
     parts = []
     for step in result.steps:
-        bits = []
-        if step.status not in ("passed", "skipped"):
-            bits.append(step.status.upper())
-        if step.failed_tests:
-            bits.append(f"{step.failed_tests} failed tests")
-        if step.errors:
-            bits.append(f"{step.errors} errors")
-        if step.warnings:
-            bits.append(f"{step.warnings} warnings")
-        if step.also_without_upgrade:
-            bits.append(f"{step.also_without_upgrade} also without upgrade")
+        bits = [step.status.upper()] if step.status not in ("passed", "skipped") else []
+        bits += [f"{count} {what}" for count, what in (
+            (step.failed_tests, "failed tests"), (step.errors, "errors"),
+            (step.warnings, "warnings"), (step.also_without_upgrade, "also without upgrade"))
+            if count]
         if bits:
             parts.append(f"{step.name}: {', '.join(bits)}")
     if result.control is not None:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -178,16 +179,12 @@ class HeatProject(Project):
             return [self._api(release, deployment, role),
                     *(self._engine(release, deployment, role, index)
                       for index in range(1, deployment.engines + 1))]
-        url = self.endpoint(deployment)["url"]
         log = deployment.logs / f"heat-{role}.log"
         cmd = [str(release.python), str(LAUNCHER), *self._config_args(deployment),
                "--log-file", str(log)]
-
-        def ready() -> bool:
-            return httpx.get(f"{url}/", timeout=2).status_code < 500
-
-        return [ServiceSpec(name=f"heat-{role}", cmd=cmd, ready=ready, ready_timeout=120,
-                            stop_timeout=30, log=deployment.logs / f"heat-{role}.stdout.log",
+        return [ServiceSpec(name=f"heat-{role}", cmd=cmd, ready=_api_ready(deployment),
+                            ready_timeout=120, stop_timeout=30,
+                            log=deployment.logs / f"heat-{role}.stdout.log",
                             owns=(log,), reads=(LAUNCHER,))]
 
     @staticmethod
@@ -203,7 +200,6 @@ class HeatProject(Project):
                                     reads=(*reads, *spec.reads)) for spec in specs]
 
     def _api(self, release: Release, deployment: Deployment, role: str) -> ServiceSpec:
-        url = f"http://127.0.0.1:{deployment.port}"
         extra = [deployment.etc / API_CONF] if (deployment.etc / API_CONF).is_file() else []
         log = deployment.logs / f"heat-{role}-api.log"
         heat_args = [*self._config_args(deployment, *extra), "--log-file", str(log)]
@@ -217,12 +213,9 @@ class HeatProject(Project):
                    "--host", "127.0.0.1", "--port", str(deployment.port),
                    "--threads", str(API_THREADS), "--", *heat_args]
             reads = (API_SERVER, site)
-
-        def ready() -> bool:
-            return httpx.get(f"{url}/", timeout=2).status_code < 500
-
-        return ServiceSpec(name=f"heat-{role}-api", cmd=cmd, ready=ready, ready_timeout=120,
-                           stop_timeout=20, log=deployment.logs / f"heat-{role}-api.stdout.log",
+        return ServiceSpec(name=f"heat-{role}-api", cmd=cmd, ready=_api_ready(deployment),
+                           ready_timeout=120, stop_timeout=20,
+                           log=deployment.logs / f"heat-{role}-api.stdout.log",
                            owns=(log,), reads=reads)
 
     def _engine(self, release: Release, deployment: Deployment, role: str,
@@ -298,6 +291,12 @@ class HeatProject(Project):
         if smoke == "builtin":
             return {}
         return {upstream_tools.PYTHON_ENV: str(upstream_tools.ensure_tools(cache, log).python)}
+
+
+def _api_ready(deployment: Deployment) -> Callable[[], bool]:
+    """The probe of Heat's API (the all-in-one process's or the split API's): it answers."""
+    url = f"http://127.0.0.1:{deployment.port}/"
+    return lambda: httpx.get(url, timeout=2).status_code < 500
 
 
 def _resources(heat: HeatClient, stack: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:

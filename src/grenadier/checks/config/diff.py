@@ -17,19 +17,32 @@ from grenadier.model.findings import SEVERITIES, Finding
 
 CHECK = "config-options"
 
-#: every kind of change, in the order a report lists them
-KINDS = (
-    "removed-without-notice",
-    "removed-after-deprecation",
-    "renamed",
-    "alias-removed",
-    "default-changed",
-    "type-changed",
-    "choices-changed",
-    "newly-deprecated",
-    "deprecation-lifted",
-    "added",
-)
+#: every kind of change, in the order a report lists them, with its finding's what, severity
+#: and remedy (added options make no finding; removed-without-notice's severity is
+#: diff_findings' ``removal``)
+KINDS: dict[str, tuple[str, str, str]] = {
+    "removed-without-notice": (
+        "option removed without notice", "error",
+        "restore the option with deprecated_for_removal=True for one release, or document the "
+        "removal in a release note (upgrade section); deployers: remove the setting and check "
+        "what replaced it"),
+    "removed-after-deprecation": ("option removed after deprecation", "info",
+                                  "remove the setting from heat.conf"),
+    "renamed": ("option renamed", "info",
+                "rename the setting in heat.conf before the old name is dropped"),
+    "alias-removed": ("deprecated name no longer accepted", "info",
+                      "use the current name of the option in heat.conf"),
+    "default-changed": ("default changed", "warning",
+                        "set the option explicitly in heat.conf to keep the old behaviour"),
+    "type-changed": ("type or bounds changed", "warning",
+                     "check that the value set in heat.conf is still valid"),
+    "choices-changed": ("choices changed", "warning",
+                        "check that the value set in heat.conf is still one of the choices"),
+    "newly-deprecated": ("option deprecated for removal", "info",
+                         "plan to stop setting this option"),
+    "deprecation-lifted": ("deprecation lifted", "info", "nothing to do"),
+    "added": ("", "", ""),
+}
 
 
 @dataclass(frozen=True)
@@ -179,47 +192,10 @@ def _renames_base(new: OptionInfo, base: Inventory, target: Inventory) -> bool:
 
 # -- findings ------------------------------------------------------------------------------------
 
-#: removed-without-notice is not here: its severity is diff_findings' ``removal``
-_SEVERITY = {
-    "removed-after-deprecation": "info",
-    "renamed": "info",
-    "alias-removed": "info",
-    "default-changed": "warning",
-    "type-changed": "warning",
-    "choices-changed": "warning",
-    "newly-deprecated": "info",
-    "deprecation-lifted": "info",
-}
-
-_REMEDY = {
-    "removed-without-notice": "restore the option with deprecated_for_removal=True for one "
-                              "release, or document the removal in a release note (upgrade "
-                              "section); deployers: remove the setting and check what replaced it",
-    "removed-after-deprecation": "remove the setting from heat.conf",
-    "renamed": "rename the setting in heat.conf before the old name is dropped",
-    "alias-removed": "use the current name of the option in heat.conf",
-    "default-changed": "set the option explicitly in heat.conf to keep the old behaviour",
-    "type-changed": "check that the value set in heat.conf is still valid",
-    "choices-changed": "check that the value set in heat.conf is still one of the choices",
-    "newly-deprecated": "plan to stop setting this option",
-    "deprecation-lifted": "nothing to do",
-}
-
-_WHAT = {
-    "removed-without-notice": "option removed without notice",
-    "removed-after-deprecation": "option removed after deprecation",
-    "renamed": "option renamed",
-    "alias-removed": "deprecated name no longer accepted",
-    "default-changed": "default changed",
-    "type-changed": "type or bounds changed",
-    "choices-changed": "choices changed",
-    "newly-deprecated": "option deprecated for removal",
-    "deprecation-lifted": "deprecation lifted",
-}
-
-
 def _finding(change: OptionChange, base: str, target: str, removal: str) -> Finding:
-    severity = removal if change.kind == "removed-without-notice" else _SEVERITY[change.kind]
+    what, severity, remedy = KINDS[change.kind]
+    if change.kind == "removed-without-notice":
+        severity = removal
     owner = "" if change.is_heat else f" ({change.owner}, library)"
     if not change.is_heat and severity == "error":
         # Both venvs get today's libraries, not each release's pinned ones: a library option
@@ -229,12 +205,12 @@ def _finding(change: OptionChange, base: str, target: str, removal: str) -> Find
     return Finding(
         check=CHECK,
         severity=severity,
-        what=f"{_WHAT[change.kind]}: {change.label}{owner} ({base} -> {target})",
+        what=f"{what}: {change.label}{owner} ({base} -> {target})",
         where=change.label,
         expected=_expected(change, change.base),
         found=f"absent from {target}, not deprecated in {base}" if removed_silently
         else change.detail,
-        remedy=_REMEDY[change.kind],
+        remedy=remedy,
         kind=change.kind,
     )
 

@@ -204,8 +204,7 @@ def check_settings(
                 check=CHECK, severity="error", what=f"{setting.key} is outside any section",
                 where=setting.where, remedy="put it under [DEFAULT] or its own section"))
             continue
-        opt = target.get(setting.section, setting.key) or target.replacing(
-            setting.section, setting.key)
+        opt = _known_in(target, setting)
         if opt is not None:
             problems = [_deprecated(setting, opt, target), _bad_choice(setting, opt, target)]
             findings.extend(p for p in problems if p is not None)

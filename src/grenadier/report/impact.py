@@ -8,17 +8,14 @@ from their source with ``ast`` (never imported), options come from each release'
 from __future__ import annotations
 
 import ast
-import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from grenadier.checks.config import resource_types_probe
 from grenadier.checks.config.diff import ConfigDiff, diff_findings, diff_inventories
-from grenadier.checks.config.inventory import cache_key, load_inventory, write_json_atomic
+from grenadier.checks.config.inventory import load_inventory, probed
 from grenadier.errors import EnvironmentProblem, UsageError
-from grenadier.execute import ExecuteRequest, run
 from grenadier.model.findings import Finding
 from grenadier.releases.release import Release
 
@@ -28,7 +25,6 @@ RPC_SOURCES = (("engine", "engine/service.py", "EngineService"),
                ("worker", "engine/worker.py", "WorkerService"))
 STATUS_SOURCE = "cmd/status.py"
 RESOURCE_CACHE_FILE = "grenadier-resource-types.json"
-PROBE_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -169,26 +165,8 @@ def status_checks(release: Release) -> list[str]:
 
 def load_resource_types(release: Release, *, log: Path | None = None) -> dict[str, Any]:
     """``{type: support status dict}`` of the release, cached in its venv like the options."""
-    key = cache_key(release)
-    path = release.venv / RESOURCE_CACHE_FILE
-    try:
-        cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("key") == key:
-            return dict(cached["types"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    probe = Path(resource_types_probe.__file__)
-    outcome = run(ExecuteRequest([str(release.python), str(probe)], timeout=PROBE_TIMEOUT,
-                                 log=log, env={"PYTHONWARNINGS": "ignore"}))
-    outcome.assert_success(f"resource type probe of {release.label}")
-    try:
-        types = dict(json.loads(outcome.out)["types"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EnvironmentProblem(f"resource type probe of {release.label} printed no JSON") \
-            from exc
-    with contextlib.suppress(OSError):  # a read-only venv is just not cached
-        write_json_atomic(path, {"key": key, "types": types})
-    return types
+    return probed(release, Path(resource_types_probe.__file__), "resource type probe",
+                  (RESOURCE_CACHE_FILE, "types"), log=log, pick=lambda out: dict(out["types"]))
 
 
 def resource_type_changes(base: dict[str, Any], target: dict[str, Any]) -> list[ResourceTypeChange]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ CACHE_FILE = "grenadier-options.json"
 #: bump when OptionInfo or the cache layout changes, so old caches are ignored
 CACHE_FORMAT = 2
 GENERATOR_TIMEOUT = 300.0
+#: how long a probe script run with a release's python may take (it imports Heat)
+PROBE_TIMEOUT = 300.0
 
 
 def normalize(name: str) -> str:
@@ -315,6 +317,31 @@ def _read_cache(path: Path, key: str) -> Inventory | None:
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON so that a concurrent reader sees the old file or the new one, never half."""
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def probed(release: Release, script: Path, what: str, cache: tuple[str, str], *,
+           log: Path | None = None, pick: Callable[[Any], dict[str, Any]] = dict,
+           fresh: Callable[[dict[str, Any]], bool] = lambda data: True) -> dict[str, Any]:
+    """What ``script`` prints (its ``pick``ed part) when run with the release's python, kept
+    in the venv as ``cache`` (file name, field) under :func:`cache_key`: a venv whose packages
+    did not change is never probed twice. A corrupt or stale (not ``fresh``) cache is a miss."""
+    file, field = cache
+    key, path = cache_key(release), release.venv / file
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("key") == key and fresh(cached[field]):
+            return dict(cached[field])
+    outcome = run(ExecuteRequest([str(release.python), str(script)], timeout=PROBE_TIMEOUT,
+                                 log=log, env={"PYTHONWARNINGS": "ignore"}))
+    outcome.assert_success(f"{what} of {release.label}")
+    try:
+        data = pick(json.loads(outcome.out))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvironmentProblem(f"{what} of {release.label} printed no JSON",
+                                 hint=f"log: {log}" if log else "") from exc
+    with contextlib.suppress(OSError):  # a read-only venv is just not cached
+        write_json_atomic(path, {"key": key, field: data})
+    return data
 
 
 def _generate(release: Release, heat: list[str], libs: list[str], log: Path | None) -> Any:

@@ -2,57 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from grenadier.checks.api import Check, CheckContext
-from grenadier.checks.config.inventory import cache_key, write_json_atomic
+from grenadier.checks.config.inventory import probed
 from grenadier.checks.rpc import probe
 from grenadier.checks.rpc.compare import contract_findings
 from grenadier.checks.rpc.contract import Contract
-from grenadier.errors import EnvironmentProblem
-from grenadier.execute import ExecuteRequest, run
 from grenadier.model.findings import Finding
 from grenadier.releases.release import Release
 
 #: the probe's output, kept in the release's venv: a venv whose packages did not change is
 #: never probed twice
 CACHE_FILE = "grenadier-rpc-contract.json"
-PROBE_TIMEOUT = 300.0
-
-
-def _cached(path: Path, key: str) -> dict[str, Any] | None:
-    # Tolerant: a corrupt or stale cache is a miss.
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("key") == key and data["contract"].get("format") == probe.FORMAT:
-            return dict(data["contract"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return None
 
 
 def probe_release(release: Release, log: Path | None = None) -> dict[str, Any]:
     """``probe.py``'s JSON for ``release``, from its cache in the venv or a probe run."""
-    key, path = cache_key(release), release.venv / CACHE_FILE
-    cached = _cached(path, key)
-    if cached is not None:
-        return cached
-    outcome = run(ExecuteRequest([str(release.python), str(Path(probe.__file__))],
-                                 timeout=PROBE_TIMEOUT, log=log,
-                                 env={"PYTHONWARNINGS": "ignore"}))
-    outcome.assert_success(f"RPC contract probe of {release.label}")
-    try:
-        data = dict(json.loads(outcome.out))
-    except (ValueError, TypeError) as exc:
-        raise EnvironmentProblem(f"RPC contract probe of {release.label} printed no JSON",
-                                 hint=f"log: {log}") from exc
-    with contextlib.suppress(OSError):  # a read-only venv is just not cached
-        write_json_atomic(path, {"key": key, "contract": data})
-    return data
+    return probed(release, Path(probe.__file__), "RPC contract probe", (CACHE_FILE, "contract"),
+                  log=log, fresh=lambda contract: contract.get("format") == probe.FORMAT)
 
 
 def load_contracts(base: Release, target: Release, log: Path | None = None

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grenadier.cli.db_url import ENV, PS_NOTE, add_file_argument, db_url_from
+from grenadier.cli.db_url import ENV, db_url_from
 from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
-from grenadier.options.run import run_flag
+from grenadier.options.run import PS_NOTE, run_flag
 from grenadier.releases.constraints import check_choice
 from grenadier.runner.rehearsal import (
     VERDICTS,
@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     source.add_argument("--db-url", metavar="URL",
                         help="the database to copy: postgresql://, mysql:// or sqlite:///PATH "
                              f"({PS_NOTE}: prefer --db-url-file or ${ENV})")
-    add_file_argument(source)
+    run_flag("db_url_file").add_to(source)
     source.add_argument("--db-dump", metavar="FILE",
                         help="a dump to load instead: pg_dump (plain, -Fc or -Fd), "
                              "mysqldump/mariadb-dump, or a SQLite database file")

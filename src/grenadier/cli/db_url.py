@@ -12,14 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from grenadier.errors import UsageError
-from grenadier.options.run import run_flag
 
 ENV = "GRENADIER_DB_URL"
-PS_NOTE = "visible to other local users in ps while grenadier runs"
-
-
-def add_file_argument(group: argparse._ActionsContainer) -> None:
-    run_flag("db_url_file").add_to(group)
 
 
 def read_db_url_file(path: str) -> str:

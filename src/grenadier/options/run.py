@@ -40,7 +40,8 @@ def _csv(text: str) -> list[str]:
 
 _PLANE = "control plane"
 _ROLLING = "rolling upgrade"
-_PS = "visible to other local users in ps while grenadier runs"
+#: what a password on the command line is
+PS_NOTE = "visible to other local users in ps while grenadier runs"
 
 
 @dataclass
@@ -57,7 +58,7 @@ class RunOptions:
                    help="database backend (default: embedded postgresql)")
     db_url: str | None = flag("--db-url", default=None, exclusive="db-url", metavar="URL",
                               help="use an existing PostgreSQL/MySQL server at this URL "
-                                   f"({_PS}: prefer --db-url-file)")
+                                   f"({PS_NOTE}: prefer --db-url-file)")
     shutdown: str = flag("--shutdown", default="graceful", choices=SHUTDOWN_MODES,
                          help="stop Heat gracefully or kill it (crash scenario)")
     port: int | None = flag("--port", default=None, type=int,

@@ -80,10 +80,6 @@ def _paths(args: argparse.Namespace) -> tuple[list[UpgradePath], int | None]:
     return found, jobs
 
 
-def _directory(workdir: Path) -> Path:
-    return unique_dir(workdir / "matrix", time.strftime("%Y%m%d-%H%M%S"), "matrix folder")
-
-
 def summary_table(results: list[PathResult]) -> Table:
     table = Table(title=f"grenadier matrix: {matrix_results.verdict(results)}",
                   title_justify="left")
@@ -106,7 +102,8 @@ def matrix_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     jobs, why = args.jobs or file_jobs, "as asked"
     if jobs is None:
         jobs, why = matrix_run.default_jobs(len(paths))
-    directory = _directory(Path(args.workdir))
+    directory = unique_dir(Path(args.workdir) / "matrix", time.strftime("%Y%m%d-%H%M%S"),
+                           "matrix folder")
     reporter.console.print(f"grenadier matrix: {len(paths)} paths, {jobs} at once ({why})"
                            f"  ({directory})", markup=False, highlight=False)
     request = MatrixRequest(

@@ -158,16 +158,13 @@ def create_and_delete_new(heat: HeatClient) -> None:
 
 # -- delete, Retain ----------------------------------------------------------------------------
 
-def retained_child(rec: Record) -> str:
-    return str(resource_of(rec, "kept")["physical_resource_id"])
-
-
 def delete_and_check_retained(heat: HeatClient, rec: Record) -> str:
     """Delete an old stack; nested stacks go with it, except a Retain'ed one. Returns why the
     retained stack could not be deleted on its own afterwards ('' when it was)."""
     ref = inventory.ref_of(rec)
     act(heat, ref, lambda: heat.delete_stack(ref), DELETED)
-    kept = retained_child(rec) if rec["key"] == "retain" else None
+    kept = str(resource_of(rec, "kept")["physical_resource_id"]) if rec["key"] == "retain" \
+        else None
     # one listing, not a lookup per nested stack; Heat lists no deleted stack
     left = {s["id"]: s for s in heat.list_stacks(show_nested=True)} \
         if rec["nested_stack_ids"] else {}

@@ -12,17 +12,16 @@ from grenadier.model.result import FAILED_TESTS
 from grenadier.report.html_data import dicts, esc, text_of
 
 PHASES = ("smoke-base", "smoke-target", "post-upgrade")
-FAILED = FAILED_TESTS
 
 
 def _verdict(row: dict[str, dict[str, Any]]) -> str:
     base = text_of(row.get("smoke-base"), "status")
     targets = [text_of(row.get(p), "status") for p in PHASES[1:] if p in row]
-    if any(t in FAILED for t in targets):
+    if any(t in FAILED_TESTS for t in targets):
         if base == "passed":
             return "regression: passed on the base, fails on the target"
-        return "fails on the base too" if base in FAILED else "fails on the target"
-    if base in FAILED and targets and all(t == "passed" for t in targets):
+        return "fails on the base too" if base in FAILED_TESTS else "fails on the target"
+    if base in FAILED_TESTS and targets and all(t == "passed" for t in targets):
         return "fixed by the target"
     return ""
 

@@ -186,18 +186,19 @@ def render_host_conf(host: str, log_levels: tuple[str, ...] = ()) -> str:
     and, given ``log_levels`` (``logger=LEVEL``), its ``default_log_levels``."""
     if not host or any(c.isspace() for c in host):
         raise ValueError(f"bad engine host name {host!r}")
-    if any("," in level or "\n" in level for level in log_levels):
-        raise ValueError(f"bad log levels {log_levels!r}")
-    levels = f"default_log_levels = {','.join(log_levels)}\n" if log_levels else ""
+    levels = _levels_line(log_levels) if log_levels else ""
     return f"# Rendered by grenadier: this engine's name.\n[DEFAULT]\nhost = {host}\n{levels}"
 
 
 def render_api_conf(log_levels: tuple[str, ...]) -> str:
     """The split API's small extra file: its ``default_log_levels``."""
+    return f"# Rendered by grenadier: the API's log levels.\n[DEFAULT]\n{_levels_line(log_levels)}"
+
+
+def _levels_line(log_levels: tuple[str, ...]) -> str:
     if any("," in level or "\n" in level for level in log_levels):
         raise ValueError(f"bad log levels {log_levels!r}")
-    return ("# Rendered by grenadier: the API's log levels.\n[DEFAULT]\n"
-            f"default_log_levels = {','.join(log_levels)}\n")
+    return f"default_log_levels = {','.join(log_levels)}\n"
 
 
 def render_token(port: int, project_id: str, user: str) -> str:

@@ -196,18 +196,16 @@ class EmbeddedPostgres(Database):
         # through stdin: a password is never on a command line
         # CREATEDB: the comparison databases Heat's role migrates are its own, even when
         # this server is used through --db-url with Heat's URL (no superuser then)
-        self._psql_stdin(
+        self._psql(
             f"DO $$BEGIN CREATE ROLE {HEAT_ROLE} LOGIN CREATEDB PASSWORD {password}; "
             f"EXCEPTION WHEN duplicate_object THEN ALTER ROLE {HEAT_ROLE} LOGIN CREATEDB "
-            f"PASSWORD {password}; END$$;\n")
+            f"PASSWORD {password}; END$$;\n", stdin=True)
 
-    def _psql(self, sql: str, database: str = "postgres") -> str:
+    def _psql(self, sql: str, database: str = "postgres", *, stdin: bool = False) -> str:
+        """Run ``sql`` as the admin; ``stdin``: through psql's stdin, never on a command line."""
         return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", ADMIN,
-                          "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql)
-
-    def _psql_stdin(self, sql: str, database: str = "postgres") -> str:
-        return self._tool("psql", "-X", "-h", str(self.socket_dir), "-U", ADMIN,
-                          "-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-f", "-", stdin=sql)
+                          "-d", database, "-At", "-v", "ON_ERROR_STOP=1",
+                          *(["-f", "-"] if stdin else ["-c", sql]), stdin=sql if stdin else None)
 
     def _databases(self) -> list[str]:
         return self._psql("SELECT datname FROM pg_database").split()
@@ -232,7 +230,8 @@ class EmbeddedPostgres(Database):
         """
         log = self.run_dir / "logs" / "postgresql-load.log"
         loader = secrets.token_hex(16)
-        self._psql_stdin(f"CREATE ROLE {LOADER} SUPERUSER LOGIN PASSWORD {_quote(loader)};\n")
+        self._psql(f"CREATE ROLE {LOADER} SUPERUSER LOGIN PASSWORD {_quote(loader)};\n",
+                   stdin=True)
         where = ["-h", str(self.socket_dir), "-U", LOADER, "-d", self.name]
         roles = [] if custom else dump_roles(dump)
         try:

@@ -32,6 +32,7 @@ class ProcStat:
 
     pid: int
     state: str
+    ppid: int
     pgrp: int
     session: int
     start: int
@@ -47,7 +48,8 @@ def proc_stat(pid: int) -> ProcStat | None:
         text = (PROC / str(pid) / "stat").read_text()
         # the command name (field 2) is in parentheses and may hold spaces or ")"
         fields = text.rsplit(")", 1)[1].split()
-        return ProcStat(pid, fields[0], int(fields[2]), int(fields[3]), int(fields[19]))
+        return ProcStat(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[3]),
+                        int(fields[19]))
     except (OSError, IndexError, ValueError):
         return None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import reaper
 from grenadier.execute.api import ExecuteRequest
-from grenadier.execute.processes import ProcessId, remove_empty, stop_sessions
+from grenadier.execute.processes import ProcessId, proc_stat, remove_empty, stop_sessions
 from grenadier.execute.run import popen, tail
 from grenadier.execute.signals import shielded
 from grenadier.services import accounts
@@ -321,11 +321,10 @@ def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 1 and pid not in pids:
         pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        stat = proc_stat(pid)
+        if stat is None:
             break
-        pid = int(stat[1])
+        pid = stat.ppid
     return pids
 
 
@@ -358,8 +357,5 @@ def _reap_run_children(run_dir: Path, timeout: float) -> list[str]:
 
 
 def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    stat = proc_stat(pid)
+    return stat is not None and stat.state != "Z"

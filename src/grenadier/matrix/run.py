@@ -368,5 +368,3 @@ def run_matrix(request: MatrixRequest, say: Say) -> list[PathResult]:
     results.sort(key=lambda r: order[r.path])
     write_results(request.directory, results)
     return results
-
-

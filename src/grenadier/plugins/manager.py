@@ -30,4 +30,3 @@ def get_project(manager: pluggy.PluginManager, name: str) -> Project:
         known = sorted(n for names in manager.hook.grenadier_project_names() for n in names)
         raise UsageError(f"no plugin provides project {name!r}", hint=f"known: {', '.join(known)}")
     return project  # type: ignore[no-any-return]
-

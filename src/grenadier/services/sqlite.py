@@ -86,4 +86,3 @@ def read_only_uri(path: Path) -> str:
     if in_wal_mode and not Path(f"{path}-wal").exists():
         uri += "&immutable=1"
     return uri
-

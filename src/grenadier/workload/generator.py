@@ -380,4 +380,3 @@ class Workload:
             self._change(client, record, "DELETE", ref.path)
             client.wait_for(ref, {"DELETE_COMPLETE"}, timeout)
         return ref
-

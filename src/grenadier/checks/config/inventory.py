@@ -386,4 +386,3 @@ def load_inventory(
                                  "inventory": inventory.to_dict()})
     _LOADED[(path, key)] = inventory
     return inventory
-

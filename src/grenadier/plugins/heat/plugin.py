@@ -15,4 +15,3 @@ def grenadier_project(name: str) -> Project | None:
 @hookimpl
 def grenadier_project_names() -> list[str]:
     return [HeatProject.name]
-

@@ -50,18 +50,25 @@ def _pg_tool(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def check_db_url(url: str) -> SplitResult:
-    """``url`` parsed, or one line saying what is wrong with it (password never shown)."""
+def split_url(url: str, flag: str) -> SplitResult:
+    """``url`` (given with ``flag``) parsed; a port that is no number is one line, which never
+    shows the password."""
     parts = urlsplit(url)
-    _backend(parts.scheme)
     try:
         parts.port  # noqa: B018 (urllib checks the port only when asked)
     except ValueError as exc:
         # urllib's message quotes the text after the first ":" of the host part: with a
         # "/", "#" or "?" in the password, that is the password
-        raise UsageError("--db-url has no valid port after the host",
+        raise UsageError(f"{flag} has no valid port after the host",
                          hint="percent-encode /, # and ? in the password "
                               "(e.g. %2F, %23, %3F)") from exc
+    return parts
+
+
+def check_db_url(url: str) -> SplitResult:
+    """``url`` parsed, or one line saying what is wrong with it (password never shown)."""
+    _backend(urlsplit(url).scheme)
+    parts = split_url(url, "--db-url")
     # no host: PostgreSQL uses its default socket directory; MySQL needs ?unix_socket=PATH
     if not parts.hostname and _backend(parts.scheme) == "mysql" \
             and "unix_socket=" not in parts.query:

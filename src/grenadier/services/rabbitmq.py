@@ -30,6 +30,7 @@ from grenadier.errors import EnvironmentProblem, UsageError
 from grenadier.host import free_port, require_port_free, write_private
 from grenadier.services.accounts import service_user
 from grenadier.services.api import ServiceSpec, Supervisor
+from grenadier.services.external import split_url
 
 #: the broker script itself: /usr/sbin/rabbitmq-server is a wrapper that su's and detaches
 SERVER_SCRIPTS = ("/usr/lib/rabbitmq/bin/rabbitmq-server", "/usr/sbin/rabbitmq-server")
@@ -73,15 +74,7 @@ class MessageBus(ABC):
 
 def check_bus_url(url: str) -> None:
     """One line when ``url`` is no rabbit://USER:PASS@HOST:PORT/ URL (password never shown)."""
-    parts = urlsplit(url)
-    try:
-        parts.port  # noqa: B018 (urllib checks the port only when asked)
-    except ValueError as exc:
-        # urllib's message quotes the text after the first ":" of the host part: with a
-        # "/", "#" or "?" in the password, that is the password
-        raise UsageError("--bus-url has no valid port after the host",
-                         hint="percent-encode /, # and ? in the password "
-                              "(e.g. %2F, %23, %3F)") from exc
+    parts = split_url(url, "--bus-url")
     if parts.scheme not in ("rabbit", "amqp") or not parts.hostname:
         raise UsageError("--bus-url must be a rabbit://USER:PASS@HOST:PORT/ URL",
                          hint=f"got scheme {parts.scheme or 'none'!r}, "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grenadier.checks.config.diff import diff_findings, diff_inventories
+from grenadier.checks.config.diff import ConfigDiff, OptionChange, diff_findings, diff_inventories
 from grenadier.checks.config.inventory import Inventory, cache_path, load_inventory
 from grenadier.checks.config.oldconf import check_config_files, collect_deprecation_warnings
 from grenadier.execute import ExecuteRequest, run
@@ -38,14 +38,19 @@ def r27() -> Release:
     return release(27)
 
 
+def _of_kind(diff: ConfigDiff, kind: str, *, heat: bool | None = None) -> list[OptionChange]:
+    return [c for c in diff.changes if c.kind == kind and (heat is None or c.is_heat == heat)]
+
+
 def test_26_to_27_options(r26: Release, r27: Release) -> None:
     diff = diff_inventories(load_inventory(r26), load_inventory(r27))
-    silent = {c.label for c in diff.of_kind("removed-without-notice", heat=True)}
+    silent = {c.label for c in _of_kind(diff, "removed-without-notice", heat=True)}
     assert silent == {f"[clients_vitrage] {n}"
                       for n in ("ca_file", "cert_file", "endpoint_type", "insecure", "key_file")}
-    after = {c.label for c in diff.of_kind("removed-after-deprecation", heat=True)}
+    after = {c.label for c in _of_kind(diff, "removed-after-deprecation", heat=True)}
     assert after == {"[ec2authtoken] auth_uri", "[ec2authtoken] allowed_auth_uris"}
-    [default] = [c for c in diff.of_kind("default-changed") if c.label == "[clients] endpoint_type"]
+    [default] = [c for c in _of_kind(diff, "default-changed")
+                 if c.label == "[clients] endpoint_type"]
     assert default.detail == "publicURL -> public"
 
     findings = diff_findings(diff)
@@ -54,7 +59,7 @@ def test_26_to_27_options(r26: Release, r27: Release) -> None:
         by_kind.setdefault(finding.kind, set()).add(f"{finding.severity} {finding.where}")
     assert by_kind["removed-without-notice"] == {f"error {label}" for label in silent}
     # the libraries' options too (which ones depends on the venvs' constraints), all as notes
-    every_after = {c.label for c in diff.of_kind("removed-after-deprecation")}
+    every_after = {c.label for c in _of_kind(diff, "removed-after-deprecation")}
     assert after < every_after
     assert by_kind["removed-after-deprecation"] == {f"info {label}" for label in every_after}
     assert findings[0].severity == "error"  # findings worst first

@@ -82,10 +82,6 @@ class ConfigDiff:
     def library(self) -> list[OptionChange]:
         return [c for c in self.changes if not c.is_heat]
 
-    def of_kind(self, kind: str, *, heat: bool | None = None) -> list[OptionChange]:
-        return [c for c in self.changes
-                if c.kind == kind and (heat is None or c.is_heat == heat)]
-
     def counts(self, *, heat: bool | None = None) -> dict[str, int]:
         found = Counter(c.kind for c in self.changes if heat is None or c.is_heat == heat)
         return {kind: found[kind] for kind in KINDS if found[kind]}

@@ -29,11 +29,6 @@ PROJECT = "heat"
 DEFAULT_SMOKE = "builtin"
 
 
-def _choice(value: str, choices: tuple[str, ...], flag: str) -> None:
-    if value not in choices:
-        raise UsageError(f"{flag} {value!r}: choose one of {', '.join(choices)}")
-
-
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -165,11 +160,11 @@ class RunOptions:
 
     def validate(self) -> None:
         """Refuse combinations that cannot run; settle the topology (UsageError: exit 2)."""
-        _choice(self.db, DATABASES, "--db")
-        _choice(self.shutdown, SHUTDOWN_MODES, "--shutdown")
-        _choice(self.bus, BUSES, "--bus")
-        _choice(self.auth, AUTHS, "--auth")
-        _choice(self.smoke, SMOKE_MODES, "--smoke")
+        for item in flags_of(RunOptions):  # a run.json is not checked by the parser
+            value = getattr(self, item.dest)
+            if item.choices and value is not None and value not in item.choices:
+                raise UsageError(f"{item.strings[0]} {value!r}: choose one of "
+                                 f"{', '.join(item.choices)}")
         if self.smoke != "builtin" and not self.builtin_suite:
             raise UsageError(f"--smoke {self.smoke} cannot be combined with --no-builtin-suite: "
                              "the upstream tests run as tests of the built-in suite",
@@ -187,14 +182,12 @@ class RunOptions:
             self.bus = "rabbit"  # the URL names a RabbitMQ: none is started
         if self.topology is None:
             self.topology = "split" if self.bus != "fake" or self.engines > 1 else "all-in-one"
-        _choice(self.topology, TOPOLOGIES, "--topology")
         if not 1 <= self.engines <= MAX_ENGINES:
             raise UsageError(f"--engines {self.engines}: give 1 to {MAX_ENGINES}")
         if self.topology == "split" and self.bus == "fake":
             raise UsageError("Heat split into API and engine processes (--topology split, "
                              "--engines N) needs a message bus: fake:// only works inside one "
                              "process", hint="add --bus rabbit (or --bus-url URL)")
-        _choice(self.mode, MODES, "--mode")
         if self.mode == "rolling" and (self.bus == "fake" or self.topology != "split"):
             raise UsageError("--mode rolling needs a message bus and split topology: old and new "
                              "engines are separate processes", hint="add --bus rabbit")

@@ -116,6 +116,7 @@ def end_helper(proc: subprocess.Popen[str]) -> None:
         stop_process_group(proc, first=signal.SIGTERM)
     reaper.forget(proc.pid)
 
+
 def run(request: ExecuteRequest) -> Outcome:
     """Run ``request`` to completion (or its timeout) and return what happened."""
     out: list[str] = []

@@ -23,6 +23,7 @@ ROLLING_STEP = "rolling-upgrade"
 ROLLING_SUBSTEPS = ("before", "db-sync", "start-target-engines", "held-target-only",
                     "held-mixed", "stop-base-engines", "switch-api", "after")
 
+
 def step_names(mode: str) -> tuple[str, ...]:
     """The steps of a run in ``mode``: rolling replaces the cold steps by ``rolling-upgrade``."""
     if mode != "rolling":

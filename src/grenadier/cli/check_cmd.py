@@ -23,10 +23,6 @@ from grenadier.runner.rehearsal import (
 from grenadier.services.dbcopy import PRIVATE, Source
 
 
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     check = sub.add_parser("check", help="check one part of an existing deployment")
     kinds = check.add_subparsers(dest="check_command", required=True, metavar="WHAT",
@@ -48,11 +44,10 @@ def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
                         help="a dump to load instead: pg_dump (plain, -Fc or -Fd), "
                              "mysqldump/mariadb-dump, or a SQLite database file")
     db.add_argument("--target", default="latest", help="target release (default: latest)")
-    db.add_argument("--workdir", default=".grenadier", help="where run directories go")
-    db.add_argument("--cache-dir", help="release cache (default: $GRENADIER_CACHE or user cache)")
-    db.add_argument("--checks", type=_names, default=[],
-                    help="run only these database checks (comma list)")
-    db.add_argument("--skip-checks", type=_names, default=[], help="skip these checks")
+    run_flag("workdir").add_to(db)
+    run_flag("cache_dir").add_to(db)
+    run_flag("checks").add_to(db, help="run only these database checks (comma list)")
+    run_flag("skip_checks").add_to(db)
     run_flag("constraints").add_to(db)
 
 

@@ -34,7 +34,7 @@ kept = popen(ExecuteRequest([sys.executable, "-c", "import time; time.sleep(300)
 reaper.forget(kept.pid)  # left running on purpose, as --keep-running does
 pathlib.Path(sys.argv[1]).write_text(json.dumps(
     {"service": service.pid, "grandchild": grandchild, "kept": kept.pid,
-     "watcher": reaper.watcher_pid()}))
+     "watcher": reaper._LINK.watcher.pid}))  # started by the first registration
 time.sleep(300)
 """
 

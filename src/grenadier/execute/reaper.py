@@ -46,11 +46,6 @@ def enable() -> None:
     _LINK.enabled = True
 
 
-def watcher_pid() -> int | None:
-    """The watcher's PID, once one was started."""
-    return _LINK.watcher.pid if _LINK.watcher is not None else None
-
-
 def register(pid: int, stop_signal: int = signal.SIGTERM, scratch_dir: Path | None = None) -> None:
     """Have the watcher stop ``pid`` (and its session) if grenadier ends while it runs, then
     remove ``scratch_dir`` if the process left it empty."""

@@ -22,19 +22,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"grenadier: error: {message}\n")
 
 
-def _add_run(sub: argparse._SubParsersAction[_Parser]) -> None:
-    # no abbreviations: `--ba` in a matrix path's extra arguments must not become --base
-    run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it",
-                         allow_abbrev=False)
-    add_flags(run, run_flags())
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grenadier", description="Upgrade-test OpenStack Heat on one machine: "
                      "install a base release, create stacks, upgrade, prove nothing broke.")
     parser.add_argument("--version", action="version", version=f"grenadier {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_run(sub)
+    # no abbreviations: `--ba` in a matrix path's extra arguments must not become --base
+    run = sub.add_parser("run", help="upgrade a deployment from --base to --target and check it",
+                         allow_abbrev=False)
+    add_flags(run, run_flags())
     down = sub.add_parser("down", help="stop the services a run left running")
     down.add_argument("run_dir", metavar="RUN_DIR")
     from grenadier.cli import check_cmd, export_cmd, impact, matrix_cmd, report_cmd

@@ -151,7 +151,6 @@ class UpgradeWatch:
             time.sleep(DONE_POLL_SECONDS)
         time.sleep(max(0.0, left))
 
-
     def _record(self, done: bool) -> None:
         if self.progress is not None:
             self.progress.parent.mkdir(parents=True, exist_ok=True)

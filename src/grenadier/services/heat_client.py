@@ -22,7 +22,7 @@ JSON = dict[str, Any]
 _NOT_SENT: tuple[type[httpx.TransportError], ...] = (httpx.ConnectError,)
 #: errors where the request may have reached Heat and only its answer was lost: retried only
 #: for methods that change nothing (a repeated suspend, PATCH or DELETE may answer 409)
-_ANSWER_LOST: tuple[type[httpx.TransportError], ...] = (
+ANSWER_LOST: tuple[type[httpx.TransportError], ...] = (
     httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 _DELETED = "DELETE_COMPLETE"
@@ -155,7 +155,7 @@ class HeatClient:
         with a backoff, whatever the method; a request whose answer was lost on the way back
         (it may have reached Heat) is retried only when it is a GET or HEAD.
         """
-        retried = _NOT_SENT + _ANSWER_LOST if method.upper() in _SAFE_METHODS else _NOT_SENT
+        retried = _NOT_SENT + ANSWER_LOST if method.upper() in _SAFE_METHODS else _NOT_SENT
         attempt = 0
         while True:
             try:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from grenadier.errors import UsageError, describe
-from grenadier.services.heat_client import HeatClient, HeatError, StackRef
+from grenadier.services.heat_client import ANSWER_LOST, HeatClient, HeatError, StackRef
 
 OPERATIONS = ("create", "show", "update", "signal", "delete")
 #: operations that last (Heat works on the stack, the workload waits for it to settle): the
@@ -40,9 +40,6 @@ TEMPLATE: dict[str, Any] = {
     "outputs": {"word": {"value": {"get_attr": ["word", "value"]}}},
 }
 REQUEST_ID = "x-openstack-request-id"
-#: the API went away with the request in flight (the base API stopped at the switch): the
-#: request may or may not have reached Heat
-ANSWER_LOST = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 #: how often a change whose answer was lost is sent again
 RESENDS = 3
 #: what Heat answers a change sent again when the first one did reach it: a create whose

@@ -172,7 +172,7 @@ def test_sigint_stops_rabbitmq_and_keystone(tmp_path: Path, cache_dir: Path) -> 
                              "--engines", "1", "--workdir", str(workdir)], cwd=workdir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        run_dir = _wait_for_service(workdir, "heat-base-engine-1", timeout=600)
+        run_dir = _wait_for_service(workdir, "heat-base-engine-1", proc, timeout=600)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=180)
     finally:
@@ -184,9 +184,13 @@ def test_sigint_stops_rabbitmq_and_keystone(tmp_path: Path, cache_dir: Path) -> 
     _assert_all_stopped(run_dir)
 
 
-def _wait_for_service(workdir: Path, name: str, timeout: float) -> Path:
+def _wait_for_service(workdir: Path, name: str, proc: subprocess.Popen[str],
+                      timeout: float) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended ({proc.returncode}) before {name} started: "
+                                 f"{proc.communicate()[1][-3000:]}")
         for services in (workdir / "runs").glob("*/services.json"):
             try:
                 if name in json.loads(services.read_text()):

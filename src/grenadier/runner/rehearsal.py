@@ -43,6 +43,7 @@ from grenadier.project.api import Deployment
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.constraints import check_choice, described
 from grenadier.report.publish import new_run_dir, publish
+from grenadier.runner.runner import VERDICTS as RUN_VERDICTS
 from grenadier.runner.runner import Reporter as StepReporter
 from grenadier.services import Supervisor
 from grenadier.services.dbcopy import PRIVATE, Source, fetch, load, prepare_private
@@ -51,11 +52,8 @@ from grenadier.state import StateStore
 
 #: seconds to dump the source and to load the copy (a 1,000-stack database takes seconds)
 DUMP_TIMEOUT = LOAD_TIMEOUT = 1800.0
-VERDICTS = {ExitCode.OK: "the copy upgraded cleanly",
-            ExitCode.UPGRADE_FAILED: "the upgrade of the copy BROKE something",
-            ExitCode.USAGE: "bad input", ExitCode.ENVIRONMENT: "environment problem",
-            ExitCode.INTERRUPTED: "interrupted",
-            ExitCode.BUG: "internal error (a bug in grenadier)"}
+VERDICTS = {**RUN_VERDICTS, ExitCode.OK: "the copy upgraded cleanly",
+            ExitCode.UPGRADE_FAILED: "the upgrade of the copy BROKE something"}
 
 
 class Reporter(StepReporter, Protocol):
@@ -96,8 +94,7 @@ def prepare(options: RehearsalOptions) -> tuple[str, list[Check]]:
     if options.cache_dir is not None and options.cache_dir.exists() \
             and not options.cache_dir.is_dir():
         raise UsageError(f"--cache-dir {options.cache_dir} is not a directory")
-    kind = options.source.kind
-    return kind, db_registry().select(options.checks, options.skip_checks)
+    return options.source.kind, db_registry().select(options.checks, options.skip_checks)
 
 
 def run_dir_of(options: RehearsalOptions) -> Path:
@@ -145,7 +142,6 @@ class Rehearsal:
     # the steps ------------------------------------------------------------------------------
     def run(self) -> ExitCode:
         """Run the steps; the private instance is stopped and the reports written always."""
-        verdict = "internal error (a bug in grenadier)"
         code = ExitCode.BUG
         try:
             steps: list[tuple[str, Callable[[StepResult], None]]] = [
@@ -155,15 +151,14 @@ class Rehearsal:
                 if not self._step(name, step).status.ok:
                     break
             code = self.exit_code()
-            verdict = VERDICTS[code]
         except KeyboardInterrupt:
-            code, verdict = ExitCode.INTERRUPTED, VERDICTS[ExitCode.INTERRUPTED]
+            code = ExitCode.INTERRUPTED
             raise
         finally:
             try:
                 self.supervisor.stop_all()
             finally:
-                self._write_reports(code, verdict)
+                self._write_reports(code)
         return code
 
     def exit_code(self) -> ExitCode:
@@ -275,14 +270,14 @@ class Rehearsal:
         result.messages.append(line)
         self.reporter.say(line)
 
-    def _write_reports(self, code: ExitCode, verdict: str) -> None:
+    def _write_reports(self, code: ExitCode) -> None:
         source = (self.cctx.facts.get("source") if self.cctx is not None else None) or {}
         at = ", ".join(source.get("versions") or []) or "?"  # type: ignore[attr-defined]
         # "base" and options "db": what report.html's title and header line show
         header = {"grenadier": "check db", "base": f"copy at {at}",
                   "target": self.options.target, "copy": PRIVATE.get(self.kind),
                   "options": {**self.options.shown(), "db": PRIVATE.get(self.kind)},
-                  "verdict": verdict, "exit_code": int(code),
+                  "verdict": VERDICTS[code], "exit_code": int(code),
                   "releases": {"target": self.target.to_dict() if self.target else None}}
         facts = self.cctx.facts if self.cctx is not None else {}
         publish(self.run_dir, header, self.results,

@@ -36,14 +36,8 @@ def plan_steps(*, stop_after: str | None, only: str | None, done: dict[str, Step
 def _from_first_unfinished(stop_after: str | None, done: dict[str, StepResult],
                            steps: tuple[str, ...]) -> list[str]:
     body = [s for s in steps if s != "teardown"]
-    start = 0
-    for index, step in enumerate(body):
-        result = done.get(step)
-        if result is None or not result.status.ok:
-            start = index
-            break
-    else:
-        start = len(body)
+    start = next((index for index, step in enumerate(body)
+                  if step not in done or not done[step].status.ok), len(body))
     if body[start:start + 1] == [WATCHED[1]] and WATCHED[0] in body:
         start -= 1  # resuming the upgrade: the resources must be watched while it runs
     end = body.index(stop_after) + 1 if stop_after and stop_after != "teardown" else len(body)

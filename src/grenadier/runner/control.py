@@ -48,11 +48,6 @@ _VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
                        r"|(?<=-)[a-z0-9]{12}\b|(?<=-)[0-9a-f]{6}\b|\d+(?:\.\d+)*")
 
 
-def control_options(options: RunOptions) -> RunOptions:
-    """The run's options for its control: the base as the target too, a port of its own."""
-    return dataclasses.replace(options, target=options.base, control=False, port=None)
-
-
 def start_beside(run_dir: Path, options: RunOptions, invocation: Sequence[str] = ()
                  ) -> ControlRun:
     """Start the control of the run in ``run_dir`` (resume it, when an earlier invocation of
@@ -60,7 +55,9 @@ def start_beside(run_dir: Path, options: RunOptions, invocation: Sequence[str] =
     control_dir = run_dir / CONTROL_DIR
     if not (control_dir / OPTIONS_FILE).is_file():
         control_dir.mkdir(exist_ok=True)
-        control_options(options).save(control_dir)
+        # the run's options, with the base as the target too and a port of its own
+        mine = dataclasses.replace(options, target=options.base, control=False, port=None)
+        mine.save(control_dir)
     return ControlRun.start(control_dir, invocation)
 
 
@@ -86,11 +83,10 @@ class ControlRun:
         self.proc = proc
 
     @classmethod
-    def start(cls, run_dir: Path, invocation: Sequence[str] = (),
-              child: Sequence[str] | None = None) -> ControlRun:
+    def start(cls, run_dir: Path, invocation: Sequence[str] = ()) -> ControlRun:
         """Start (or resume) the control whose run.json is in ``run_dir``; ``invocation``:
         ``--stop-after``/``--only`` as the run was given them."""
-        cmd = [*(child or CHILD_COMMAND), "run", "--resume", str(run_dir), *invocation]
+        cmd = [*CHILD_COMMAND, "run", "--resume", str(run_dir), *invocation]
         with (run_dir / "grenadier.log").open("a", encoding="utf-8") as log:
             log.write(f"$ {ExecuteRequest(cmd).shell_cmd}\n")
             log.flush()
@@ -107,20 +103,18 @@ class ControlRun:
     def stop(self, grace: float = STOP_GRACE) -> list[str]:
         """Ask the control to stop (it stops its own services), kill it after ``grace``; the
         services it left are stopped through its services.json. Returns their names."""
-        if self.proc.poll() is not None:
-            self.wait()
-            return []
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(grace)
-            self.wait()
-            return []
-        except subprocess.TimeoutExpired:
+        if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.wait()
-            return reap_recorded(self.run_dir / "services.json")
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.wait()
+                return reap_recorded(self.run_dir / "services.json")
+        self.wait()
+        return []
 
 
 # -- comparing ---------------------------------------------------------------------------------
@@ -215,11 +209,11 @@ def relabel(run_dir: Path, control_dir: Path, control_code: int | None,
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         code = ExitCode(report["exit_code"])
-    except (OSError, ValueError, KeyError, TypeError):
+        results = [StepResult.from_dict(step) for step in report["steps"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    results = read_results(run_dir)
     theirs = read_results(control_dir) if control_code in (0, 1) else None
-    if results is None or theirs is None:
+    if theirs is None:
         return None
     label(results, theirs)
     judged, note = judge(results, code)

@@ -152,14 +152,6 @@ def read_findings(ctx: RunContext, phase: str, offset: int) -> list[Finding]:
     return found
 
 
-def _result(ctx: RunContext, phase: str, returncode: int, log: Path,
-            offset: int = 0) -> StepResult:
-    result = _tests_result(ctx, phase, returncode, log)
-    result.findings.extend(read_findings(ctx, phase, offset))
-    upstream.judge(result, returncode, upstream.base_tests(ctx.store.get(RUNNER, "results")))
-    return result
-
-
 def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
                   part: str = "") -> StepResult:
     tests = read_junit(junit_path(ctx, phase, part))
@@ -180,11 +172,15 @@ def run_phase(ctx: RunContext, phase: str) -> StepResult:
     offset = findings_offset(ctx)
     held = warm.take(ctx, phase)
     if held is not None:
-        return _result(ctx, phase, held.run(PHASE_TIMEOUT), log, offset)
-    request = ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
-                             env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT, log=log)
-    outcome = run(request)
-    return _result(ctx, phase, outcome.returncode, log, offset)
+        returncode = held.run(PHASE_TIMEOUT)
+    else:
+        returncode = run(ExecuteRequest(pytest_command(ctx, phase), cwd=ctx.run_dir,
+                                        env=phase_env(ctx, phase), timeout=PHASE_TIMEOUT,
+                                        log=log)).returncode
+    result = _tests_result(ctx, phase, returncode, log)
+    result.findings.extend(read_findings(ctx, phase, offset))
+    upstream.judge(result, returncode, upstream.base_tests(ctx.store.get(RUNNER, "results")))
+    return result
 
 
 def prestart_phase(ctx: RunContext, phase: str) -> None:
@@ -320,20 +316,18 @@ def finish_watch(ctx: RunContext) -> StepResult | None:
         return None
     ctx.upgrade_done_flag().touch()
     deadline = time.monotonic() + WATCH_GRACE
-    parts = []
+    result = StepResult("during-upgrade", Status.PASSED)
     for name, part in ctx.watchers.items():
         log = ctx.supervisor.get(name).spec.log
         code = ctx.supervisor.wait(name, max(1.0, deadline - time.monotonic()))
-        parts.append(_tests_result(ctx, "during-upgrade", code if code is not None else 1,
-                                   log, part))
-    merge_junit(junit_path(ctx, "during-upgrade"),
-                [junit_path(ctx, "during-upgrade", part) for part in ctx.watchers.values()])
-    ctx.watchers.clear()
-    result = StepResult("during-upgrade", Status.PASSED)
-    for part_result in parts:
+        part_result = _tests_result(ctx, "during-upgrade", code if code is not None else 1,
+                                    log, part)
         result.tests.extend(part_result.tests)
         result.messages.extend(part_result.messages)
         if part_result.status is Status.FAILED:
             result.status = Status.FAILED
+    merge_junit(junit_path(ctx, "during-upgrade"),
+                [junit_path(ctx, "during-upgrade", part) for part in ctx.watchers.values()])
+    ctx.watchers.clear()
     result.findings.extend(read_findings(ctx, "during-upgrade", ctx.watch_offset))
     return result

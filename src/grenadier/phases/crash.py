@@ -82,16 +82,13 @@ def _start_one(client: HeatClient, kind: str, name: str) -> dict[str, str]:
     params = {"create_wait": LONG} if kind == "create" else \
         {"delete_wait": DELETE_WAIT} if kind == "delete" else {}
     ref = client.create_stack(name, TEMPLATE, params)
-    if kind == "create":
-        wait_resource(client, ref, "slow", {"CREATE_IN_PROGRESS"}, TIMEOUT)
-        return {"kind": kind, "name": name, "id": ref.id}
-    client.wait_for(ref, {"CREATE_COMPLETE"}, TIMEOUT)
-    if kind == "update":
-        client.patch_update(ref, {"value": "during", "update_wait": LONG})
-        wait_resource(client, ref, "slow", {"UPDATE_IN_PROGRESS"}, TIMEOUT)
-    else:
-        client.delete_stack(ref)
-        wait_resource(client, ref, "slow", {"DELETE_IN_PROGRESS"}, TIMEOUT)
+    if kind != "create":
+        client.wait_for(ref, {"CREATE_COMPLETE"}, TIMEOUT)
+        if kind == "update":
+            client.patch_update(ref, {"value": "during", "update_wait": LONG})
+        else:
+            client.delete_stack(ref)
+    wait_resource(client, ref, "slow", {f"{kind.upper()}_IN_PROGRESS"}, TIMEOUT)
     return {"kind": kind, "name": name, "id": ref.id}
 
 
@@ -107,8 +104,7 @@ def _start_all(ctx: RunContext) -> list[dict[str, str]]:
             with make() as client:
                 return _start_one(client, kind, name)
         except HEAT_FAILURES as exc:  # the kill must happen whatever Heat did here
-            return {"kind": kind, "name": name, "id": "",
-                    "error": describe(exc)}
+            return {"kind": kind, "name": name, "id": "", "error": describe(exc)}
 
     with ThreadPoolExecutor(len(KINDS), thread_name_prefix="crash") as pool:
         return list(pool.map(one, KINDS))

@@ -19,12 +19,11 @@ def teardown(ctx: RunContext) -> StepResult:
         # only once both releases exist: teardown must never install anything
         run_checks(ctx.selected_checks("teardown"), ctx.check_context(), result)
     names = [svc.spec.name for svc in ctx.supervisor.running()]
+    ctx.close()
     if ctx.keep_running and names:
-        ctx.close()
         result.messages.append(f"left running (--keep-running): {', '.join(names)}; "
                                f"stop them with: grenadier down {ctx.run_dir}")
         return result
-    ctx.close()
     result.messages.append(f"stopped: {', '.join(reversed(names)) or 'nothing was running'}")
     leftovers = [svc.spec.name for svc in ctx.supervisor.running()]
     if leftovers:

@@ -61,8 +61,7 @@ def compare(base: Mapping[str, TestOutcome] | None, target: Mapping[str, TestOut
                 "not introduced by the upgrade: see why it fails on the base (smoke-base)",
                 kind="also-on-base"))
             continue
-        was = "passed" if before is not None and before.status == "passed" else \
-            (before.status if before is not None else "not run")
+        was = before.status if before is not None else "not run"
         findings.append(Finding(
             CHECK, "error",
             f"upstream test {name} " + ("passed on the base release and fails on the target"

@@ -30,6 +30,7 @@ from grenadier.model.findings import Finding
 from grenadier.model.result import Status, StepResult
 from grenadier.phases.context import RunContext
 from grenadier.phases.rolling import client_factory
+from grenadier.phases.rolling_report import in_progress
 from grenadier.phases.suite import run_phase
 from grenadier.plugins.heat.suite.catalog import wait_resource
 from grenadier.services.heat_client import HeatClient, HeatError, StackRef, StackWaitError
@@ -68,13 +69,6 @@ IN_PROGRESS = "_IN_PROGRESS"
 #: any other exception is a bug in grenadier and propagates (the runner records its traceback)
 HEAT_FAILURES: tuple[type[Exception], ...] = (HeatError, StackWaitError, httpx.HTTPError,
                                                OSError)
-
-
-def in_progress(client: HeatClient) -> list[dict[str, str]]:
-    """Every top-level stack whose status ends in _IN_PROGRESS."""
-    return [{"name": s["stack_name"], "id": s["id"], "status": s["stack_status"],
-             "reason": s.get("stack_status_reason") or ""}
-            for s in client.list_stacks() if str(s["stack_status"]).endswith(IN_PROGRESS)]
 
 
 def _start_one(client: HeatClient, kind: str, name: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -99,10 +100,16 @@ def engine_errors(records: Sequence[OpRecord], logs: dict[str, Path]) -> dict[in
                 continue
             seqs = {failed[rid] for rid in REQ.findall(line) if rid in failed} - set(found)
             raised = _raised_after(lines, index) if seqs else ""
-            for seq in seqs:
-                if raised:
-                    found[seq] = f"{name}: {raised}"
+            if raised:
+                found.update(dict.fromkeys(seqs, f"{name}: {raised}"))
     return found
+
+
+def in_progress(client: HeatClient) -> list[dict[str, str]]:
+    """Every top-level stack whose status ends in _IN_PROGRESS."""
+    return [{"name": s["stack_name"], "id": s["id"], "status": s["stack_status"],
+             "reason": s.get("stack_status_reason") or ""}
+            for s in client.list_stacks() if str(s["stack_status"]).endswith("_IN_PROGRESS")]
 
 
 def left_in_progress(client: Callable[[], HeatClient], prefix: str,
@@ -110,10 +117,7 @@ def left_in_progress(client: Callable[[], HeatClient], prefix: str,
     """The workload's stacks left IN_PROGRESS."""
     try:
         with client() as heat:
-            return [{"name": s["stack_name"], "id": s["id"], "status": s["stack_status"],
-                     "reason": s.get("stack_status_reason", "")}
-                    for s in heat.list_stacks() if s["stack_name"].startswith(prefix)
-                    and s["stack_status"].endswith("IN_PROGRESS")]
+            return [s for s in in_progress(heat) if s["name"].startswith(prefix)]
     except Exception as exc:  # the API may be down when the procedure itself failed
         result.messages.append(f"workload stacks not inspected: {exc}")
         return []
@@ -275,10 +279,7 @@ def _attribution_lines(rolled: Rolled, report: WorkloadReport) -> list[str]:
 def _window_lines(windows: HeldWindows) -> list[str]:
     lines = []
     for window, records in windows.records.items():
-        served: dict[str, int] = {}
-        for record in records:
-            for engine in record.engines:
-                served[engine] = served.get(engine, 0) + 1
+        served = Counter(engine for record in records for engine in record.engines)
         text = ", ".join(f"{k} {v}" for k, v in sorted(served.items())) or "none seen"
         lines.append(f"{window}: operations served per engine: {text}")
     return lines
@@ -334,22 +335,18 @@ KNOWN = ("known Heat behaviour, not introduced by the upgrade: an engine's RPC s
 def failure_findings(report: WorkloadReport, strict: bool = False) -> list[Finding]:
     """An error per failed operation and per stack left IN_PROGRESS; a warning for those an
     engine's graceful stop lost (``known``), unless ``strict``."""
-    def severity(item: dict[str, Any]) -> str:
-        return "warning" if item.get("known") and not strict else "error"
+    def finding(item: dict[str, Any], what: str, where: str, found: str,
+                remedy: str) -> Finding:
+        known = bool(item.get("known"))
+        return Finding("workload", "warning" if known and not strict else "error",
+                       what + (f", {item['fault']}" if item.get("fault") else ""), where=where,
+                       found=found, remedy=KNOWN if known else remedy,
+                       kind="lost-at-engine-stop" if known else "")
 
-    found = [Finding(
-        "workload", severity(failure), f"{failure['op']} of {failure['stack']} failed during "
-        f"step {failure['step']}" + (f", {failure['fault']}" if failure.get("fault") else ""),
-        where=f"operation #{failure['seq']} (ended in {failure['end_step']})",
-        found=failure["error"], remedy=KNOWN if failure.get("known") else "",
-        kind="lost-at-engine-stop" if failure.get("known") else "")
-        for failure in report.failures]
-    found += [Finding(
-        "workload", severity(stack), f"stack {stack['name']} left {stack['status']}"
-        + (f", {stack['fault']}" if stack.get("fault") else ""),
-        where=stack["id"], found=stack["reason"],
-        remedy=KNOWN if stack.get("known") else
-        "a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md",
-        kind="lost-at-engine-stop" if stack.get("known") else "")
+    return [finding(failure, f"{failure['op']} of {failure['stack']} failed during step "
+                    f"{failure['step']}", f"operation #{failure['seq']} (ended in "
+                    f"{failure['end_step']})", failure["error"], "")
+            for failure in report.failures] + [
+        finding(stack, f"stack {stack['name']} left {stack['status']}", stack["id"],
+                stack["reason"], "a stack stuck IN_PROGRESS: see docs/rolling-upgrade.md")
         for stack in report.in_progress]
-    return found

@@ -185,8 +185,7 @@ class HeldWindows:
                                      timeout=PHASE_TIMEOUT, log=log))
         tests = read_junit(junit_path(ctx, window))
         self.tests[window] = tests
-        if outcome.returncode not in (0, 5) and not any(
-                t.failed for t in tests):
+        if outcome.returncode not in (0, 5) and not any(t.failed for t in tests):
             self.findings.append(Finding(CHECK, "error", f"the smoke tests did not run in "
                                          f"{window}", where=str(log),
                                          found=f"pytest exited with {outcome.returncode}"))

@@ -33,7 +33,6 @@ class WarmPhase:
 
     proc: subprocess.Popen[str]
     go: Path
-    log: Path
     handle: IO[str]
     started: float
 
@@ -85,7 +84,7 @@ def start(ctx: RunContext, phase: str, cmd: Sequence[str], env: Mapping[str, str
     except BaseException:
         handle.close()
         raise
-    ctx.warm_phases[phase] = WarmPhase(proc, go, log, handle, time.monotonic())
+    ctx.warm_phases[phase] = WarmPhase(proc, go, handle, time.monotonic())
 
 
 def take(ctx: RunContext, phase: str) -> WarmPhase | None:

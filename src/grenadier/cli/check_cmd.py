@@ -13,13 +13,8 @@ from grenadier.cli.progress import ConsoleReporter
 from grenadier.errors import UsageError
 from grenadier.options.run import PS_NOTE, run_flag
 from grenadier.releases.constraints import check_choice
-from grenadier.runner.rehearsal import (
-    VERDICTS,
-    Rehearsal,
-    RehearsalOptions,
-    prepare,
-    run_dir_of,
-)
+from grenadier.report.publish import new_run_dir
+from grenadier.runner.rehearsal import VERDICTS, Rehearsal, RehearsalOptions, prepare
 from grenadier.services.dbcopy import PRIVATE, Source
 
 
@@ -67,7 +62,7 @@ def check_command(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         checks=tuple(args.checks), skip_checks=tuple(args.skip_checks),
         constraints=check_choice(args.constraints))
     kind, _checks = prepare(options)  # bad input is one line, before a run directory exists
-    run_dir = run_dir_of(options)
+    run_dir = new_run_dir(options.workdir, "check-db", options.target)
     shown = options.shown()
     reporter.console.print(f"grenadier check db: {shown['db_url'] or shown['db_dump']} -> "
                            f"{options.target} on a private {PRIVATE[kind]} copy ({run_dir})",

@@ -42,7 +42,7 @@ from grenadier.plugins.manager import get_project, plugin_manager
 from grenadier.project.api import Deployment
 from grenadier.releases import Release, ReleaseCache, parse_spec
 from grenadier.releases.constraints import check_choice, described
-from grenadier.report.publish import new_run_dir, publish
+from grenadier.report.publish import publish
 from grenadier.runner.runner import VERDICTS as RUN_VERDICTS
 from grenadier.runner.runner import Reporter as StepReporter
 from grenadier.services import Supervisor
@@ -79,13 +79,6 @@ class RehearsalOptions:
                 "checks": list(self.checks), "skip_checks": list(self.skip_checks)}
 
 
-def db_registry() -> CheckRegistry:
-    registry = CheckRegistry()
-    for check in DB_CHECKS:
-        registry.add(check)
-    return registry
-
-
 def prepare(options: RehearsalOptions) -> tuple[str, list[Check]]:
     """Everything that needs no server and no release, checked before a run directory
     exists: the spec, the source's kind, the check names. Bad input is one line."""
@@ -94,11 +87,10 @@ def prepare(options: RehearsalOptions) -> tuple[str, list[Check]]:
     if options.cache_dir is not None and options.cache_dir.exists() \
             and not options.cache_dir.is_dir():
         raise UsageError(f"--cache-dir {options.cache_dir} is not a directory")
-    return options.source.kind, db_registry().select(options.checks, options.skip_checks)
-
-
-def run_dir_of(options: RehearsalOptions) -> Path:
-    return new_run_dir(options.workdir, "check-db", options.target)
+    registry = CheckRegistry()
+    for check in DB_CHECKS:
+        registry.add(check)
+    return options.source.kind, registry.select(options.checks, options.skip_checks)
 
 
 def source_revision(data: Json, target: str) -> tuple[dict[str, object], str]:

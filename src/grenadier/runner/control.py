@@ -119,12 +119,8 @@ class ControlRun:
 
 # -- comparing ---------------------------------------------------------------------------------
 
-def _same(text: str) -> str:
-    return _VOLATILE.sub("#", text)
-
-
 def _finding_key(step: str, finding: Finding) -> tuple[str, ...]:
-    return step, finding.check, finding.kind, _same(finding.what)
+    return step, finding.check, finding.kind, _VOLATILE.sub("#", finding.what)
 
 
 def label(results: Sequence[StepResult], control: Sequence[StepResult]) -> None:

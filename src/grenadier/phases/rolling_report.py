@@ -215,14 +215,13 @@ class Rolled:
 def _slow_lines(records: Sequence[OpRecord]) -> list[str]:
     lines = []
     for record in records:
+        what = f"#{record.seq} {record.op} {record.stack}"
+        span = f"started in {record.step}, ended in {record.end_step}"
         if record.latency > SLOW_SECONDS:
-            lines.append(f"workload slow #{record.seq} {record.op} {record.stack}: "
-                         f"{record.latency:.1f} s, started in {record.step}, ended in "
-                         f"{record.end_step}")
+            lines.append(f"workload slow {what}: {record.latency:.1f} s, {span}")
         if record.resent:
-            lines.append(f"workload re-sent #{record.seq} {record.op} {record.stack}: its answer "
-                         f"was lost {record.resent} time(s), started in {record.step}, ended "
-                         f"in {record.end_step}")
+            lines.append(f"workload re-sent {what}: its answer was lost {record.resent} "
+                         f"time(s), {span}")
     return lines
 
 

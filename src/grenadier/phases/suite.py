@@ -158,8 +158,7 @@ def _tests_result(ctx: RunContext, phase: str, returncode: int, log: Path,
     if returncode == NO_TESTS:
         return StepResult(phase, Status.PASSED, tests=tests, messages=["no tests selected"])
     failed = [t for t in tests if t.failed]
-    status = Status.PASSED if returncode == 0 else Status.FAILED
-    result = StepResult(phase, status, tests=tests)
+    result = StepResult(phase, Status.PASSED if returncode == 0 else Status.FAILED, tests=tests)
     result.messages.append(f"{len(tests) - len(failed)} of {len(tests)} tests passed; log {log}")
     if returncode != 0 and not failed:
         result.messages.append(f"pytest exited with code {returncode}; see {log}")

@@ -304,19 +304,18 @@ def post_upgrade(ctx: RunContext) -> StepResult:
     """The post-upgrade step; after a crash shutdown, framed by the recovery of its stacks."""
     if ctx.options.shutdown != "crash" or ctx.store.get(RUNNER, STORE_KEY) is None:
         return run_phase(ctx, "post-upgrade")
-    failure: Finding | None = None
+    failures: list[Finding] = []
     found: list[Recovery] = []
     deleted: list[dict[str, str]] = []
     try:
         found = recover(ctx)
         deleted = delete_leftovers(ctx, found)
     except HEAT_FAILURES as exc:  # Heat unreachable: the suite will say more; the step fails
-        failure = Finding("crash.stack-left-in-progress", "error",
-                          "the stacks left IN_PROGRESS by the crash could not be listed",
-                          found=describe(exc))
+        failures.append(Finding("crash.stack-left-in-progress", "error",
+                                "the stacks left IN_PROGRESS by the crash could not be listed",
+                                found=describe(exc)))
     result = run_phase(ctx, "post-upgrade")
-    if failure is not None:
-        result.findings.append(failure)
+    result.findings += failures
     try:
         recheck(ctx, found)
     except HEAT_FAILURES as exc:

@@ -26,6 +26,11 @@ class FakeContext:
         self.options = RunOptions()
         self.watchers: dict[str, str] = {}
         self.running_role: str | None = None
+        #: what happened, in order: roles started ahead (``held <role>``), steps run
+        self.events: list[str] = []
+
+    def prestart_project(self, role: str) -> None:
+        self.events.append(f"held {role}")
 
 
 class Recorder:
@@ -210,3 +215,18 @@ def test_each_step_starts_the_next_steps_tests_ahead(tmp_path: Path,
     runner.run(["install", "smoke-base", "pre-upgrade"])
     # while install runs, smoke-base's pytest starts; while smoke-base runs, pre-upgrade's
     assert prestarted == ["smoke-base", "pre-upgrade"]
+
+
+def test_the_targets_services_start_ahead_while_the_upgrade_step_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prestarted: list[str] = []
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED),
+                     prestarted)
+    for step in ("upgrade", "start-target"):
+        monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step,
+                            lambda ctx, step=step: ctx.events.append(step)
+                            or StepResult(step, Status.PASSED))
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    assert runner.run(["upgrade", "start-target"]) == ExitCode.OK
+    assert runner.ctx.events == ["held target", "upgrade", "start-target"]  # type: ignore[attr-defined]
+    assert "start-target" not in prestarted  # not a test phase's pytest

@@ -52,6 +52,8 @@ NEEDS: dict[str, str] = {
 }
 
 
+#: steps whose services start ahead, held, during the step before: the role they start
+PRESTARTED_ROLES = {"start-target": "target"}
 #: steps whose failure lets the run go on while the target is up (see Runner._goes_on)
 GOES_ON = ("start-target", "smoke-target")
 
@@ -128,13 +130,16 @@ class Runner:
         return result
 
     def _prestart(self, following: list[str]) -> None:
-        """The next step's pytest imports while this step runs (best effort: if it cannot
-        start now, its step starts it as usual)."""
+        """The next step's pytest, or the target's services, import while this step runs
+        (best effort: if it cannot start now, its step starts it as usual)."""
         for step in following:
             try:
-                prestart_phase(self.ctx, step)
+                if step in PRESTARTED_ROLES:
+                    self.ctx.prestart_project(PRESTARTED_ROLES[step])
+                else:
+                    prestart_phase(self.ctx, step)
             except (GrenadierError, OSError) as exc:
-                self.ctx.say(f"next step's tests not started ahead: {exc}")
+                self.ctx.say(f"next step not started ahead: {exc}")
 
     def _finish_watch(self) -> None:
         watched = finish_watch(self.ctx)

@@ -98,3 +98,23 @@ def test_a_project_that_cannot_hold_starts_in_its_step(
         assert project.ready.exists()
     finally:
         ctx.close()
+
+
+def test_the_target_held_while_the_base_stops_is_left_alone_by_that_stop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = _Project(tmp_path)
+    ctx = _ctx(tmp_path, monkeypatch, project)
+    try:
+        base = ctx.supervisor.start(project.services(None, None, "base")[0])
+        ctx.running_role = "base"
+        project.ready.unlink()
+        ctx.prestart_project("target")
+        assert ctx.stop_project() == ["heat-base"]  # the shutdown step's stop
+        assert not base.alive()
+        (held,) = ctx.supervisor.running()
+        assert held.held
+        ctx.start_project("target")
+        assert project.ready.exists()
+        assert ctx.supervisor.running() == [held]
+    finally:
+        ctx.close()

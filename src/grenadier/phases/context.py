@@ -249,9 +249,10 @@ class RunContext:
 
     def prestart_project(self, role: str) -> None:
         """Start ``role``'s services ahead of their step, held before they listen or touch
-        the database (Heat's start is mostly imports: they run while the step before works).
-        Only while the project is down and its database up; nothing if the project cannot."""
-        if role in self.held or self.running_role is not None or not self.db_started:
+        the database (Heat's start is mostly imports: they run while earlier steps wait),
+        so that they may start while the other role still runs. Only once the database is
+        up and while ``role`` is not running; nothing if the project cannot."""
+        if role in self.held or self.running_role == role or not self.db_started:
             return
         if self.project.tools(self.deployment):
             return  # installing them is its step's work

@@ -214,7 +214,7 @@ def test_upgrade_watch_runs_until_upgrade_done() -> None:
     watch = UpgradeWatch(lambda: next(polls), max_seconds=60, interval=0.01)
     ticks = list(watch)
     assert [t.upgrade_done for t in ticks] == [False, False, True]  # one pass after it ended
-    assert watch.stopped_because == "upgrade step ended"
+    assert watch.stopped_because == "the upgrade's migration ended"
 
 
 def test_upgrade_watch_starts_its_last_pass_as_soon_as_the_upgrade_ends(
@@ -231,7 +231,7 @@ def test_upgrade_watch_starts_its_last_pass_as_soon_as_the_upgrade_ends(
     assert starts[:3] == [0.0, 1.0, 2.0]
     assert len(starts) == 4
     assert starts[3] == pytest.approx(2.4)  # not 3.0: within one poll of the end
-    assert watch.stopped_because == "upgrade step ended"
+    assert watch.stopped_because == "the upgrade's migration ended"
 
 
 def test_upgrade_watch_records_each_finished_pass(tmp_path: Path) -> None:

@@ -71,3 +71,15 @@ def test_an_unreadable_sdist_is_one_line(tmp_path: Path) -> None:
     (release.venv / "grenadier-sdist" / "openstack_heat-27.0.1.tar.gz").write_bytes(b"no tar")
     with pytest.raises(EnvironmentProblem, match="cannot read the release notes"):
         release_notes(release)
+
+
+def test_the_notes_read_from_an_sdist_are_kept_beside_it(tmp_path: Path) -> None:
+    release, _ = _pypi_release(tmp_path)
+    assert release_notes(release) == {"remove-vitrage-2e4f.yaml": NOTE}
+    (archive,) = (release.venv / "grenadier-sdist").glob("*.tar.gz")
+    archive.write_bytes(b"no tar any more")  # a second read must not open the archive
+    assert release_notes(release) == {"remove-vitrage-2e4f.yaml": NOTE}
+    kept = archive.with_name(f"{archive.name}.notes.json")
+    kept.write_text("[not the notes]")  # a damaged copy is read from the archive again
+    with pytest.raises(EnvironmentProblem, match="cannot read the release notes"):
+        release_notes(release)

@@ -26,6 +26,11 @@ class FakeContext:
         self.options = RunOptions()
         self.watchers: dict[str, str] = {}
         self.running_role: str | None = None
+        #: what happened, in order: roles started ahead (``held <role>``), steps run
+        self.events: list[str] = []
+
+    def prestart_project(self, role: str) -> None:
+        self.events.append(f"held {role}")
 
 
 class Recorder:
@@ -210,3 +215,28 @@ def test_each_step_starts_the_next_steps_tests_ahead(tmp_path: Path,
     runner.run(["install", "smoke-base", "pre-upgrade"])
     # while install runs, smoke-base's pytest starts; while smoke-base runs, pre-upgrade's
     assert prestarted == ["smoke-base", "pre-upgrade"]
+
+
+@pytest.mark.parametrize(("steps", "held_before"), [
+    (["pre-upgrade", "shutdown", "during-upgrade", "upgrade", "start-target"], "shutdown"),
+    (["upgrade", "start-target"], "upgrade"),  # a resumed run
+    (["shutdown", "during-upgrade", "upgrade"], None),  # --stop-after upgrade
+])
+def test_the_targets_services_start_ahead_from_the_shutdown_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[str],
+        held_before: str | None) -> None:
+    prestarted: list[str] = []
+    runner = _runner(tmp_path, monkeypatch, lambda ctx: StepResult("install", Status.PASSED),
+                     prestarted)
+    for step in steps:
+        monkeypatch.setitem(runner_module.STEP_FUNCTIONS, step,
+                            lambda ctx, step=step: ctx.events.append(step)
+                            or StepResult(step, Status.PASSED))
+    monkeypatch.setattr(runner, "_prepare", lambda step: None)
+    assert runner.run(steps) == ExitCode.OK
+    events: list[str] = runner.ctx.events  # type: ignore[attr-defined]
+    if held_before is None:
+        assert "held target" not in events
+    else:  # asked for again in each later step before start-target (it starts once)
+        assert events[events.index("held target") + 1] == held_before
+        assert "held target" not in events[:events.index(held_before) - 1]

@@ -197,3 +197,38 @@ def test_a_services_scratch_dir_is_removed_once_it_ended_empty(tmp_path: Path) -
             sup.detach()
             assert reap_recorded(tmp_path / "pids.json") == ["svc"]
         assert scratch.exists() is (stop == "not empty"), stop
+
+
+HELD = ("import pathlib,time; go = pathlib.Path('{go}')\n"
+        "while not go.exists(): time.sleep(0.02)\n"
+        "{then}")
+
+
+def test_a_held_service_is_waited_for_only_once_let_go(tmp_path: Path) -> None:
+    go, flag = tmp_path / "go", tmp_path / "ready"
+    code = HELD.format(go=go, then=f"pathlib.Path('{flag}').touch(); time.sleep(60)")
+    with Supervisor() as sup:
+        svc = sup.start(_spec(tmp_path, code), held=True)  # returns although not ready
+        assert svc.alive()
+        assert svc.held
+        assert not flag.exists()
+        assert [e.event for e in sup.events] == ["start"]
+        go.touch()
+        assert sup.let_go("svc") is svc
+        assert flag.exists()
+        assert not svc.held
+        assert [e.event for e in sup.events] == ["start", "ready"]
+
+
+def test_a_held_service_that_dies_fails_its_start_not_the_step_before(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    code = HELD.format(go=go, then="print('import failed', flush=True); raise SystemExit(1)")
+    with Supervisor() as sup:
+        sup.start(_spec(tmp_path, code), held=True)
+        go.touch()
+        time.sleep(0.5)
+        assert sup.died() == []  # still held: the step that lets it go reports it
+        with pytest.raises(EnvironmentProblem, match="exited with code 1 while starting"):
+            sup.let_go("svc")
+        assert sup.running() == []
+        assert sup.died() == []

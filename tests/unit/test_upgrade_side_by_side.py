@@ -12,9 +12,10 @@ import pytest
 from grenadier.checks.api import Check, CheckContext
 from grenadier.checks.db import checks, fresh, probing
 from grenadier.errors import EnvironmentProblem
+from grenadier.execute import ExecuteRequest, Outcome
 from grenadier.model.findings import Finding
 from grenadier.model.result import Status, StepResult
-from grenadier.phases.upgrade import preparing, run_checks, side_by_side
+from grenadier.phases.upgrade import _migrate_and_check, preparing, run_checks, side_by_side
 from grenadier.plugins.heat.project import HeatProject
 from grenadier.project.api import Deployment
 from grenadier.releases.release import Release
@@ -161,3 +162,44 @@ def test_preparations_run_beside_shutdown_and_never_fail_it(tmp_path: Path) -> N
     with preparing(_Run(tmp_path, chosen, db_started=False), result):  # type: ignore[arg-type]
         pass
     assert result.messages == []
+
+
+class _UpgradeRun:
+    """What the upgrade step's migration asks of the run: its checks, db_sync, the flag."""
+
+    def __init__(self, tmp_path: Path, checks: list[Check]) -> None:
+        self.checks = checks
+        self.flag = tmp_path / "upgrade-done"
+        self.deployment = None
+        self.project = self
+
+    def selected_checks(self, step: str) -> list[Check]:
+        return [c for c in self.checks if c.step == step]
+
+    def db_sync(self, release: Release, deployment: object) -> Outcome:
+        return Outcome(ExecuteRequest(["heat-manage", "db_sync"]), 0, "", "", 0.0, 2.0)
+
+    def upgrade_done_flag(self) -> Path:
+        return self.flag
+
+
+def test_the_watch_is_told_the_migration_ended_before_the_checks_after_it(
+        tmp_path: Path) -> None:
+    seen: dict[str, bool] = {}
+    run = _UpgradeRun(tmp_path, [])
+
+    def capture(_ctx: CheckContext) -> None:
+        seen["capture"] = run.flag.exists()
+
+    def after(_ctx: CheckContext) -> list[Finding]:
+        seen["check"] = run.flag.exists()
+        return []
+
+    run.checks = [Check("pre", "pre-migration", lambda _ctx: [], capture=None),
+                  Check("post", "post-migration", after, capture=capture)]
+    result = StepResult("upgrade", Status.PASSED)
+    _migrate_and_check(run, _ctx(tmp_path), result)  # type: ignore[arg-type]
+    # the capture saw the old database with the watch still going; the check, the flag
+    assert seen == {"capture": False, "check": True}
+    assert [m.split(":")[0] for m in result.messages] == [
+        "check pre", "db_sync 27.0.1", "check post"]

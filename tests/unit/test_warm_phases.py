@@ -3,6 +3,7 @@ then run as the step's pytest would be; stopped when their step never comes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,29 @@ def test_a_held_pytest_whose_run_is_gone_exits_without_running(tmp_path: Path) -
 def test_the_held_pytest_refuses_a_bad_command_line(capsys: object) -> None:
     assert held_pytest.main(["go-file", "pytest-args-without-separator"]) == 2
     assert held_pytest.main(["go-file", "not-a-pid", "--", "-q"]) == 2
+
+
+def test_a_held_pytest_is_configured_before_its_go_file_and_runs_its_session_after(
+        tmp_path: Path) -> None:
+    marker, configured, go = tmp_path / "marker", tmp_path / "configured", tmp_path / "go"
+    (tmp_path / "conftest.py").write_text(
+        "import pathlib\n\ndef pytest_configure(config):\n"
+        f"    pathlib.Path({str(configured)!r}).write_text('yes')\n")
+    args = _pytest_cmd(tmp_path, marker)[3:]
+    proc = subprocess.Popen([sys.executable, "-m", held_pytest.__name__, str(go),
+                             str(os.getpid()), "--", *args], cwd=tmp_path)
+    try:
+        for _ in range(3000):  # up to 60 s for its imports and configuration
+            if configured.exists() or proc.poll() is not None:
+                break
+            subprocess.run(["sleep", "0.02"], check=False)
+        assert configured.read_text() == "yes"  # configured ahead...
+        assert proc.poll() is None
+        assert not marker.exists()  # ...and nothing run before the go file
+        go.touch()
+        assert proc.wait(60) == 0
+        assert marker.read_text() == "ran"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

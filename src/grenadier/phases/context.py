@@ -141,6 +141,8 @@ class RunContext:
         self.probe_servers: dict[str, object] = {}
         #: test phases' pytest processes started ahead of their step (phases/warm.py)
         self.warm_phases: dict[str, Any] = {}
+        #: a role's services started ahead and held (:meth:`prestart_project`): their names
+        self.held: dict[str, list[str]] = {}
 
     def _port(self) -> int:
         port = self.store.get(RUNNER, "port")
@@ -231,10 +233,45 @@ class RunContext:
         release = self.release(role)
         require_port_free(self.deployment.port, "the Heat API",
                           hint="free it or choose another with --port")
-        for spec in self.project.services(release, self.deployment, role):
-            self.supervisor.start(spec)
+        held = self.held.pop(role, [])
+        if held:
+            self._held_go(role).touch()
+            for name in held:
+                self.supervisor.let_go(name)
+        else:
+            for spec in self.project.services(release, self.deployment, role):
+                self.supervisor.start(spec)
         self.running_role = role
         self.write_endpoint()
+
+    def _held_go(self, role: str) -> Path:
+        return self.run_dir / "warm" / f"{self.project.name}-{role}.go"
+
+    def prestart_project(self, role: str) -> None:
+        """Start ``role``'s services ahead of their step, held before they listen or touch
+        the database (Heat's start is mostly imports: they run while earlier steps wait),
+        so that they may start while the other role still runs. Only once the database is
+        up and while ``role`` is not running; nothing if the project cannot."""
+        if role in self.held or self.running_role == role or not self.db_started:
+            return
+        if self.project.tools(self.deployment):
+            return  # installing them is its step's work
+        go = self._held_go(role)
+        go.parent.mkdir(parents=True, exist_ok=True)
+        go.unlink(missing_ok=True)
+        specs = self.project.held_services(self.release(role), self.deployment, role, go)
+        if specs is None:
+            return
+        self.held[role] = []
+        for spec in specs:
+            self.supervisor.start(spec, held=True)
+            self.held[role].append(spec.name)
+
+    def _drop_held(self) -> None:
+        """Stop the services started ahead whose step never came."""
+        for names in self.held.values():
+            self.supervisor.stop_many(names)
+        self.held.clear()
 
     def ensure_tools(self) -> None:
         """Install (once per cache) the helper tools the project's processes need."""
@@ -250,7 +287,7 @@ class RunContext:
     def stop_project(self, *, crash: bool = False) -> list[str]:
         """Stop the project's services; return the names of those stopped."""
         stopped = [svc.spec.name for svc in self.supervisor.running()
-                   if svc.spec.name.startswith(f"{self.project.name}-")]
+                   if svc.spec.name.startswith(f"{self.project.name}-") and not svc.held]
         self.supervisor.stop_many(stopped, crash=crash)
         self.running_role = None
         self.write_endpoint()
@@ -284,6 +321,7 @@ class RunContext:
         for held in self.warm_phases.values():
             held.abandon()
         self.warm_phases.clear()
+        self._drop_held()  # never left running: nothing would ever let them go
         if self.keep_running:
             return self.supervisor.detach()
         # each stop is shielded from signals; a Ctrl-C between them still reaches stop_all

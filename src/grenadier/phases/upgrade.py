@@ -87,6 +87,9 @@ def _migrate_and_check(ctx: RunContext, cctx: CheckContext, result: StepResult) 
     post = ctx.selected_checks("post-migration")
     side_by_side([c for c in post if c.capture is not None], lambda c: _capture(c, cctx))
     cctx.db_sync = ctx.project.db_sync(cctx.target, ctx.deployment)
+    # The database changes no more until the target starts (the checks below only read it):
+    # the during-upgrade watch takes its last pass and ends while they run, not after them.
+    ctx.upgrade_done_flag().touch()
     result.messages.append(f"db_sync {cctx.target.label}: exit {cctx.db_sync.returncode} "
                            f"in {cctx.db_sync.duration:.1f} s")
     if not cctx.db_sync.ok:

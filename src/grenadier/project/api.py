@@ -89,6 +89,13 @@ class Project(ABC):
     def services(self, release: Release, deployment: Deployment, role: str) -> list[ServiceSpec]:
         """The long-running processes of ``release`` (``role`` is base or target), in order."""
 
+    def held_services(self, release: Release, deployment: Deployment, role: str,
+                      go: Path) -> list[ServiceSpec] | None:
+        """:meth:`services`, started ahead: each loads its code and configuration, then waits
+        for ``go`` to exist before it listens or touches the database. None (the default): the
+        project cannot; its services start when their step comes."""
+        return None
+
     @abstractmethod
     def endpoint(self, deployment: Deployment) -> dict[str, object]:
         """What tests need to reach the running project (URL, project id, user)."""

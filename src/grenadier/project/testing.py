@@ -101,18 +101,18 @@ class Tick:
     index: int
     elapsed: float  # seconds since the watch started
     at: datetime  # wall clock, UTC, for "the moment something vanished"
-    upgrade_done: bool  # the upgrade step had ended before this pass started
+    upgrade_done: bool  # the upgrade's migration had ended before this pass started
 
 
-#: how often a watch between two passes looks whether the upgrade step has ended
+#: how often a watch between two passes looks whether the upgrade's migration has ended
 DONE_POLL_SECONDS = 0.1
 
 
 class UpgradeWatch:
-    """Yields every ``interval`` s until the upgrade step has ended (at least once; bounded).
+    """Yields every ``interval`` s until the upgrade's migration ended (at least once; bounded).
 
-    The last pass starts after ``upgrade-done`` appeared, so the state the upgrade left behind
-    is always checked too.
+    The last pass starts after ``upgrade-done`` appeared (the runner writes it once the
+    target's db_sync has ended), so the state the upgrade left behind is always checked too.
     """
 
     def __init__(self, done: Callable[[], bool], max_seconds: float, interval: float = 1.0,
@@ -135,7 +135,7 @@ class UpgradeWatch:
             yield Tick(self.passes - 1, began - start, datetime.now(timezone.utc), done)
             self._record(done)
             if done:
-                self.stopped_because = "upgrade step ended"
+                self.stopped_because = "the upgrade's migration ended"
                 return
             if time.monotonic() - start >= self.max_seconds:
                 self.stopped_because = f"watched for the maximum of {self.max_seconds:.0f} s"

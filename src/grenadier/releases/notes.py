@@ -2,11 +2,14 @@
 
 A source tree has them in its folder; a PyPI release in its sdist, downloaded once with the
 release's own pip and kept beside its venv (``<venv>/grenadier-sdist/``), so that a later run
-reads the notes without asking the index again.
+reads the notes without asking the index again. The notes read from it are kept there too, as
+JSON: reading them out of the 2 MB archive takes about 0.3 s of every run's upgrade step.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import tarfile
 import tempfile
@@ -14,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from grenadier.errors import EnvironmentProblem
 from grenadier.execute import ExecuteRequest, run
-from grenadier.host import file_lock
+from grenadier.host import file_lock, write_atomic
 from grenadier.releases.release import Release
 from grenadier.releases.spec import PACKAGE
 
@@ -35,7 +38,22 @@ def release_notes(release: Release, log: Path | None = None) -> dict[str, str]:
             raise EnvironmentProblem(f"{release.label} has no {NOTES} folder")
         return {path.name: path.read_text(encoding="utf-8", errors="replace")
                 for path in sorted(folder.glob("*.yaml"))}
-    return _notes_in(sdist(release, log))
+    return _cached_notes(sdist(release, log))
+
+
+def _cached_notes(archive: Path) -> dict[str, str]:
+    """The notes in ``archive``, read once and kept beside it (``<archive>.notes.json``)."""
+    kept = archive.with_name(f"{archive.name}.notes.json")
+    try:
+        notes = json.loads(kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        notes = None
+    if isinstance(notes, dict) and all(isinstance(v, str) for v in notes.values()):
+        return notes
+    notes = _notes_in(archive)
+    with contextlib.suppress(OSError):  # a read-only cache: the next run reads the archive
+        write_atomic(kept, json.dumps(notes))
+    return notes
 
 
 def sdist(release: Release, log: Path | None = None) -> Path:

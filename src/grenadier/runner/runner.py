@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -52,6 +53,10 @@ NEEDS: dict[str, str] = {
 }
 
 
+#: steps whose services start ahead, held, during one of the steps before them: the role
+#: they start, and the steps it may start in (from shutdown on: Heat stopping takes seconds
+#: in which the machine mostly waits)
+PRESTARTED_ROLES = {"start-target": ("target", ("shutdown", "during-upgrade", "upgrade"))}
 #: steps whose failure lets the run go on while the target is up (see Runner._goes_on)
 GOES_ON = ("start-target", "smoke-target")
 
@@ -127,14 +132,19 @@ class Runner:
         self.reporter.step_finished(result)
         return result
 
-    def _prestart(self, following: list[str]) -> None:
-        """The next step's pytest imports while this step runs (best effort: if it cannot
-        start now, its step starts it as usual)."""
-        for step in following:
+    def _prestart(self, step: str, following: list[str]) -> None:
+        """The next step's pytest, and a later step's services, import while ``step`` runs
+        (best effort: what cannot start now, its own step starts as usual)."""
+        starts: list[Callable[[], None]] = [
+            functools.partial(self.ctx.prestart_project, role)
+            for later, (role, during) in PRESTARTED_ROLES.items()
+            if later in following and step in during]
+        starts += [functools.partial(prestart_phase, self.ctx, phase) for phase in following[:1]]
+        for start in starts:
             try:
-                prestart_phase(self.ctx, step)
+                start()
             except (GrenadierError, OSError) as exc:
-                self.ctx.say(f"next step's tests not started ahead: {exc}")
+                self.ctx.say(f"a later step not started ahead: {exc}")
 
     def _finish_watch(self) -> None:
         watched = finish_watch(self.ctx)
@@ -167,7 +177,7 @@ class Runner:
         """Run ``steps`` then teardown; return the run's exit code."""
         try:
             for index, step in enumerate(steps):
-                self._prestart(steps[index + 1:index + 2])
+                self._prestart(step, steps[index + 1:])
                 result = self._run_step(step)
                 if step == "upgrade":
                     self._finish_watch()

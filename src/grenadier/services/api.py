@@ -80,6 +80,8 @@ class RunningService:
     ready_after: float | None = None
     #: its exit is already on the timeline (it exited while starting)
     exit_reported: bool = False
+    #: started ahead and waiting to be let go (:meth:`Supervisor.let_go`): not ready yet
+    held: bool = False
 
     @property
     def pid(self) -> int:
@@ -111,14 +113,19 @@ class Supervisor:
         return [svc for svc in self._services.values() if svc.alive()]
 
     def died(self) -> list[str]:
-        """Services started and not stopped by the supervisor that are no longer running."""
-        return [name for name, svc in self._services.items() if not svc.alive()]
+        """Services started and not stopped by the supervisor that are no longer running
+        (one still held is left to the step that lets it go: its start failed)."""
+        return [name for name, svc in self._services.items() if not svc.alive() and not svc.held]
 
     def get(self, name: str) -> RunningService:
         return self._services[name]
 
-    def start(self, spec: ServiceSpec) -> RunningService:
-        """Start ``spec`` and wait until its probe says ready; stop it again if it never is."""
+    def start(self, spec: ServiceSpec, *, held: bool = False) -> RunningService:
+        """Start ``spec`` and wait until its probe says ready; stop it again if it never is.
+
+        ``held``: a service that waits, once started, for a sign of its step to go on (its
+        slow imports done ahead): not waited for here, but by :meth:`let_go`.
+        """
         if (name_running := self._services.get(spec.name)) and name_running.alive():
             raise EnvironmentProblem(f"service {spec.name} is already running")
         spec.log.parent.mkdir(parents=True, exist_ok=True)
@@ -130,16 +137,29 @@ class Supervisor:
             log.flush()
             proc = popen(request, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          stop_signal=spec.stop_signal, scratch_dir=spec.scratch_dir)
-        running = RunningService(spec, proc, time.monotonic(), ProcessId.of(proc.pid))
+        running = RunningService(spec, proc, time.monotonic(), ProcessId.of(proc.pid),
+                                 held=held)
         self._services[spec.name] = running
         self._write_pids()
-        self.note(spec.name, "start", f"pid {proc.pid}")
-        try:
-            self._wait_ready(running)
-        except BaseException:
-            self.stop(spec.name, crash=True)
-            raise
+        self.note(spec.name, "start", f"pid {proc.pid}" + (" (held)" if held else ""))
+        if not held:
+            self._ready_or_stopped(running)
         return running
+
+    def let_go(self, name: str) -> RunningService:
+        """Wait until a service started ``held`` (and since told to go on) is ready; its
+        ready time and timeout count from now. Stopped again if it never is ready."""
+        svc = self._services[name]
+        svc.held, svc.started = False, time.monotonic()
+        self._ready_or_stopped(svc)
+        return svc
+
+    def _ready_or_stopped(self, svc: RunningService) -> None:
+        try:
+            self._wait_ready(svc)
+        except BaseException:
+            self.stop(svc.spec.name, crash=True)
+            raise
 
     def _wait_ready(self, svc: RunningService) -> None:
         deadline = svc.started + svc.spec.ready_timeout

@@ -3,6 +3,7 @@
 """Heat's engine and REST API in ONE process (openstack-heat 25, 26, 27); stdlib + Heat/oslo only.
 
     <release-venv>/bin/python launcher.py --config-file heat.conf [--config-file extra.conf]
+        [--hold-until GO_FILE]
 
 Why: `transport_url = fake://` is an in-process bus and the oslo.service launcher forks the
 engine even with one worker, so here the engine service is started directly, no fork.
@@ -10,6 +11,9 @@ Exit codes: 0 stopped by SIGTERM/SIGINT; 1 startup failed (one line on stderr, t
 log); 2 bad command line / missing config file; 3 API port not bindable (one line on stderr).
 Ready when `GET http://127.0.0.1:<[heat_api] bind_port>/` answers (300, versions document); then
 "ready http://HOST:PORT/" is printed on stdout.  Logs (oslo.log, with access lines): log_file.
+--hold-until: started ahead of its step: import Heat and load its resource plugins (most of a
+start's two seconds), then wait until GO_FILE exists before binding the port or touching the
+database (a stop request meanwhile ends it with 0).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ from typing import Any
 from wsgiref import simple_server
 
 STOP_GRACE_SECONDS = 5.0  # how long the engine may finish in-flight work before we exit anyway
+HOLD_OPTION = "--hold-until"
+HOLD_POLL_SECONDS = 0.02
 _STOP = threading.Event()
 
 
@@ -175,6 +181,39 @@ def _parse_config() -> str:
     return release
 
 
+def _hold_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The go file of ``--hold-until`` (ours, not oslo.config's) and the other arguments."""
+    if HOLD_OPTION not in argv:
+        return None, argv
+    at = argv.index(HOLD_OPTION)
+    if at + 1 >= len(argv):
+        raise _StartupFailed(2, f"{HOLD_OPTION} needs a file name")
+    return argv[at + 1], argv[:at] + argv[at + 2:]
+
+
+def _load_ahead() -> None:
+    """What the start imports and loads first, none of which listens or reads the database:
+    the engine's and the API's modules, the resource plugins (the engine's own first call)."""
+    try:
+        from heat.api.openstack import v1  # noqa: F401 (the API app's module)
+        from heat.engine import resources
+        from heat.engine import service as engine_service  # noqa: F401
+
+        resources.initialise()
+    except Exception as exc:
+        LOG.exception("startup failed")
+        raise _StartupFailed(1, f"startup failed: {exc!r}") from exc
+
+
+def _held(go: str) -> bool:
+    """Wait until ``go`` exists: True; False when a stop was asked first."""
+    LOG.info("loaded; waiting for %s", go)
+    while not os.path.exists(go):
+        if _STOP.wait(HOLD_POLL_SECONDS):
+            return False
+    return True
+
+
 def _bind() -> _Server:
     # Bind before the slow engine start so that a busy port fails fast; clients connecting
     # meanwhile wait in the backlog and are answered once serving starts.
@@ -224,7 +263,12 @@ def _stop(server: _Server, engine: Any) -> None:
 
 def main() -> int:
     try:
+        go, sys.argv[1:] = _hold_option(sys.argv[1:])
         release = _parse_config()
+        if go is not None:
+            _load_ahead()
+            if not _held(go):
+                return 0
         server = _bind()
         try:
             engine, app = _start_heat()

@@ -37,6 +37,8 @@ from grenadier.services.keystone import Keystone, heat_transport
 #: an operator may have, whose files must stay out of a test's reach
 HEAT_USER = "grenadier-heat"
 LAUNCHER = Path(__file__).with_name("launcher.py")
+#: the launcher's option to start ahead and wait for a file (it imports nothing of grenadier)
+HOLD_OPTION = "--hold-until"
 API_SERVER = Path(__file__).with_name("api_server.py")
 #: the split API's own extra config file (its log levels), in the run's etc/
 API_CONF = "api.conf"
@@ -186,6 +188,15 @@ class HeatProject(Project):
                             ready_timeout=120, stop_timeout=30,
                             log=deployment.logs / f"heat-{role}.stdout.log",
                             owns=(log,), reads=(LAUNCHER,))]
+
+    def held_services(self, release: Release, deployment: Deployment, role: str,
+                      go: Path) -> list[ServiceSpec] | None:
+        """The single-process launcher, held (``--hold-until``) after Heat's imports and its
+        resource plugins' loading, most of its start. Not the split topology's programs."""
+        if deployment.topology == "split":
+            return None
+        return [dataclasses.replace(spec, cmd=[*spec.cmd, HOLD_OPTION, str(go)])
+                for spec in self.services(release, deployment, role)]
 
     @staticmethod
     def _as_heat_user(specs: list[ServiceSpec], release: Release,

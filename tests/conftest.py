@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +119,32 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTools:
     monkeypatch.setenv("GABBI_FAKE_PLAN", str(tools.plan))
     monkeypatch.setenv("GABBI_FAKE_RESULTS", str(tools.results))
     return tools
+
+
+#: the e2e session runs that tests of several modules read (tests/e2e/conftest.py)
+SHARED_RUNS = ("postgres_kept", "mariadb_rabbit_kept", "rolling_run", "keystone_run")
+
+
+def _modules_reading_shared_runs() -> frozenset[str]:
+    name = re.compile(rf"(?<!\w)({'|'.join(SHARED_RUNS)})(?!\w)")
+    return frozenset(f"tests/e2e/{path.name}"
+                     for path in (Path(__file__).parent / "e2e").glob("test_*.py")
+                     if name.search(path.read_text(encoding="utf-8")))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist, one worker runs a module's tests (its module-scoped runs happen
+    once), and one worker every module that reads a shared run (each of those runs once)."""
+    if config.getvalue("dist") != "load":
+        return None  # a --dist the user chose
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = _modules_reading_shared_runs()
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "shared-runs" if module in shared else module
+
+    return ByModule(config, log)

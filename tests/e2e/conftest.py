@@ -26,25 +26,10 @@ BASE, TARGET, OLDEST = "26.0.2", "27.0.1", "25.0.2"
 SLURP = "24.1.1"
 
 
-#: the session's runs that tests of several modules read: under pytest-xdist every test that
-#: reads one goes to the same worker, so each of these runs once per session
-SHARED_RUNS = frozenset({"postgres_kept", "mariadb_rabbit_kept", "rolling_run", "keystone_run"})
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
-
-
-def _worker_group(item: pytest.Item) -> str:
-    """One worker runs a module's tests (its module-scoped runs happen once), and one worker
-    all the tests that read a shared run, whichever module they are in."""
-    params = getattr(item, "callspec", None)
-    used = set(getattr(item, "fixturenames", ())) | {
-        str(value) for value in (params.params.values() if params else ())}
-    return "shared-runs" if used & SHARED_RUNS else Path(str(item.fspath)).stem
 
 
 def release(major: int) -> Release:

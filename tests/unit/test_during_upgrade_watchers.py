@@ -151,6 +151,31 @@ def test_one_failing_file_fails_the_phase_and_keeps_the_others_results(tmp_path:
     assert any("bad says no" in t.message for t in result.tests)
 
 
+def test_a_watch_that_ends_before_the_upgrade_still_reports_its_failure(
+        tmp_path: Path) -> None:
+    """Started directly (not held: a resume, or a held watch that had died), a watch whose
+    test fails at once has ended before the upgrade does: its failure still counts."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_quick.py").write_text(
+        "import pytest\n\n\n@pytest.mark.during_upgrade\n"
+        "def test_quick():\n    assert False, 'quick says no'\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with Supervisor() as supervisor:
+        ctx = Ctx(run_dir, Options([str(tests)]), supervisor)
+        start_watch(ctx)  # type: ignore[arg-type]
+        (name,) = ctx.watchers
+        deadline = time.monotonic() + 60
+        while supervisor.get(name).alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not supervisor.get(name).alive()
+        result = finish_watch(ctx)  # type: ignore[arg-type]
+    assert result is not None
+    assert result.status is Status.FAILED
+    assert any("quick says no" in t.message for t in result.tests), result.tests
+
+
 @pytest.mark.parametrize("dies", [False, True])
 def test_watches_started_ahead_run_nothing_until_their_step(tmp_path: Path, dies: bool) -> None:
     """Started during shutdown (held), a watch's pytest has imported, and run nothing, when

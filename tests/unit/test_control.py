@@ -73,6 +73,17 @@ def test_a_shared_failure_that_stopped_the_run_is_the_base_not_a_pass() -> None:
     assert "the base release fails the same way without an upgrade" in note
 
 
+def test_a_shared_failure_of_teardown_after_a_shared_post_upgrade_one_passes() -> None:
+    # teardown runs whatever happened before it: its failure never stopped the run
+    mine = _run(_post("test_stack_left_in_progress_by_dead_engine", findings=(STUCK,)))
+    mine[-1] = StepResult("teardown", Status.FAILED, findings=[STUCK])
+    control = _run(_post("test_stack_left_in_progress_by_dead_engine", findings=(STUCK,)))
+    control[-1] = StepResult("teardown", Status.FAILED, findings=[STUCK])
+    label(mine, control)
+    assert mine[-1].origin == ALSO_WITHOUT_UPGRADE
+    assert judge(mine, ExitCode.UPGRADE_FAILED)[0] == ExitCode.OK
+
+
 def test_a_step_failed_with_a_message_only_compares_the_step() -> None:
     mine = [StepResult("during-upgrade", Status.FAILED, messages=["pytest exited with code 3"])]
     label(mine, [StepResult("during-upgrade", Status.PASSED)])

@@ -169,9 +169,10 @@ def judge(results: Sequence[StepResult], code: ExitCode) -> tuple[ExitCode, str]
     note = f" ({also} finding(s) and failed test(s) also without upgrade)" if also else ""
     if code != ExitCode.UPGRADE_FAILED or any(r.origin == INTRODUCED for r in failed):
         return code, note
+    # teardown runs whatever happened before it: only a step before it can have stopped a run
     names = [r.name for r in results if r.name != "teardown"]
-    if failed and names.index(failed[-1].name) == len(names) - 1 \
-            and failed[-1].name != "post-upgrade":
+    stopped = [r.name for r in failed if r.name != "teardown"]
+    if stopped and stopped[-1] == names[-1] != "post-upgrade":
         return ExitCode.ENVIRONMENT, (": the base release fails the same way without an "
                                       "upgrade (see the control run)")
     return ExitCode.OK, note

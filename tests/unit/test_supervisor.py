@@ -212,12 +212,12 @@ def test_a_held_service_is_waited_for_only_once_let_go(tmp_path: Path) -> None:
         assert svc.alive()
         assert svc.held
         assert not flag.exists()
-        assert [e.event for e in sup.events] == ["start"]
+        assert [e.event for e in sup.events] == ["held"]
         go.touch()
         assert sup.let_go("svc") is svc
         assert flag.exists()
         assert not svc.held
-        assert [e.event for e in sup.events] == ["start", "ready"]
+        assert [e.event for e in sup.events] == ["held", "start", "ready"]
 
 
 def test_a_held_service_that_dies_fails_its_start_not_the_step_before(tmp_path: Path) -> None:

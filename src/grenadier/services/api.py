@@ -141,7 +141,9 @@ class Supervisor:
                                  held=held)
         self._services[spec.name] = running
         self._write_pids()
-        self.note(spec.name, "start", f"pid {proc.pid}" + (" (held)" if held else ""))
+        # a held service has only imported when its step comes: it starts (binds, serves,
+        # touches the run's data) when let go, and the timeline says so
+        self.note(spec.name, "held" if held else "start", f"pid {proc.pid}")
         if not held:
             self._ready_or_stopped(running)
         return running
@@ -151,6 +153,7 @@ class Supervisor:
         ready time and timeout count from now. Stopped again if it never is ready."""
         svc = self._services[name]
         svc.held, svc.started = False, time.monotonic()
+        self.note(name, "start", f"pid {svc.proc.pid}, let go")
         self._ready_or_stopped(svc)
         return svc
 

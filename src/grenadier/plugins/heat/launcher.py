@@ -12,8 +12,8 @@ log); 2 bad command line / missing config file; 3 API port not bindable (one lin
 Ready when `GET http://127.0.0.1:<[heat_api] bind_port>/` answers (300, versions document); then
 "ready http://HOST:PORT/" is printed on stdout.  Logs (oslo.log, with access lines): log_file.
 --hold-until: started ahead of its step: import Heat and load its resource plugins (most of a
-start's two seconds), then wait until GO_FILE exists before binding the port or touching the
-database (a stop request meanwhile ends it with 0).
+start's two seconds), then wait until GO_FILE exists before reading its config files again,
+binding the port or touching the database (a stop request meanwhile ends it with 0).
 """
 
 from __future__ import annotations
@@ -173,12 +173,17 @@ def _parse_config() -> str:
     from heat import version
 
     release: str = version.version_info.version_string()
+    _read_config(release)
+    return release
+
+
+def _read_config(release: str) -> None:
+    """Parse the command line and read the config files (again: values are replaced)."""
     try:  # the way heat-engine / heat-wsgi-api parse theirs (project "heat")
         CONF(sys.argv[1:], project="heat", prog="heat-all", version=release)
     except cfg.Error as exc:  # e.g. "Failed to find some config files: ..."
         raise _StartupFailed(2, str(exc)) from exc
     logging.setup(CONF, "heat")
-    return release
 
 
 def _hold_option(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -269,6 +274,7 @@ def main() -> int:
             _load_ahead()
             if not _held(go):
                 return 0
+            _read_config(release)  # its files as they are now: the run may change them
         server = _bind()
         try:
             engine, app = _start_heat()

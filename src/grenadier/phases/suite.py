@@ -237,8 +237,12 @@ def _start_watchers(ctx: RunContext, *, held: bool) -> int:
     for index, (file, root) in enumerate(files.items(), 1):
         part = f"{index}-{safe_name(file.stem, 40)}"
         cmd = pytest_command(ctx, "during-upgrade", [str(file)], part, rootdir=root)
+        go = _watch_go(ctx, part)
         if held:
-            cmd = warm.held_command(_watch_go(ctx, part), cmd)
+            cmd = warm.held_command(go, cmd)
+        else:  # let go from the start: one that ends before the upgrade does still reports
+            go.parent.mkdir(exist_ok=True)
+            go.touch()
         ctx.supervisor.start(ServiceSpec(
             name=f"{WATCHER}-{part}", log=ctx.run_dir / "logs" / f"{WATCHER}-{part}.log",
             cmd=cmd, cwd=ctx.run_dir,
@@ -276,10 +280,6 @@ def start_watch(ctx: RunContext) -> StepResult:
         ctx.supervisor.stop_many(list(ctx.watchers))
         ctx.watchers.clear()
         count = _start_watchers(ctx, held=False)
-        for part in ctx.watchers.values():
-            # marks each as let go: one that ends before the upgrade does still reports
-            _watch_go(ctx, part).parent.mkdir(exist_ok=True)
-            _watch_go(ctx, part).touch()
     result = StepResult("during-upgrade", Status.PASSED, background=True)
     result.messages.append(f"checks of {count} test file(s) running in the background "
                            "while the upgrade step runs" if count else
